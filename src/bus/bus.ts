@@ -1,0 +1,52 @@
+/**
+ * The message bus between publishers and subscribers (contract §8): per-track RTP,
+ * room events and keyframe requests, addressed by subject. The in-process bus is the
+ * default; a NATS bus implements the same interface for several instances.
+ */
+import type { Kind } from '../media/sdp.js';
+
+/** Receives RTP packets of one track. Implemented by forwarders: no closure per packet. */
+export interface PacketSink {
+  onPacket(packet: Buffer): void;
+}
+
+/** Obtained once per published track; `send` is the per-packet call. */
+export interface TrackSender {
+  send(packet: Buffer): void;
+  close(): void;
+}
+
+export interface TrackInfo {
+  kind: Kind;
+  /** `<kind><n>`, numbered per publisher and kind in arrival order */
+  trackId: string;
+}
+
+export type RoomEvent =
+  | { type: 'pub-join'; pub: string; tracks: TrackInfo[] }
+  | { type: 'pub-left'; pub: string };
+
+export type Unsubscribe = () => void;
+
+export interface BusStats {
+  trackChannels: number;
+  trackSinks: number;
+  roomSubscriptions: number;
+  keyframeSubscriptions: number;
+}
+
+export interface Bus {
+  trackSender(subject: string): TrackSender;
+  subscribeTrack(subject: string, sink: PacketSink): Unsubscribe;
+  publishRoomEvent(room: string, event: RoomEvent): void;
+  subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe;
+  requestKeyframe(trackSubject: string): void;
+  onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe;
+  stats(): BusStats;
+  close(): Promise<void>;
+}
+
+export const subjects = {
+  track: (room: string, pubFullId: string, kind: Kind, trackId: string) => `rtc.${room}.${pubFullId}.${kind}.${trackId}`,
+  room: (room: string) => `cmd.${room}`,
+};

@@ -1,0 +1,122 @@
+/**
+ * In-process bus. A track's subject resolves to one channel object when the sender or
+ * a sink is created, so the per-packet path is a loop over an array: no lookup, no
+ * allocation. Sink arrays are replaced, never mutated, so a sink may unsubscribe
+ * while a packet is being fanned out.
+ */
+import type { Bus, BusStats, PacketSink, RoomEvent, TrackSender, Unsubscribe } from './bus.js';
+
+class TrackChannel {
+  sinks: readonly PacketSink[] = [];
+  senders = 0;
+}
+
+class LocalTrackSender implements TrackSender {
+  private closed = false;
+  constructor(
+    private readonly channel: TrackChannel,
+    private readonly release: () => void,
+  ) {}
+
+  send(packet: Buffer): void {
+    const sinks = this.channel.sinks;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(packet);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+  }
+}
+
+export class LocalBus implements Bus {
+  private readonly tracks = new Map<string, TrackChannel>();
+  private readonly rooms = new Map<string, Set<(event: RoomEvent) => void>>();
+  private readonly keyframes = new Map<string, Set<() => void>>();
+
+  private channel(subject: string): TrackChannel {
+    let ch = this.tracks.get(subject);
+    if (!ch) {
+      ch = new TrackChannel();
+      this.tracks.set(subject, ch);
+    }
+    return ch;
+  }
+
+  private releaseIfUnused(subject: string, ch: TrackChannel): void {
+    if (ch.senders === 0 && ch.sinks.length === 0 && this.tracks.get(subject) === ch) this.tracks.delete(subject);
+  }
+
+  trackSender(subject: string): TrackSender {
+    const ch = this.channel(subject);
+    ch.senders++;
+    return new LocalTrackSender(ch, () => {
+      ch.senders--;
+      this.releaseIfUnused(subject, ch);
+    });
+  }
+
+  subscribeTrack(subject: string, sink: PacketSink): Unsubscribe {
+    const ch = this.channel(subject);
+    ch.sinks = [...ch.sinks, sink];
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      ch.sinks = ch.sinks.filter((s) => s !== sink);
+      this.releaseIfUnused(subject, ch);
+    };
+  }
+
+  publishRoomEvent(room: string, event: RoomEvent): void {
+    const handlers = this.rooms.get(room);
+    if (!handlers) return;
+    // Delivered asynchronously, as over NATS, so a publisher closing never re-enters a subscriber.
+    for (const h of [...handlers]) queueMicrotask(() => h(event));
+  }
+
+  subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {
+    return addTo(this.rooms, room, handler);
+  }
+
+  requestKeyframe(trackSubject: string): void {
+    const handlers = this.keyframes.get(trackSubject);
+    if (handlers) for (const h of [...handlers]) h();
+  }
+
+  onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe {
+    return addTo(this.keyframes, trackSubject, handler);
+  }
+
+  stats(): BusStats {
+    let trackSinks = 0;
+    for (const ch of this.tracks.values()) trackSinks += ch.sinks.length;
+    let roomSubscriptions = 0;
+    for (const s of this.rooms.values()) roomSubscriptions += s.size;
+    let keyframeSubscriptions = 0;
+    for (const s of this.keyframes.values()) keyframeSubscriptions += s.size;
+    return { trackChannels: this.tracks.size, trackSinks, roomSubscriptions, keyframeSubscriptions };
+  }
+
+  async close(): Promise<void> {
+    this.tracks.clear();
+    this.rooms.clear();
+    this.keyframes.clear();
+  }
+}
+
+function addTo<T>(map: Map<string, Set<T>>, key: string, value: T): Unsubscribe {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  set.add(value);
+  return () => {
+    const s = map.get(key);
+    if (!s) return;
+    s.delete(value);
+    if (s.size === 0) map.delete(key);
+  };
+}

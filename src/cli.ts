@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/** Entry point: parse options, start the instance, stop cleanly on SIGTERM/SIGINT. */
+import { CommanderError } from 'commander';
+import { ConfigError, type Config, parseConfig } from './config/config.js';
+import { createLogger } from './observability/log.js';
+import { startServer } from './server.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode); // commander printed help or the error
+    if (err instanceof ConfigError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger();
+  const server = await startServer(config, log);
+  if (config.debug) {
+    const url = new URL(server.publicUrl);
+    url.hostname = 'localhost'; // secure context for getUserMedia without TLS
+    process.stderr.write(`demo: ${url.origin}/?room=demo\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

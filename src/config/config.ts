@@ -1,0 +1,193 @@
+/**
+ * Command line and environment (contract §9). Every option is a flag with an
+ * environment fallback (the flag wins); a bad value stops the start with a message
+ * naming the option.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+export interface IceServerConfig {
+  url: string;
+  username?: string;
+  credential?: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  privatePort: number;
+  corsDomain: string;
+  stun?: string;
+  turn?: IceServerConfig;
+  tls?: { cert: Buffer; key: Buffer };
+  publicIp?: string;
+  auth: boolean;
+  debug: boolean;
+  /** ICE: UDP port range, or a single multiplexed UDP port */
+  rtcPortRange?: { begin: number; end: number };
+  rtcUdpPort?: number;
+  rtcBindAddress?: string;
+  maxVideoBitrate: number;
+  /** periodic keyframe request fallback, ms; 0 = off */
+  keyframeIntervalMs: number;
+  /** a peer with no inbound RTP/RTCP for this long is closed, ms */
+  mediaTimeoutMs: number;
+  /** ICE 'disconnected' for this long closes the peer, ms */
+  iceDisconnectedTimeoutMs: number;
+  /** a peer that never connects within this time is closed, ms */
+  connectTimeoutMs: number;
+  /** a subscriber that does not answer an offer within this time is closed, ms */
+  answerTimeoutMs: number;
+  sessionTimeoutMs: number;
+  maxBodyBytes: number;
+  podName: string;
+}
+
+/** Thrown for a bad option value; `message` names the option. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const int = (min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const port = int(0, 65535);
+
+const portRange = (value: string) => {
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError('must look like 40000-40100');
+  const begin = port(m[1]!);
+  const end = port(m[2]!);
+  if (begin === 0 || end < begin) throw new InvalidArgumentError('must be a non-empty range of ports above 0');
+  return { begin, end };
+};
+
+const ip = (value: string) => {
+  if (isIP(value) === 0) throw new InvalidArgumentError('must be an IPv4 or IPv6 address');
+  return value;
+};
+
+const iceUrl = (scheme: RegExp) => (value: string) => {
+  if (!scheme.test(value)) throw new InvalidArgumentError(`must be a URL like ${scheme.source.replace(/[\^\\()|?]/g, '')}host:port`);
+  return value;
+};
+
+const bool = (value: string) => {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off|)$/i.test(value)) return false;
+  throw new InvalidArgumentError('must be true or false');
+};
+
+export function buildCommand(): Command {
+  const opt = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
+  return new Command('weever-streaming')
+    .description('Weever Streaming: a horizontally scalable WebRTC SFU')
+    .addOption(opt('--host <addr>', 'address the HTTP servers listen on', 'HOST').default('0.0.0.0'))
+    .addOption(opt('--port <n>', 'public HTTP(S) port', 'PORT').argParser(port).default(8443))
+    .addOption(opt('--private-port <n>', 'private HTTP port (management, metrics, probes)', 'PRIVATE_PORT').argParser(port).default(9443))
+    .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)', 'CORS_DOMAIN').default('localhost'))
+    .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl(/^stuns?:/)))
+    .addOption(opt('--turn <url>', 'TURN server, e.g. turn:turn.example.org:3478', 'TURN').argParser(iceUrl(/^turns?:/)))
+    .addOption(opt('--turn-username <name>', 'TURN username', 'TURN_USERNAME'))
+    .addOption(opt('--turn-password <password>', 'TURN password', 'TURN_PASSWORD'))
+    .addOption(opt('--cert-file <path>', 'TLS certificate (PEM) for the public server', 'CERT_FILE'))
+    .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server', 'KEY_FILE'))
+    .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)', 'PUBLIC_IP').argParser(ip))
+    .addOption(opt('--auth [bool]', 'require bearer tokens set through the private API', 'AUTH').argParser(bool).default(false))
+    .addOption(opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false))
+    .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances)', 'REDIS'))
+    .addOption(opt('--nats <urls>', 'NATS URLs, comma separated, for media routing (several instances)', 'NATS'))
+    .addOption(opt('--rtc-port-range <begin-end>', 'UDP port range for ICE, e.g. 40000-40100', 'RTC_PORT_RANGE').argParser(portRange))
+    .addOption(opt('--rtc-udp-port <n>', 'one UDP port for all peers (ICE UDP mux)', 'RTC_UDP_PORT').argParser(int(1, 65535)))
+    .addOption(opt('--rtc-bind-address <addr>', 'local address ICE binds to', 'RTC_BIND_ADDRESS').argParser(ip))
+    .addOption(opt('--max-video-bitrate <bps>', 'bitrate publishers are asked to send video at (REMB)', 'MAX_VIDEO_BITRATE').argParser(int(100_000, 50_000_000)).default(2_000_000))
+    .addOption(opt('--keyframe-interval <s>', 'periodic keyframe request fallback, seconds (0 = off)', 'KEYFRAME_INTERVAL').argParser(int(0, 3600)).default(10))
+    .addOption(opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT').argParser(int(2, 3600)).default(6))
+    .addOption(opt('--session-timeout <s>', 'end every session after this long, seconds', 'SESSION_TIMEOUT').argParser(int(10, 7 * 86400)).default(86400))
+    .addOption(opt('--max-body <bytes>', 'largest accepted SDP offer, bytes', 'MAX_BODY').argParser(int(1024, 10 * 1024 * 1024)).default(128 * 1024))
+    .showHelpAfterError();
+}
+
+interface RawOptions {
+  host: string;
+  port: number;
+  privatePort: number;
+  corsDomain: string;
+  stun?: string;
+  turn?: string;
+  turnUsername?: string;
+  turnPassword?: string;
+  certFile?: string;
+  keyFile?: string;
+  publicIp?: string;
+  auth: boolean;
+  debug: boolean;
+  redis?: string;
+  nats?: string;
+  rtcPortRange?: { begin: number; end: number };
+  rtcUdpPort?: number;
+  rtcBindAddress?: string;
+  maxVideoBitrate: number;
+  keyframeInterval: number;
+  mediaTimeout: number;
+  sessionTimeout: number;
+  maxBody: number;
+}
+
+function readPem(option: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${option}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** Parses argv (without node and script) and the environment into a Config. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const cmd = buildCommand().exitOverride();
+  // commander reads process.env for .env(); pass ours through for tests.
+  const saved = process.env;
+  process.env = env;
+  let o: RawOptions;
+  try {
+    cmd.parse(argv, { from: 'user' });
+    o = cmd.opts<RawOptions>();
+  } finally {
+    process.env = saved;
+  }
+  if (o.redis) throw new ConfigError('--redis: this build has only the embedded state store; the Redis store lands with the clustering issue');
+  if (o.nats) throw new ConfigError('--nats: this build has only the in-process bus; the NATS bus lands with the clustering issue');
+  if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
+  if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
+  if (o.turn && (!o.turnUsername || !o.turnPassword)) throw new ConfigError('--turn needs --turn-username and --turn-password');
+  if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');
+  const config: Config = {
+    host: o.host,
+    port: o.port,
+    privatePort: o.privatePort,
+    corsDomain: o.corsDomain,
+    auth: o.auth,
+    debug: o.debug,
+    maxVideoBitrate: o.maxVideoBitrate,
+    keyframeIntervalMs: o.keyframeInterval * 1000,
+    mediaTimeoutMs: o.mediaTimeout * 1000,
+    iceDisconnectedTimeoutMs: 3000,
+    connectTimeoutMs: 15_000,
+    answerTimeoutMs: 15_000,
+    sessionTimeoutMs: o.sessionTimeout * 1000,
+    maxBodyBytes: o.maxBody,
+    podName: env.POD_NAME ?? 'local',
+  };
+  if (o.stun) config.stun = o.stun;
+  if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };
+  if (o.certFile && o.keyFile) config.tls = { cert: readPem('--cert-file', o.certFile), key: readPem('--key-file', o.keyFile) };
+  if (o.publicIp) config.publicIp = o.publicIp;
+  if (o.rtcPortRange) config.rtcPortRange = o.rtcPortRange;
+  if (o.rtcUdpPort) config.rtcUdpPort = o.rtcUdpPort;
+  if (o.rtcBindAddress) config.rtcBindAddress = o.rtcBindAddress;
+  return config;
+}

@@ -1,0 +1,37 @@
+/**
+ * One publisher track into one subscriber track: the per-packet hot path.
+ * No allocation, no lookup: header rewrite in place, then a copy into the engine.
+ */
+import type { PacketSink } from '../bus/bus.js';
+import type { Track } from './engine.js';
+import { RtpRewriter } from './rtp.js';
+
+export class Forwarder implements PacketSink {
+  /** set once the subscriber has answered the offer carrying this track and the track is open */
+  enabled = false;
+  packets = 0;
+  bytes = 0;
+  sendErrors = 0;
+  private readonly rewriter: RtpRewriter;
+
+  constructor(
+    private readonly track: Track,
+    ssrc: number,
+    payloadType: number,
+    tsStep: number,
+  ) {
+    this.rewriter = new RtpRewriter(ssrc, payloadType, tsStep);
+  }
+
+  onPacket(packet: Buffer): void {
+    if (!this.enabled || !this.rewriter.rewrite(packet)) return;
+    try {
+      this.track.sendMessageBinary(packet);
+      this.packets++;
+      this.bytes += packet.length;
+    } catch {
+      // The track closed under us (peer leaving); its owner will detach this forwarder.
+      this.sendErrors++;
+    }
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * What publishers and subscribers share: one PeerConnection, the `control` data
+ * channel, the timers the peer owns, and one idempotent `close` that releases all
+ * of it on every exit path (STOP, DELETE, ICE failure, silence, session end, error).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/log.js';
+import { type ClientCommand, errorMessage, parseClientMessage } from '../signalling/control.js';
+import { idOf } from '../signalling/validate.js';
+import type { Role, StateStore } from '../state/store.js';
+import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
+
+export interface PeerContext {
+  config: Config;
+  engine: MediaEngine;
+  store: StateStore;
+  bus: Bus;
+  log: Logger;
+  /** called once when a peer has closed, after its own cleanup started */
+  onClosed(peer: Peer, reason: CloseReason): void;
+}
+
+export type CloseReason =
+  | 'stop'
+  | 'delete'
+  | 'control-closed'
+  | 'ice-disconnected'
+  | 'ice-failed'
+  | 'peer-closed'
+  | 'connect-timeout'
+  | 'media-timeout'
+  | 'answer-timeout'
+  | 'session-timeout'
+  | 'bad-offer'
+  | 'negotiation-failed'
+  | 'shutdown';
+
+const GATHERING_TIMEOUT_MS = 5000;
+
+export abstract class Peer {
+  abstract readonly role: Role;
+  readonly sessionId = randomUUID();
+  readonly id: string;
+  readonly log: Logger;
+  protected readonly pc: PeerConnection;
+  protected control: DataChannel | undefined;
+  closed = false;
+  closeReason: CloseReason | undefined;
+  /** bumped on inbound RTP/RTCP/control traffic; the sweeper watches it for silence */
+  inbound = 0;
+  private lastInbound = -1;
+  private lastInboundAt = Date.now();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private gatheringWaiters: (() => void)[] = [];
+  private disconnectTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  /** resolves when the store entries of this peer are gone */
+  private cleanup: Promise<void> = Promise.resolve();
+
+  constructor(
+    protected readonly ctx: PeerContext,
+    readonly room: string,
+    readonly fullId: string,
+    role: Role,
+  ) {
+    this.id = idOf(fullId);
+    this.log = ctx.log.child({ role, room, peer: fullId, session: this.sessionId });
+    this.pc = ctx.engine.createPeerConnection(`${role}:${room}/${fullId}`);
+    this.pc.onStateChange(guard('pc.state', (state: string) => this.onConnectionState(state)));
+    this.pc.onGatheringStateChange(
+      guard('pc.gathering', (state: string) => {
+        if (state === 'complete') this.flushGathering();
+      }),
+    );
+    this.pc.onDataChannel(guard('pc.datachannel', (dc: DataChannel) => this.attachControl(dc)));
+    this.pc.onTrack(guard('pc.track', (track: Track) => this.onRemoteTrack(track)));
+    this.connectTimer = this.setTimer(ctx.config.connectTimeoutMs, () => this.close('connect-timeout'));
+    this.setTimer(ctx.config.sessionTimeoutMs, () => this.close('session-timeout'));
+  }
+
+  /** Applies the client's complete offer; resolves with our complete answer (all candidates). */
+  async answer(offerSdp: string): Promise<string> {
+    this.pc.setRemoteDescription(offerSdp, 'offer');
+    this.pc.setLocalDescription('answer');
+    await this.gatheringComplete();
+    const local = this.pc.localDescription();
+    if (!local) throw new Error('engine produced no answer');
+    return announcePublicIp(local.sdp, this.ctx.config.publicIp);
+  }
+
+  private gatheringComplete(): Promise<void> {
+    if (this.pc.gatheringState() === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      // Host candidates come in milliseconds; a slow STUN/TURN server must not hold the answer for ever.
+      const timer = this.setTimer(GATHERING_TIMEOUT_MS, () => done());
+      const done = () => {
+        this.clearTimer(timer);
+        resolve();
+      };
+      this.gatheringWaiters.push(done);
+      if (this.pc.gatheringState() === 'complete') this.flushGathering();
+    });
+  }
+
+  private flushGathering(): void {
+    const waiters = this.gatheringWaiters;
+    this.gatheringWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private onConnectionState(state: string): void {
+    this.log.debug({ state }, 'connection state');
+    switch (state) {
+      case 'connected':
+        this.clearTimer(this.connectTimer);
+        this.clearTimer(this.disconnectTimer);
+        this.connectTimer = this.disconnectTimer = undefined;
+        break;
+      case 'disconnected':
+        if (!this.disconnectTimer) {
+          this.disconnectTimer = this.setTimer(this.ctx.config.iceDisconnectedTimeoutMs, () => this.close('ice-disconnected'));
+        }
+        break;
+      case 'failed':
+        this.close('ice-failed');
+        break;
+      case 'closed':
+        this.close('peer-closed');
+        break;
+    }
+  }
+
+  private attachControl(dc: DataChannel): void {
+    if (this.closed) return;
+    if (dc.getLabel() !== 'control' || this.control) {
+      // Only one control channel is part of the protocol.
+      dc.close();
+      return;
+    }
+    this.control = dc;
+    dc.onMessage(guard('control.message', (msg: string | Buffer | ArrayBuffer) => this.onControlMessage(msg)));
+    dc.onClosed(guard('control.closed', () => this.close('control-closed')));
+    if (dc.isOpen()) this.onControlOpen();
+    else dc.onOpen(guard('control.open', () => this.onControlOpen()));
+  }
+
+  private onControlMessage(msg: string | Buffer | ArrayBuffer): void {
+    if (this.closed) return;
+    this.inbound++;
+    const parsed = parseClientMessage(msg);
+    if (!parsed.ok) {
+      this.log.info({ error: parsed.error }, 'bad control message');
+      this.send(errorMessage(parsed.error));
+      return;
+    }
+    if (parsed.command.cmd === 'STOP') {
+      this.close('stop');
+      return;
+    }
+    this.onCommand(parsed.command);
+  }
+
+  /** Sends one text message on `control`; false when it could not be sent. */
+  send(text: string): boolean {
+    const dc = this.control;
+    if (!dc || this.closed) return false;
+    try {
+      return dc.isOpen() ? dc.sendMessage(text) : false;
+    } catch (err) {
+      this.log.debug({ err }, 'control send failed');
+      return false;
+    }
+  }
+
+  /** Called once a second by the SFU; closes the peer when its traffic stopped. */
+  sweep(now: number): void {
+    if (this.closed) return;
+    if (this.inbound !== this.lastInbound) {
+      this.lastInbound = this.inbound;
+      this.lastInboundAt = now;
+      return;
+    }
+    const limit = this.silenceLimitMs();
+    if (limit !== undefined && now - this.lastInboundAt > limit) this.close('media-timeout');
+  }
+
+  /** How long this peer may stay silent, or undefined when it is not expected to send anything. */
+  protected abstract silenceLimitMs(): number | undefined;
+  protected abstract onControlOpen(): void;
+  protected abstract onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void;
+  protected abstract onRemoteTrack(track: Track): void;
+  /** Releases what the subclass owns; may return the store cleanup to wait on. */
+  protected abstract release(reason: CloseReason): Promise<void>;
+
+  setTimer(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(
+      guard('timer', () => {
+        this.timers.delete(t);
+        fn();
+      }),
+      ms,
+    );
+    this.timers.add(t);
+    return t;
+  }
+
+  setRepeating(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setInterval(guard('interval', fn), ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  clearTimer(t: NodeJS.Timeout | undefined): void {
+    if (!t) return;
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
+  get timerCount(): number {
+    return this.timers.size;
+  }
+
+  /** Idempotent; everything the peer owns is released here and only here. */
+  close(reason: CloseReason): Promise<void> {
+    if (this.closed) return this.cleanup;
+    this.closed = true;
+    this.closeReason = reason;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.flushGathering();
+    this.cleanup = this.release(reason).catch((err) => this.log.error({ err }, 'cleanup failed'));
+    try {
+      this.control?.close();
+    } catch {
+      // already closed
+    }
+    try {
+      this.pc.close();
+    } catch {
+      // already closed
+    }
+    this.ctx.onClosed(this, reason);
+    return this.cleanup;
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * A publisher: receives a client's tracks and puts each on the bus under its own
+ * subject. Announces itself to the room (store + room event) once its tracks flow.
+ */
+import { subjects, type TrackInfo, type TrackSender, type Unsubscribe } from '../bus/bus.js';
+import type { ClientCommand } from '../signalling/control.js';
+import { errorMessage } from '../signalling/control.js';
+import { guard, type Track } from './engine.js';
+import { KeyframeThrottle } from './keyframes.js';
+import { Peer, type CloseReason, type PeerContext } from './peer.js';
+import { prepareOffer, SdpError, type Kind, type PreparedOffer } from './sdp.js';
+
+/** Minimum spacing of keyframe requests sent to one publisher track. */
+const KEYFRAME_MIN_INTERVAL_MS = 500;
+/** Announce with the tracks that flow when the others stay silent this long. */
+const ANNOUNCE_GRACE_MS = 3000;
+/** A track without packets this long is ended (contract §4). */
+const TRACK_SILENCE_MS = 10_000;
+
+/** One received track (a "producer"): its subject and the per-packet entry point. */
+export class PublishedTrack {
+  packets = 0;
+  bytes = 0;
+  flowing = false;
+  ended = false;
+  private lastPackets = 0;
+  private lastPacketAt = 0;
+  readonly keyframes: KeyframeThrottle | undefined;
+  private unsubscribeKeyframes: Unsubscribe | undefined;
+
+  constructor(
+    readonly info: TrackInfo,
+    readonly mid: string,
+    readonly subject: string,
+    private readonly track: Track,
+    private readonly sender: TrackSender,
+    private readonly onFirstPacket: (t: PublishedTrack) => void,
+    requestKeyframes: (subject: string, handler: () => void) => Unsubscribe,
+  ) {
+    if (info.kind === 'video') {
+      const keyframes = new KeyframeThrottle(() => {
+        try {
+          track.requestKeyframe();
+        } catch {
+          // not open yet: the first keyframe comes anyway
+        }
+      }, KEYFRAME_MIN_INTERVAL_MS);
+      this.keyframes = keyframes;
+      this.unsubscribeKeyframes = requestKeyframes(subject, () => keyframes.request());
+    }
+  }
+
+  /** The per-packet path: RTCP was consumed by the receiving session, so this is RTP. */
+  onPacket(packet: Buffer): void {
+    if (this.ended) return;
+    this.packets++;
+    this.bytes += packet.length;
+    this.sender.send(packet);
+    if (!this.flowing) {
+      this.flowing = true;
+      this.onFirstPacket(this);
+    }
+  }
+
+  requestBitrate(bps: number): void {
+    try {
+      this.track.requestBitrate(bps);
+    } catch {
+      // track closed
+    }
+  }
+
+  /** True when the track was flowing and has been silent for `limitMs`. */
+  silentFor(now: number, limitMs: number): boolean {
+    if (this.packets !== this.lastPackets) {
+      this.lastPackets = this.packets;
+      this.lastPacketAt = now;
+      return false;
+    }
+    return this.flowing && now - this.lastPacketAt > limitMs;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.keyframes?.close();
+    this.unsubscribeKeyframes?.();
+    this.sender.close();
+  }
+}
+
+export class Publisher extends Peer {
+  readonly role = 'pub' as const;
+  readonly tracks: PublishedTrack[] = [];
+  private readonly counters: Record<Kind, number> = { audio: 0, video: 0 };
+  /** mids of the m-lines the client said it sends on */
+  private expectedMids = new Set<string>();
+  private announced = false;
+  private announceTimer: NodeJS.Timeout | undefined;
+
+  constructor(ctx: PeerContext, room: string, fullId: string, offer: PreparedOffer) {
+    super(ctx, room, fullId, 'pub');
+    this.expectFrom(offer);
+    if (ctx.config.keyframeIntervalMs > 0) {
+      this.setRepeating(ctx.config.keyframeIntervalMs, () => {
+        for (const t of this.liveTracks()) t.keyframes?.request();
+      });
+    }
+  }
+
+  private expectFrom(offer: PreparedOffer): void {
+    this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
+  }
+
+  liveTracks(): PublishedTrack[] {
+    return this.tracks.filter((t) => !t.ended);
+  }
+
+  protected override onRemoteTrack(track: Track): void {
+    if (this.closed) return;
+    const mid = track.mid();
+    if (this.tracks.some((t) => t.mid === mid && !t.ended)) return; // same m-line renegotiated
+    const kind = track.type() === 'audio' ? 'audio' : 'video';
+    const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}` };
+    const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
+    track.setMediaHandler(this.ctx.engine.receivingSession());
+    const published = new PublishedTrack(
+      info,
+      mid,
+      subject,
+      track,
+      this.ctx.bus.trackSender(subject),
+      (t) => this.onTrackFlowing(t),
+      (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
+    );
+    this.tracks.push(published);
+    track.onMessage(
+      guard('publisher.media', (packet: Buffer) => {
+        this.inbound++;
+        published.onPacket(packet);
+      }),
+    );
+    this.log.debug({ mid, track: info.trackId }, 'track received');
+  }
+
+  private onTrackFlowing(t: PublishedTrack): void {
+    if (t.info.kind === 'video') {
+      // REMB: lets the browser ramp up to our ceiling instead of idling at its start rate.
+      t.requestBitrate(this.ctx.config.maxVideoBitrate);
+      t.keyframes?.request();
+    }
+    const flowing = new Set(this.liveTracks().filter((x) => x.flowing).map((x) => x.mid));
+    const all = [...this.expectedMids].every((mid) => flowing.has(mid));
+    if (all || this.announced) {
+      this.announce();
+    } else if (!this.announceTimer) {
+      this.announceTimer = this.setTimer(ANNOUNCE_GRACE_MS, () => this.announce());
+    }
+  }
+
+  /** Writes the flowing tracks to the store and tells the room (PUB_JOIN happens on the subscriber side). */
+  private announce(): void {
+    if (this.closed) return;
+    this.clearTimer(this.announceTimer);
+    this.announceTimer = undefined;
+    const tracks = this.liveTracks()
+      .filter((t) => t.flowing)
+      .map((t) => t.info);
+    if (tracks.length === 0) return;
+    this.announced = true;
+    const counts = { audio: 0, video: 0 };
+    for (const t of tracks) counts[t.kind]++;
+    this.ctx.store
+      .setMedia(this.room, this.fullId, counts)
+      .then(() => {
+        if (!this.closed) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
+      })
+      .catch((err) => this.log.error({ err }, 'could not record media'));
+    this.log.info({ tracks: tracks.map((t) => t.trackId) }, 'publishing');
+  }
+
+  protected override onControlOpen(): void {
+    // Nothing to push: a publisher only renegotiates when it asks to.
+  }
+
+  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+    if (command.cmd !== 'SDP_OFFER') {
+      this.send(errorMessage(`${command.cmd} is not expected from a publisher`));
+      return;
+    }
+    try {
+      const offer = prepareOffer(command.sdp);
+      this.pc.setRemoteDescription(offer.sdp, 'offer');
+      this.pc.setLocalDescription('answer');
+      const answer = this.pc.localDescription();
+      if (!answer) throw new Error('engine produced no answer');
+      this.expectFrom(offer);
+      // Tracks whose m-line the client stopped sending on are ended.
+      let changed = false;
+      for (const t of this.liveTracks()) {
+        if (!this.expectedMids.has(t.mid)) {
+          t.end();
+          changed = true;
+        }
+      }
+      this.send(`SDP_ANSWER ${answer.sdp}`);
+      if (changed && this.announced) this.announce();
+      this.log.info('publisher renegotiated');
+    } catch (err) {
+      const reason = err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`;
+      this.send(errorMessage(reason));
+    }
+  }
+
+  protected override silenceLimitMs(): number | undefined {
+    return this.tracks.length > 0 ? this.ctx.config.mediaTimeoutMs : undefined;
+  }
+
+  override sweep(now: number): void {
+    super.sweep(now);
+    if (this.closed) return;
+    let ended = false;
+    for (const t of this.liveTracks()) {
+      if (t.silentFor(now, TRACK_SILENCE_MS)) {
+        t.end();
+        ended = true;
+        this.log.info({ track: t.info.trackId }, 'track silent, ended');
+      }
+    }
+    if (ended && this.announced) {
+      if (this.liveTracks().some((t) => t.flowing)) this.announce();
+      else this.close('media-timeout');
+    }
+  }
+
+  protected override async release(reason: CloseReason): Promise<void> {
+    for (const t of this.tracks) t.end();
+    const { store, bus } = this.ctx;
+    if (this.announced) bus.publishRoomEvent(this.room, { type: 'pub-left', pub: this.fullId });
+    await Promise.all([store.removeMedia(this.room, this.fullId), store.removePeer('pub', this.room, this.fullId)]);
+    this.log.info({ reason, packets: this.tracks.reduce((n, t) => n + t.packets, 0) }, 'publisher left');
+  }
+}
+
+function oneLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 200);
+}

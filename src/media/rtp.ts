@@ -1,0 +1,94 @@
+/**
+ * Per-packet RTP/RTCP work on raw buffers. Packets are rewritten in place: the engine
+ * copies a packet when it is sent, so one buffer serves every subscriber in turn.
+ */
+
+const RTP_HEADER = 12;
+
+/**
+ * Makes one publisher track look like one continuous stream to one subscriber:
+ * our SSRC and payload type, and sequence numbers/timestamps that continue across a
+ * change of the source's SSRC (publisher renegotiated or restarted its encoder).
+ */
+export class RtpRewriter {
+  private sourceSsrc = -1;
+  private seqOffset = 0;
+  private tsOffset = 0;
+  private lastSeq = 0;
+  private lastTs = 0;
+  private started = false;
+
+  constructor(
+    readonly ssrc: number,
+    readonly payloadType: number,
+    /** timestamp step assumed across a source change: one frame/packet */
+    private readonly tsStep: number,
+  ) {}
+
+  /** Rewrites the header; false when the buffer is not an RTP packet. */
+  rewrite(p: Buffer): boolean {
+    if (p.length < RTP_HEADER || p[0]! >> 6 !== 2) return false;
+    const src = p.readUInt32BE(8);
+    const inSeq = p.readUInt16BE(2);
+    const inTs = p.readUInt32BE(4);
+    if (src !== this.sourceSsrc) {
+      this.sourceSsrc = src;
+      if (this.started) {
+        this.seqOffset = (this.lastSeq + 1 - inSeq) & 0xffff;
+        this.tsOffset = (this.lastTs + this.tsStep - inTs) >>> 0;
+      }
+    }
+    const seq = (inSeq + this.seqOffset) & 0xffff;
+    const ts = (inTs + this.tsOffset) >>> 0;
+    // Remember the newest packet only, so a late (reordered) packet does not move the base.
+    if (!this.started || ((seq - this.lastSeq) & 0xffff) < 0x8000) {
+      this.lastSeq = seq;
+      this.lastTs = ts;
+      this.started = true;
+    }
+    p[1] = (p[1]! & 0x80) | this.payloadType;
+    p.writeUInt16BE(seq, 2);
+    p.writeUInt32BE(ts, 4);
+    p.writeUInt32BE(this.ssrc, 8);
+    return true;
+  }
+}
+
+/** RTCP packet types (RFC 3550/4585). */
+const PSFB = 206;
+const FMT_PLI = 1;
+const FMT_FIR = 4;
+
+/** True when the (compound) RTCP packet holds a PLI or FIR for `mediaSsrc`. */
+export function hasKeyframeRequest(p: Buffer, mediaSsrc: number): boolean {
+  let off = 0;
+  while (off + 12 <= p.length) {
+    const fmt = p[off]! & 0x1f;
+    const pt = p[off + 1]!;
+    const len = (p.readUInt16BE(off + 2) + 1) * 4;
+    if (off + len > p.length) return false;
+    if (pt === PSFB) {
+      if (fmt === FMT_PLI && p.readUInt32BE(off + 8) === mediaSsrc) return true;
+      if (fmt === FMT_FIR) {
+        // FCI entries of 8 bytes: SSRC, seq nr, reserved
+        for (let fci = off + 12; fci + 8 <= off + len; fci += 8) {
+          if (p.readUInt32BE(fci) === mediaSsrc) return true;
+        }
+      }
+    }
+    off += len;
+  }
+  return false;
+}
+
+/** RTCP shares the RTP port under rtcp-mux; packet types 192–223 are RTCP (RFC 5761). */
+export function isRtcp(p: Buffer): boolean {
+  if (p.length < 2) return false;
+  const pt = p[1]!;
+  return pt >= 192 && pt <= 223;
+}
+
+/** 32-bit SSRC that is never 0. */
+export function randomSsrc(): number {
+  return ((Math.random() * 0xfffffffe) >>> 0) + 1;
+}

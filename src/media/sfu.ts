@@ -1,0 +1,134 @@
+/**
+ * The SFU of one instance: creates publishers and subscribers, knows them by session
+ * and by (role, room, full id), and runs the one sweep timer that watches them all.
+ */
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/log.js';
+import type { Role, StateStore } from '../state/store.js';
+import type { MediaEngine } from './engine.js';
+import type { CloseReason, Peer, PeerContext } from './peer.js';
+import { Publisher } from './publisher.js';
+import { prepareOffer, SdpError } from './sdp.js';
+import { Subscriber } from './subscriber.js';
+
+/** A request the SFU refuses; `status` is the HTTP status to answer with. */
+export class SfuError extends Error {
+  override name = 'SfuError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Connected {
+  answer: string;
+  sessionId: string;
+}
+
+export class Sfu {
+  private readonly sessions = new Map<string, Peer>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly ctx: PeerContext;
+  draining = false;
+
+  constructor(
+    readonly config: Config,
+    readonly engine: MediaEngine,
+    readonly store: StateStore,
+    readonly bus: Bus,
+    readonly log: Logger,
+  ) {
+    this.ctx = {
+      config,
+      engine,
+      store,
+      bus,
+      log,
+      onClosed: (peer, reason) => this.onClosed(peer, reason),
+    };
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  async connect(role: Role, room: string, fullId: string, offerSdp: string): Promise<Connected> {
+    if (this.draining) throw new SfuError(503, 'instance is draining; connect to another one');
+    let offer: ReturnType<typeof prepareOffer>;
+    try {
+      offer = prepareOffer(offerSdp);
+    } catch (err) {
+      throw err instanceof SdpError ? new SfuError(400, err.message) : err;
+    }
+    if (!offer.hasDataChannel) throw new SfuError(400, 'offer has no data channel (create one labelled "control")');
+    if (role === 'pub' && offer.media.length === 0) throw new SfuError(400, 'publisher offer has no audio or video m= line');
+    if (role === 'pub' && offer.media.some((m) => m.direction === 'recvonly')) {
+      throw new SfuError(400, 'publisher m= lines must be sendonly');
+    }
+    if (role === 'sub' && offer.media.length > 0) {
+      throw new SfuError(400, 'subscriber offer must carry only the data channel; media is added by the server');
+    }
+    let reserved: boolean;
+    try {
+      reserved = await this.store.addPeer(role, room, fullId);
+    } catch (err) {
+      this.log.error({ err }, 'state store unavailable');
+      throw new SfuError(503, 'state store unavailable');
+    }
+    if (!reserved) throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
+    let peer: Peer;
+    try {
+      peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId);
+    } catch (err) {
+      await this.store.removePeer(role, room, fullId);
+      throw err;
+    }
+    this.sessions.set(peer.sessionId, peer);
+    try {
+      const answer = await peer.answer(offer.sdp);
+      if (peer.closed) throw new SfuError(400, 'connection closed while answering');
+      peer.log.info('joined');
+      peer.log.debug({ offer: offer.sdp, answer }, 'sdp');
+      return { answer, sessionId: peer.sessionId };
+    } catch (err) {
+      await peer.close('bad-offer');
+      if (err instanceof SfuError) throw err;
+      throw new SfuError(400, `offer rejected by the WebRTC engine: ${firstLine(err)}`);
+    }
+  }
+
+  session(id: string): Peer | undefined {
+    return this.sessions.get(id);
+  }
+
+  peers(): IterableIterator<Peer> {
+    return this.sessions.values();
+  }
+
+  private onClosed(peer: Peer, reason: CloseReason): void {
+    this.sessions.delete(peer.sessionId);
+    peer.log.debug({ reason }, 'closed');
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const peer of this.sessions.values()) peer.sweep(now);
+  }
+
+  /** Counts of what the instance holds; zero everywhere when no peer is left. */
+  resources(): { peers: number; timers: number; bus: ReturnType<Bus['stats']> } {
+    let timers = 0;
+    for (const p of this.sessions.values()) timers += p.timerCount;
+    return { peers: this.sessions.size, timers, bus: this.bus.stats() };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
+  }
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 200);
+}

@@ -1,0 +1,316 @@
+/**
+ * A subscriber: one PeerConnection that receives every other publisher of the room.
+ * Starts with only the `control` channel; the server adds tracks and sends offers.
+ *
+ * Renegotiation: `desired` is what the room has (from the store snapshot and room
+ * events); `attached` is what the last offer carried. At most one offer is
+ * outstanding; changes meanwhile only mark the state dirty, and the answer
+ * triggers ONE follow-up offer carrying all of them.
+ */
+import { subjects, type RoomEvent, type TrackInfo, type Unsubscribe } from '../bus/bus.js';
+import type { ClientCommand } from '../signalling/control.js';
+import { errorMessage } from '../signalling/control.js';
+import { idOf, ownerOf } from '../signalling/validate.js';
+import type { TrackCounts } from '../state/store.js';
+import { guard, type MediaDescription, type Track } from './engine.js';
+import { Forwarder } from './forwarder.js';
+import { KeyframeThrottle } from './keyframes.js';
+import { type CloseReason, Peer, type PeerContext } from './peer.js';
+import { hasKeyframeRequest, randomSsrc } from './rtp.js';
+import { CODECS, type Kind } from './sdp.js';
+
+/** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
+const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
+/** Chromium sends receiver reports for audio only every ~5 s (randomised up to 7.5 s). */
+const AUDIO_ONLY_SILENCE_MS = 16_000;
+/** RTP timestamp step assumed across a source change: one 30 fps frame / one 20 ms Opus packet. */
+const TS_STEP: Record<Kind, number> = { video: 3000, audio: 960 };
+
+/** One m-line of the subscriber's connection. Recycled after its track is removed. */
+interface Slot {
+  mid: string;
+  kind: Kind;
+  track: Track;
+  /** what is on it now; undefined = inactive */
+  pub?: string;
+  info?: TrackInfo;
+  ssrc?: number;
+  forwarder?: Forwarder;
+  unsubscribe?: Unsubscribe;
+  keyframes?: KeyframeThrottle;
+  /** made inactive in an offer not answered yet: not reusable before the answer */
+  retiring?: boolean;
+  /** added in the outstanding offer: forwarding starts after the answer */
+  pending?: boolean;
+}
+
+export class Subscriber extends Peer {
+  readonly role = 'sub' as const;
+  /** publisher full id → its tracks, as the room has them */
+  private readonly desired = new Map<string, TrackInfo[]>();
+  /** publisher full id → slots carrying its tracks, as last offered */
+  private readonly attached = new Map<string, Slot[]>();
+  private readonly slots: Slot[] = [];
+  private unsubscribeRoom: Unsubscribe | undefined;
+  /** room events that arrived while the initial snapshot was loading */
+  private queued: RoomEvent[] | undefined;
+  private ready = false;
+  private negotiating = false;
+  private dirty = false;
+  private answerTimer: NodeJS.Timeout | undefined;
+  offersSent = 0;
+
+  constructor(ctx: PeerContext, room: string, fullId: string) {
+    super(ctx, room, fullId, 'sub');
+  }
+
+  /** A publisher that belongs to this subscriber's own user is never sent to it. */
+  private isOwn(pubFullId: string): boolean {
+    return ownerOf(idOf(pubFullId)) === this.id;
+  }
+
+  protected override onControlOpen(): void {
+    // Subscribe before reading the snapshot so no event falls between the two.
+    this.queued = [];
+    this.unsubscribeRoom = this.ctx.bus.subscribeRoom(this.room, (e) => this.onRoomEvent(e));
+    this.ctx.store
+      .getMedia(this.room)
+      .then((media) => this.start(media))
+      .catch((err) => {
+        this.log.error({ err }, 'could not read room media');
+        this.send(errorMessage('room state unavailable'));
+        this.close('negotiation-failed');
+      });
+  }
+
+  private start(media: Map<string, TrackCounts>): void {
+    if (this.closed) return;
+    for (const [pub, counts] of media) this.setDesired(pub, tracksOf(counts));
+    const queued = this.queued ?? [];
+    this.queued = undefined;
+    for (const e of queued) this.applyEvent(e);
+    this.ready = true;
+    this.renegotiate();
+    this.log.info({ publishers: this.desired.size }, 'subscriber ready');
+  }
+
+  private onRoomEvent(event: RoomEvent): void {
+    if (this.closed) return;
+    if (this.queued) {
+      this.queued.push(event);
+      return;
+    }
+    this.applyEvent(event);
+    this.renegotiate();
+  }
+
+  private applyEvent(event: RoomEvent): void {
+    if (event.type === 'pub-join') this.setDesired(event.pub, event.tracks);
+    else this.desired.delete(event.pub);
+  }
+
+  private setDesired(pub: string, tracks: TrackInfo[]): void {
+    if (this.isOwn(pub)) return;
+    if (tracks.length === 0) this.desired.delete(pub);
+    else this.desired.set(pub, tracks);
+  }
+
+  /** Brings the connection to `desired` with one offer, unless one is outstanding. */
+  private renegotiate(): void {
+    if (!this.ready || this.closed) return;
+    if (this.negotiating) {
+      this.dirty = true;
+      return;
+    }
+    this.dirty = false;
+    let changed = false;
+    for (const [pub, slots] of this.attached) {
+      if (this.desired.has(pub)) continue;
+      this.send(`PUB_LEFT ${pub}`);
+      for (const slot of slots) this.retire(slot);
+      this.attached.delete(pub);
+      changed = true;
+    }
+    for (const [pub, tracks] of this.desired) {
+      let slots = this.attached.get(pub);
+      if (!slots) {
+        slots = [];
+        this.attached.set(pub, slots);
+        this.send(`PUB_JOIN ${pub}`);
+      }
+      const wanted = new Set(tracks.map((t) => t.trackId));
+      for (const slot of slots.filter((s) => !wanted.has(s.info!.trackId))) {
+        this.retire(slot);
+        slots.splice(slots.indexOf(slot), 1);
+        changed = true;
+      }
+      for (const info of tracks) {
+        if (slots.some((s) => s.info!.trackId === info.trackId)) continue;
+        slots.push(this.attach(pub, info));
+        changed = true;
+      }
+    }
+    if (changed) this.sendOffer();
+  }
+
+  private describe(mid: string, kind: Kind): MediaDescription {
+    const codec = CODECS[kind];
+    if (kind === 'video') {
+      const v = this.ctx.engine.video(mid);
+      v.addVP8Codec(codec.payloadType);
+      return v;
+    }
+    const a = this.ctx.engine.audio(mid);
+    a.addOpusCodec(codec.payloadType, codec.fmtp);
+    return a;
+  }
+
+  private attach(pub: string, info: TrackInfo): Slot {
+    const kind = info.kind;
+    const ssrc = randomSsrc();
+    let slot = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
+    const mid = slot ? slot.mid : String(this.slots.length + 1); // mid 0 is the data channel
+    const d = this.describe(mid, kind);
+    d.addSSRC(ssrc, pub, pub, info.trackId);
+    const track = this.pc.addTrack(d);
+    if (!slot) {
+      slot = { mid, kind, track };
+      this.slots.push(slot);
+    }
+    slot.track = track;
+    slot.pub = pub;
+    slot.info = info;
+    slot.ssrc = ssrc;
+    slot.pending = true;
+    const subject = subjects.track(this.room, pub, kind, info.trackId);
+    const forwarder = new Forwarder(track, ssrc, CODECS[kind].payloadType, TS_STEP[kind]);
+    slot.forwarder = forwarder;
+    slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
+    if (kind === 'video') {
+      const keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
+      slot.keyframes = keyframes;
+      track.onMessage(
+        guard('subscriber.rtcp', (packet: Buffer) => {
+          this.inbound++;
+          if (slot!.forwarder === forwarder && hasKeyframeRequest(packet, ssrc)) keyframes.request();
+        }),
+      );
+    } else {
+      track.onMessage(guard('subscriber.rtcp', () => this.inbound++));
+    }
+    track.onOpen(guard('subscriber.track.open', () => this.enable(slot!)));
+    return slot;
+  }
+
+  /** Starts forwarding on a slot once its offer is answered and its track is open. */
+  private enable(slot: Slot): void {
+    if (this.closed || slot.pending || !slot.forwarder || slot.forwarder.enabled) return;
+    let open = false;
+    try {
+      open = slot.track.isOpen();
+    } catch {
+      open = false;
+    }
+    if (!open) return;
+    slot.forwarder.enabled = true;
+    // A new viewer needs a keyframe now, not at the next periodic one.
+    slot.keyframes?.request();
+  }
+
+  private retire(slot: Slot): void {
+    slot.unsubscribe?.();
+    slot.keyframes?.close();
+    if (slot.forwarder) slot.forwarder.enabled = false;
+    slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = slot.ssrc = undefined;
+    slot.pending = false;
+    slot.retiring = true;
+    const d = this.describe(slot.mid, slot.kind);
+    d.setDirection('Inactive');
+    slot.track = this.pc.addTrack(d);
+  }
+
+  private sendOffer(): void {
+    try {
+      this.pc.setLocalDescription('offer');
+      const offer = this.pc.localDescription();
+      if (!offer) throw new Error('engine produced no offer');
+      this.negotiating = true;
+      this.offersSent++;
+      this.answerTimer = this.setTimer(this.ctx.config.answerTimeoutMs, () => {
+        this.send(errorMessage('no SDP_ANSWER to the last offer in time'));
+        this.close('answer-timeout');
+      });
+      this.send(`SDP_OFFER ${offer.sdp}`);
+    } catch (err) {
+      this.log.error({ err }, 'could not create offer');
+      this.send(errorMessage('server could not create an offer'));
+      this.close('negotiation-failed');
+    }
+  }
+
+  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+    if (command.cmd !== 'SDP_ANSWER') {
+      this.send(errorMessage(`${command.cmd} is not expected from a subscriber`));
+      return;
+    }
+    if (!this.negotiating) {
+      this.send(errorMessage('no offer is outstanding'));
+      return;
+    }
+    try {
+      this.pc.setRemoteDescription(command.sdp, 'answer');
+    } catch (err) {
+      // Our offer stays outstanding; a corrected answer may still come before the timeout.
+      this.send(errorMessage(`bad SDP_ANSWER: ${String(err instanceof Error ? err.message : err).split('\n')[0]}`));
+      return;
+    }
+    this.negotiating = false;
+    this.clearTimer(this.answerTimer);
+    this.answerTimer = undefined;
+    for (const slot of this.slots) {
+      slot.retiring = false;
+      if (slot.pending) {
+        slot.pending = false;
+        this.enable(slot);
+      }
+    }
+    if (this.dirty) this.renegotiate();
+  }
+
+  protected override onRemoteTrack(track: Track): void {
+    // A subscriber's m-lines are all ours; the client adds none.
+    void track;
+  }
+
+  protected override silenceLimitMs(): number | undefined {
+    const active = this.slots.filter((s) => s.forwarder?.enabled);
+    if (active.length === 0) return undefined; // nothing flows: ICE consent and the data channel watch it
+    return active.some((s) => s.kind === 'video') ? this.ctx.config.mediaTimeoutMs : AUDIO_ONLY_SILENCE_MS;
+  }
+
+  /** Forwarded packets so far, per publisher track; for stats and tests. */
+  forwarded(): { pub: string; trackId: string; packets: number }[] {
+    return this.slots
+      .filter((s) => s.forwarder && s.pub && s.info)
+      .map((s) => ({ pub: s.pub!, trackId: s.info!.trackId, packets: s.forwarder!.packets }));
+  }
+
+  protected override async release(reason: CloseReason): Promise<void> {
+    this.unsubscribeRoom?.();
+    for (const slot of this.slots) {
+      slot.unsubscribe?.();
+      slot.keyframes?.close();
+      if (slot.forwarder) slot.forwarder.enabled = false;
+    }
+    await this.ctx.store.removePeer('sub', this.room, this.fullId);
+    this.log.info({ reason, offers: this.offersSent }, 'subscriber left');
+  }
+}
+
+function tracksOf(counts: TrackCounts): TrackInfo[] {
+  const out: TrackInfo[] = [];
+  for (const kind of ['audio', 'video'] as const) {
+    for (let i = 0; i < counts[kind]; i++) out.push({ kind, trackId: `${kind}${i}` });
+  }
+  return out;
+}

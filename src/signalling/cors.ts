@@ -1,0 +1,13 @@
+/**
+ * CORS rule of the contract (§9): any localhost origin (any scheme and port) and any
+ * origin whose host ends with `.<cors-domain>`.
+ */
+export function corsAllows(origin: string, corsDomain: string): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith(`.${corsDomain}`);
+}

@@ -1,0 +1,48 @@
+/**
+ * The private HTTP API (contract §6): room lists, tokens, probes. Plain HTTP on its
+ * own port; with --debug the same routes are also on the public server.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Sfu } from '../media/sfu.js';
+import { SfuError } from '../media/sfu.js';
+import type { Role } from '../state/store.js';
+import { checkName } from './validate.js';
+
+export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: () => object): void {
+  const list = (role: Role) => async (req: FastifyRequest<{ Params: { room: string } }>, reply: FastifyReply) => {
+    const invalid = checkName('room', req.params.room);
+    if (invalid) throw new SfuError(400, invalid);
+    let ids: string[];
+    try {
+      ids = (await sfu.store.listPeers(role, req.params.room)).sort();
+    } catch {
+      throw new SfuError(503, 'state store unavailable');
+    }
+    if ((req.headers.accept ?? '').includes('application/json')) return reply.type('application/json').send(JSON.stringify(ids));
+    return reply.type('text/plain; charset=utf-8').send(ids.join(','));
+  };
+  app.get('/list/pub/:room', list('pub'));
+  app.get('/list/sub/:room', list('sub'));
+
+  const create = (role: Role) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const body = req.body as { room?: unknown; id?: unknown; token?: unknown } | undefined;
+    const room = typeof body?.room === 'string' ? body.room : '';
+    const id = typeof body?.id === 'string' ? body.id : '';
+    const invalid = checkName('room', room) ?? checkName('id', id);
+    if (invalid) throw new SfuError(400, invalid);
+    if (body?.token !== undefined && typeof body.token !== 'string') throw new SfuError(400, 'token must be a string');
+    const token = typeof body?.token === 'string' ? body.token : '';
+    if (token.length > 4096) throw new SfuError(400, 'token must be at most 4096 characters');
+    await sfu.store.setToken(role, room, id, token);
+    return reply.type('text/plain; charset=utf-8').send('OK\n');
+  };
+  app.post('/create/pub', create('pub'));
+  app.post('/create/sub', create('sub'));
+
+  app.get('/liveness', async (_req, reply) => reply.type('text/plain').send('OK'));
+  app.get('/readiness', async (_req, reply) =>
+    sfu.draining ? reply.code(503).type('text/plain').send('BUSY') : reply.type('text/plain').send('OK'),
+  );
+  // What the instance holds right now (peers, timers, bus subscriptions, store keys).
+  app.get('/debug/resources', async (_req, reply) => reply.send(resources()));
+}

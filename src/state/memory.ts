@@ -1,0 +1,92 @@
+/**
+ * The embedded state store: the same keys and shapes as Redis (§8), held in this
+ * process, with the same 24 h expiry. Default when no --redis is given.
+ */
+import { keys, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+
+interface Entry<T> {
+  value: T;
+  expiresAt: number;
+}
+
+export class MemoryStateStore implements StateStore {
+  private readonly sets = new Map<string, Entry<Set<string>>>();
+  private readonly hashes = new Map<string, Entry<Map<string, string>>>();
+  private readonly strings = new Map<string, Entry<string>>();
+
+  constructor(private readonly ttlMs = STATE_TTL_SECONDS * 1000, private readonly now = Date.now) {}
+
+  private live<T>(map: Map<string, Entry<T>>, key: string): T | undefined {
+    const e = map.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.now()) {
+      map.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+
+  private touch<T>(map: Map<string, Entry<T>>, key: string, make: () => T): T {
+    const value = this.live(map, key) ?? make();
+    map.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    return value;
+  }
+
+  async addPeer(role: Role, room: string, fullId: string): Promise<boolean> {
+    const set = this.touch(this.sets, keys.list(role, room), () => new Set<string>());
+    if (set.has(fullId)) return false;
+    set.add(fullId);
+    return true;
+  }
+
+  async removePeer(role: Role, room: string, fullId: string): Promise<void> {
+    const key = keys.list(role, room);
+    const set = this.live(this.sets, key);
+    if (!set) return;
+    set.delete(fullId);
+    if (set.size === 0) this.sets.delete(key);
+  }
+
+  async listPeers(role: Role, room: string): Promise<string[]> {
+    return [...(this.live(this.sets, keys.list(role, room)) ?? [])];
+  }
+
+  async setMedia(room: string, pubFullId: string, counts: TrackCounts): Promise<void> {
+    const hash = this.touch(this.hashes, keys.media(room), () => new Map<string, string>());
+    hash.set(keys.mediaField(pubFullId, 'audio'), String(counts.audio));
+    hash.set(keys.mediaField(pubFullId, 'video'), String(counts.video));
+  }
+
+  async removeMedia(room: string, pubFullId: string): Promise<void> {
+    const key = keys.media(room);
+    const hash = this.live(this.hashes, key);
+    if (!hash) return;
+    hash.delete(keys.mediaField(pubFullId, 'audio'));
+    hash.delete(keys.mediaField(pubFullId, 'video'));
+    if (hash.size === 0) this.hashes.delete(key);
+  }
+
+  async getMedia(room: string): Promise<Map<string, TrackCounts>> {
+    const hash = this.live(this.hashes, keys.media(room));
+    return parseMediaHash(hash ? Object.fromEntries(hash) : {});
+  }
+
+  async setToken(role: Role, room: string, id: string, token: string): Promise<void> {
+    this.strings.set(keys.token(role, room, id), { value: token, expiresAt: this.now() + this.ttlMs });
+  }
+
+  async getToken(role: Role, room: string, id: string): Promise<string | null> {
+    return this.live(this.strings, keys.token(role, room, id)) ?? null;
+  }
+
+  /** Number of live keys; lets tests prove nothing is left behind. */
+  size(): number {
+    return this.sets.size + this.hashes.size + this.strings.size;
+  }
+
+  async close(): Promise<void> {
+    this.sets.clear();
+    this.hashes.clear();
+    this.strings.clear();
+  }
+}

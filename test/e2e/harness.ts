@@ -1,0 +1,209 @@
+/**
+ * Test harness: a real server process and real headless Chromium with fake camera
+ * and microphone. Nothing here is faked: the browser speaks WebRTC to the server.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+export interface ServerProcess {
+  proc: ChildProcess;
+  publicUrl: string;
+  privateUrl: string;
+  logs: string[];
+  stop(): Promise<number | null>;
+  resources(): Promise<Resources>;
+  list(role: 'pub' | 'sub', room: string): Promise<string[]>;
+}
+
+export interface Resources {
+  peers: number;
+  timers: number;
+  bus: { trackChannels: number; trackSinks: number; roomSubscriptions: number; keyframeSubscriptions: number };
+  storeKeys: number;
+}
+
+/** Starts `weever-streaming` on free ports of 127.0.0.1 and waits until it listens. */
+export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--debug', ...args], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const stderr: string[] = [];
+  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const lines = createInterface({ input: proc.stdout! });
+  const ready = new Promise<{ publicUrl: string; privateUrl: string }>((resolve, reject) => {
+    lines.on('line', (line) => {
+      logs.push(line);
+      if (line.includes('"weever-streaming listening"')) {
+        const j = JSON.parse(line) as { public: string; private: string };
+        resolve({ publicUrl: j.public, privateUrl: j.private });
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}: ${stderr.join('')}`)));
+  });
+  const { publicUrl, privateUrl } = await ready;
+  const server: ServerProcess = {
+    proc,
+    publicUrl,
+    privateUrl,
+    logs,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const [code] = (await once(proc, 'exit')) as [number | null];
+      return code;
+    },
+    async resources() {
+      const r = await fetch(`${privateUrl}/debug/resources`);
+      return (await r.json()) as Resources;
+    },
+    async list(role, room) {
+      const r = await fetch(`${privateUrl}/list/${role}/${encodeURIComponent(room)}`, { headers: { Accept: 'application/json' } });
+      return (await r.json()) as string[];
+    },
+  };
+  return server;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      // Plain host candidates instead of mDNS names the server cannot resolve.
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+  });
+}
+
+/** A page on the server's origin with the demo client loaded as `window.weever`. */
+export async function openPage(browser: Browser, server: ServerProcess): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(`${server.publicUrl}/`);
+  await page.evaluate(async () => {
+    (window as unknown as { weever: unknown }).weever = await import('/demo.js' as string);
+  });
+  return page;
+}
+
+/** Polls `fn` until it returns a truthy value, or fails with `what` after `ms`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T> | T, ms = 15_000, everyMs = 100): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/* Page-side helpers: each runs inside the browser through the demo client. */
+type W = {
+  weever: {
+    publish(o: object): Promise<{ fullId: string }>;
+    subscribe(o: object): Promise<{ fullId: string; state: SubState }>;
+    inboundStats(pc: unknown): Promise<InboundStat[]>;
+  };
+  pub?: { fullId: string; stop(): void; remove(): Promise<void>; messages: string[]; pc: RTCPeerConnection };
+  sub?: { fullId: string; state: SubState; stop(): void; remove(): Promise<void>; pc: RTCPeerConnection };
+};
+export interface SubState {
+  offers: number;
+  joins: string[];
+  lefts: string[];
+  errors: string[];
+  messages: string[];
+}
+export interface InboundStat {
+  kind: 'audio' | 'video';
+  mid: string;
+  trackIdentifier: string;
+  packetsReceived: number;
+  framesDecoded: number;
+  direction: string | null;
+}
+
+/** Publishes fake camera and/or mic from the page; returns the publisher's full id. */
+export async function publishFrom(page: Page, room: string, id: string, media = { video: true, audio: true }, token?: string): Promise<string> {
+  return page.evaluate(
+    async ({ room, id, media, token }) => {
+      const w = window as unknown as W;
+      const stream = await navigator.mediaDevices.getUserMedia(media);
+      w.pub = (await w.weever.publish({ room, id, stream, token })) as W['pub'];
+      return w.pub!.fullId;
+    },
+    { room, id, media, token },
+  );
+}
+
+/** Subscribes from the page; returns the subscriber's full id. */
+export async function subscribeFrom(page: Page, room: string, id: string, token?: string): Promise<string> {
+  return page.evaluate(
+    async ({ room, id, token }) => {
+      const w = window as unknown as W;
+      w.sub = (await w.weever.subscribe({ room, id, token })) as W['sub'];
+      return w.sub!.fullId;
+    },
+    { room, id, token },
+  );
+}
+
+export interface SubView {
+  state: SubState;
+  /** stream ids (publisher full ids) of the live remote tracks */
+  streams: Record<string, string[]>;
+  inbound: InboundStat[];
+}
+
+export async function subView(page: Page): Promise<SubView> {
+  return page.evaluate(async () => {
+    const w = window as unknown as W;
+    const sub = w.sub!;
+    const streams: Record<string, string[]> = {};
+    const streamOfMid = (sub.state as unknown as { streamOfMid: Record<string, string> }).streamOfMid;
+    for (const t of sub.pc.getTransceivers()) {
+      if (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv') continue;
+      const track = t.receiver.track;
+      const stream = t.mid === null ? undefined : streamOfMid[t.mid];
+      if (!track || track.readyState !== 'live' || !stream) continue;
+      (streams[stream] ??= []).push(track.id);
+    }
+    return { state: JSON.parse(JSON.stringify({ ...sub.state, streams: undefined })) as SubState, streams, inbound: await w.weever.inboundStats(sub.pc) };
+  });
+}
+
+/** Frames decoded and audio packets received per publisher stream, read from the subscriber. */
+export function mediaOf(view: SubView): { videoFrames: number; audioPackets: number } {
+  let videoFrames = 0;
+  let audioPackets = 0;
+  for (const s of view.inbound) {
+    if (s.direction !== 'recvonly') continue;
+    if (s.kind === 'video') videoFrames += s.framesDecoded;
+    else audioPackets += s.packetsReceived;
+  }
+  return { videoFrames, audioPackets };
+}
