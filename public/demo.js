@@ -45,7 +45,12 @@ export async function publish({ base = '', room, id, stream, token }) {
   for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
   await pc.setLocalDescription(await pc.createOffer());
   await waitIceComplete(pc);
-  const { answer, location: session } = await post(base, `/pub/${encodeURIComponent(room)}/${encodeURIComponent(fullId)}`, pc.localDescription.sdp, token);
+  const { answer, location: session } = await post(
+    base,
+    `/pub/${encodeURIComponent(room)}/${encodeURIComponent(fullId)}`,
+    pc.localDescription.sdp,
+    token,
+  );
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
   await opened;
   return {
@@ -79,25 +84,27 @@ export async function subscribe({ base = '', room, id, token, onStream = () => {
   dc.addEventListener('message', (e) => {
     const msg = String(e.data);
     state.messages.push(msg.slice(0, 200));
-    chain = chain.then(async () => {
-      const space = msg.indexOf(' ');
-      const cmd = space < 0 ? msg : msg.slice(0, space);
-      const arg = space < 0 ? '' : msg.slice(space + 1);
-      if (cmd === 'SDP_OFFER') {
-        state.offers++;
-        await pc.setRemoteDescription({ type: 'offer', sdp: arg });
-        await pc.setLocalDescription(await pc.createAnswer());
-        dc.send(`SDP_ANSWER ${pc.localDescription.sdp}`);
-      } else if (cmd === 'PUB_JOIN') {
-        state.joins.push(arg);
-      } else if (cmd === 'PUB_LEFT') {
-        state.lefts.push(arg);
-        state.streams.delete(arg);
-        onLeft(arg);
-      } else if (cmd === 'ERROR') {
-        state.errors.push(arg);
-      }
-    }).catch((err) => state.errors.push(`client: ${err}`));
+    chain = chain
+      .then(async () => {
+        const space = msg.indexOf(' ');
+        const cmd = space < 0 ? msg : msg.slice(0, space);
+        const arg = space < 0 ? '' : msg.slice(space + 1);
+        if (cmd === 'SDP_OFFER') {
+          state.offers++;
+          await pc.setRemoteDescription({ type: 'offer', sdp: arg });
+          await pc.setLocalDescription(await pc.createAnswer());
+          dc.send(`SDP_ANSWER ${pc.localDescription.sdp}`);
+        } else if (cmd === 'PUB_JOIN') {
+          state.joins.push(arg);
+        } else if (cmd === 'PUB_LEFT') {
+          state.lefts.push(arg);
+          state.streams.delete(arg);
+          onLeft(arg);
+        } else if (cmd === 'ERROR') {
+          state.errors.push(arg);
+        }
+      })
+      .catch((err) => state.errors.push(`client: ${err}`));
   });
   pc.addEventListener('track', (e) => {
     const stream = e.streams[0];
@@ -109,7 +116,12 @@ export async function subscribe({ base = '', room, id, token, onStream = () => {
   });
   await pc.setLocalDescription(await pc.createOffer());
   await waitIceComplete(pc);
-  const { answer, location: session } = await post(base, `/sub/${encodeURIComponent(room)}/${encodeURIComponent(fullId)}`, pc.localDescription.sdp, token);
+  const { answer, location: session } = await post(
+    base,
+    `/sub/${encodeURIComponent(room)}/${encodeURIComponent(fullId)}`,
+    pc.localDescription.sdp,
+    token,
+  );
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
   await opened;
   return {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Entry point: parse options, start the instance, stop cleanly on SIGTERM/SIGINT. */
 import { CommanderError } from 'commander';
-import { ConfigError, type Config, parseConfig } from './config/config.js';
+import { type Config, ConfigError, parseConfig } from './config/config.js';
 import { createLogger } from './observability/log.js';
 import { startServer } from './server.js';
 

@@ -22,9 +22,7 @@ export interface TrackInfo {
   trackId: string;
 }
 
-export type RoomEvent =
-  | { type: 'pub-join'; pub: string; tracks: TrackInfo[] }
-  | { type: 'pub-left'; pub: string };
+export type RoomEvent = { type: 'pub-join'; pub: string; tracks: TrackInfo[] } | { type: 'pub-left'; pub: string };
 
 export type Unsubscribe = () => void;
 

@@ -98,17 +98,39 @@ export function buildCommand(): Command {
     .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server', 'KEY_FILE'))
     .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)', 'PUBLIC_IP').argParser(ip))
     .addOption(opt('--auth [bool]', 'require bearer tokens set through the private API', 'AUTH').argParser(bool).default(false))
-    .addOption(opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false))
+    .addOption(
+      opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false),
+    )
     .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances)', 'REDIS'))
     .addOption(opt('--nats <urls>', 'NATS URLs, comma separated, for media routing (several instances)', 'NATS'))
     .addOption(opt('--rtc-port-range <begin-end>', 'UDP port range for ICE, e.g. 40000-40100', 'RTC_PORT_RANGE').argParser(portRange))
     .addOption(opt('--rtc-udp-port <n>', 'one UDP port for all peers (ICE UDP mux)', 'RTC_UDP_PORT').argParser(int(1, 65535)))
     .addOption(opt('--rtc-bind-address <addr>', 'local address ICE binds to', 'RTC_BIND_ADDRESS').argParser(ip))
-    .addOption(opt('--max-video-bitrate <bps>', 'bitrate publishers are asked to send video at (REMB)', 'MAX_VIDEO_BITRATE').argParser(int(100_000, 50_000_000)).default(2_000_000))
-    .addOption(opt('--keyframe-interval <s>', 'periodic keyframe request fallback, seconds (0 = off)', 'KEYFRAME_INTERVAL').argParser(int(0, 3600)).default(10))
-    .addOption(opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT').argParser(int(2, 3600)).default(6))
-    .addOption(opt('--session-timeout <s>', 'end every session after this long, seconds', 'SESSION_TIMEOUT').argParser(int(10, 7 * 86400)).default(86400))
-    .addOption(opt('--max-body <bytes>', 'largest accepted SDP offer, bytes', 'MAX_BODY').argParser(int(1024, 10 * 1024 * 1024)).default(128 * 1024))
+    .addOption(
+      opt('--max-video-bitrate <bps>', 'bitrate publishers are asked to send video at (REMB)', 'MAX_VIDEO_BITRATE')
+        .argParser(int(100_000, 50_000_000))
+        .default(2_000_000),
+    )
+    .addOption(
+      opt('--keyframe-interval <s>', 'periodic keyframe request fallback, seconds (0 = off)', 'KEYFRAME_INTERVAL')
+        .argParser(int(0, 3600))
+        .default(10),
+    )
+    .addOption(
+      opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT')
+        .argParser(int(2, 3600))
+        .default(6),
+    )
+    .addOption(
+      opt('--session-timeout <s>', 'end every session after this long, seconds', 'SESSION_TIMEOUT')
+        .argParser(int(10, 7 * 86400))
+        .default(86400),
+    )
+    .addOption(
+      opt('--max-body <bytes>', 'largest accepted SDP offer, bytes', 'MAX_BODY')
+        .argParser(int(1024, 10 * 1024 * 1024))
+        .default(128 * 1024),
+    )
     .showHelpAfterError();
 }
 
@@ -159,7 +181,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   } finally {
     process.env = saved;
   }
-  if (o.redis) throw new ConfigError('--redis: this build has only the embedded state store; the Redis store lands with the clustering issue');
+  if (o.redis)
+    throw new ConfigError('--redis: this build has only the embedded state store; the Redis store lands with the clustering issue');
   if (o.nats) throw new ConfigError('--nats: this build has only the in-process bus; the NATS bus lands with the clustering issue');
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');

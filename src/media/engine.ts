@@ -37,7 +37,7 @@ export class MediaEngine {
 
   constructor(
     private readonly config: Config,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     guardLogger = log;
     const iceServers: (string | nodeDataChannel.IceServer)[] = [];

@@ -7,8 +7,8 @@ import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
 import { guard, type Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
-import { Peer, type CloseReason, type PeerContext } from './peer.js';
-import { prepareOffer, SdpError, type Kind, type PreparedOffer } from './sdp.js';
+import { type CloseReason, Peer, type PeerContext } from './peer.js';
+import { type Kind, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
@@ -149,7 +149,11 @@ export class Publisher extends Peer {
       t.requestBitrate(this.ctx.config.maxVideoBitrate);
       t.keyframes?.request();
     }
-    const flowing = new Set(this.liveTracks().filter((x) => x.flowing).map((x) => x.mid));
+    const flowing = new Set(
+      this.liveTracks()
+        .filter((x) => x.flowing)
+        .map((x) => x.mid),
+    );
     const all = [...this.expectedMids].every((mid) => flowing.has(mid));
     if (all || this.announced) {
       this.announce();
@@ -243,5 +247,7 @@ export class Publisher extends Peer {
 }
 
 function oneLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 200);
+  return String(err instanceof Error ? err.message : err)
+    .split('\n')[0]!
+    .slice(0, 200);
 }

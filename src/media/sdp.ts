@@ -71,9 +71,7 @@ export function prepareOffer(raw: string): PreparedOffer {
     if (m.type !== 'audio' && m.type !== 'video') throw new SdpError(`unsupported m= line type ${m.type}`);
     if (m.port === 0) continue; // rejected/stopped m-line: leave it as it is
     const want = CODECS[m.type];
-    const chosen = m.rtp.find(
-      (r) => r.codec.toLowerCase() === want.name.toLowerCase() && r.rate === want.clockRate,
-    );
+    const chosen = m.rtp.find((r) => r.codec.toLowerCase() === want.name.toLowerCase() && r.rate === want.clockRate);
     if (!chosen) throw new SdpError(`no supported ${m.type} codec offered (need ${want.name})`);
     const pt = chosen.payload;
     m.rtp = [chosen];

@@ -76,7 +76,8 @@ export class Sfu {
       this.log.error({ err }, 'state store unavailable');
       throw new SfuError(503, 'state store unavailable');
     }
-    if (!reserved) throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
+    if (!reserved)
+      throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
     let peer: Peer;
     try {
       peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId);
@@ -130,5 +131,7 @@ export class Sfu {
 }
 
 function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 200);
+  return String(err instanceof Error ? err.message : err)
+    .split('\n')[0]!
+    .slice(0, 200);
 }

@@ -7,7 +7,7 @@
  * outstanding; changes meanwhile only mark the state dirty, and the answer
  * triggers ONE follow-up offer carrying all of them.
  */
-import { subjects, type RoomEvent, type TrackInfo, type Unsubscribe } from '../bus/bus.js';
+import { type RoomEvent, subjects, type TrackInfo, type Unsubscribe } from '../bus/bus.js';
 import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
 import { idOf, ownerOf } from '../signalling/validate.js';

@@ -1,5 +1,5 @@
 /** Structured JSON logs on stdout; level from LOG_LEVEL. Tokens are redacted everywhere. */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

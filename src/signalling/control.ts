@@ -5,10 +5,7 @@
 
 export const MAX_CONTROL_MESSAGE = 64 * 1024;
 
-export type ClientCommand =
-  | { cmd: 'SDP_OFFER'; sdp: string }
-  | { cmd: 'SDP_ANSWER'; sdp: string }
-  | { cmd: 'STOP' };
+export type ClientCommand = { cmd: 'SDP_OFFER'; sdp: string } | { cmd: 'SDP_ANSWER'; sdp: string } | { cmd: 'STOP' };
 
 export type ParseResult = { ok: true; command: ClientCommand } | { ok: false; error: string };
 

@@ -5,7 +5,7 @@
 import cors from '@fastify/cors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
-import { SfuError, type Sfu } from '../media/sfu.js';
+import { type Sfu, SfuError } from '../media/sfu.js';
 import type { Role } from '../state/store.js';
 import { bearer, tokensEqual } from './auth.js';
 import { corsAllows } from './cors.js';
@@ -29,10 +29,16 @@ export function installErrorHandling(app: FastifyInstance): void {
             ? 'internal error'
             : err.message;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    void reply.code(status).type('text/plain; charset=utf-8').send(`${oneLine(message)}\n`);
+    void reply
+      .code(status)
+      .type('text/plain; charset=utf-8')
+      .send(`${oneLine(message)}\n`);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).type('text/plain; charset=utf-8').send(`no route for ${req.method} ${req.url.split('?')[0]}\n`);
+    void reply
+      .code(404)
+      .type('text/plain; charset=utf-8')
+      .send(`no route for ${req.method} ${req.url.split('?')[0]}\n`);
   });
 }
 

@@ -14,7 +14,10 @@ export class MemoryStateStore implements StateStore {
   private readonly hashes = new Map<string, Entry<Map<string, string>>>();
   private readonly strings = new Map<string, Entry<string>>();
 
-  constructor(private readonly ttlMs = STATE_TTL_SECONDS * 1000, private readonly now = Date.now) {}
+  constructor(
+    private readonly ttlMs = STATE_TTL_SECONDS * 1000,
+    private readonly now = Date.now,
+  ) {}
 
   private live<T>(map: Map<string, Entry<T>>, key: string): T | undefined {
     const e = map.get(key);

@@ -148,7 +148,13 @@ export interface InboundStat {
 }
 
 /** Publishes fake camera and/or mic from the page; returns the publisher's full id. */
-export async function publishFrom(page: Page, room: string, id: string, media = { video: true, audio: true }, token?: string): Promise<string> {
+export async function publishFrom(
+  page: Page,
+  room: string,
+  id: string,
+  media = { video: true, audio: true },
+  token?: string,
+): Promise<string> {
   return page.evaluate(
     async ({ room, id, media, token }) => {
       const w = window as unknown as W;
@@ -189,10 +195,14 @@ export async function subView(page: Page): Promise<SubView> {
       if (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv') continue;
       const track = t.receiver.track;
       const stream = t.mid === null ? undefined : streamOfMid[t.mid];
-      if (!track || track.readyState !== 'live' || !stream) continue;
+      if (track?.readyState !== 'live' || !stream) continue;
       (streams[stream] ??= []).push(track.id);
     }
-    return { state: JSON.parse(JSON.stringify({ ...sub.state, streams: undefined })) as SubState, streams, inbound: await w.weever.inboundStats(sub.pc) };
+    return {
+      state: JSON.parse(JSON.stringify({ ...sub.state, streams: undefined })) as SubState,
+      streams,
+      inbound: await w.weever.inboundStats(sub.pc),
+    };
   });
 }
 

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, mediaOf, openPage, publishFrom, type ServerProcess, startServer, subscribeFrom, subView, waitFor } from './harness.js';
+import {
+  launchBrowser,
+  mediaOf,
+  openPage,
+  publishFrom,
+  type ServerProcess,
+  startServer,
+  subscribeFrom,
+  subView,
+  waitFor,
+} from './harness.js';
 
 describe('media flows through one instance', () => {
   let server: ServerProcess;

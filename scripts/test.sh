@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs when missing: Debian's Chromium (for the
+# browser tests) and the npm dependencies; then builds, lints and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_need=()
+[ -x /usr/bin/chromium ] || apt_need+=(chromium)
+if [ ${#apt_need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${apt_need[*]}" >&2
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${apt_need[@]}" fonts-liberation
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+npm run -s build
+npm run -s lint
+node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js
