@@ -74,13 +74,19 @@ export async function publish({ base = '', room, id, stream, token }) {
  * Subscribes to the room as `<id>+<random>`. Answers every server offer in order.
  * `onStream(pubFullId, stream)` fires for each new publisher stream, `onLeft(pubFullId)` when it goes.
  */
-export async function subscribe({ base = '', room, id, token, onStream = () => {}, onLeft = () => {} }) {
+export async function subscribe({ base = '', room, id, token, onStream = () => {}, onLeft = () => {}, holdAnswers = false }) {
   const fullId = `${id}+${randomSuffix()}`;
   const pc = new RTCPeerConnection();
   const { dc, opened } = openControl(pc);
   // streamOfMid: m-line → publisher full id (MediaStream id), from the track events
   const state = { offers: 0, joins: [], lefts: [], errors: [], streams: new Map(), streamOfMid: {}, messages: [] };
-  let chain = Promise.resolve();
+  // holdAnswers (tests): answers wait until release() is called, to exercise coalescing.
+  let release = () => {};
+  let chain = holdAnswers
+    ? new Promise((resolve) => {
+        release = resolve;
+      })
+    : Promise.resolve();
   dc.addEventListener('message', (e) => {
     const msg = String(e.data);
     state.messages.push(msg.slice(0, 200));
@@ -130,6 +136,7 @@ export async function subscribe({ base = '', room, id, token, onStream = () => {
     fullId,
     session,
     state,
+    release: () => release(),
     stop() {
       if (dc.readyState === 'open') dc.send('STOP');
       pc.close();

@@ -43,6 +43,18 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: ()
   app.get('/readiness', async (_req, reply) =>
     sfu.draining ? reply.code(503).type('text/plain').send('BUSY') : reply.type('text/plain').send('OK'),
   );
+  // The room as the state store has it: lists and announced media.
+  app.get('/debug/room/:room', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
+    const room = req.params.room;
+    const invalid = checkName('room', room);
+    if (invalid) throw new SfuError(400, invalid);
+    const [pub, sub, media] = await Promise.all([
+      sfu.store.listPeers('pub', room),
+      sfu.store.listPeers('sub', room),
+      sfu.store.getMedia(room),
+    ]);
+    return reply.send({ pub: pub.sort(), sub: sub.sort(), media: Object.fromEntries(media) });
+  });
   // What the instance holds right now (peers, timers, bus subscriptions, store keys).
   app.get('/debug/resources', async (_req, reply) => reply.send(resources()));
 }

@@ -73,8 +73,19 @@ export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = 
   return server;
 }
 
+/** A browser whose process the test can kill -9 (no goodbye on the wire). */
+export async function launchKillableBrowser(): Promise<{ browser: Browser; kill(): void }> {
+  const server = await chromium.launchServer(launchOptions());
+  const browser = await chromium.connect(server.wsEndpoint());
+  return { browser, kill: () => server.process().kill('SIGKILL') };
+}
+
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
+  return chromium.launch(launchOptions());
+}
+
+function launchOptions() {
+  return {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     args: [
@@ -91,7 +102,7 @@ export async function launchBrowser(): Promise<Browser> {
       // Plain host candidates instead of mDNS names the server cannot resolve.
       '--disable-features=WebRtcHideLocalIpsWithMdns',
     ],
-  });
+  };
 }
 
 /** A page on the server's origin with the demo client loaded as `window.weever`. */
@@ -167,15 +178,50 @@ export async function publishFrom(
 }
 
 /** Subscribes from the page; returns the subscriber's full id. */
-export async function subscribeFrom(page: Page, room: string, id: string, token?: string): Promise<string> {
+export async function subscribeFrom(
+  page: Page,
+  room: string,
+  id: string,
+  opts: { token?: string; holdAnswers?: boolean } = {},
+): Promise<string> {
   return page.evaluate(
-    async ({ room, id, token }) => {
+    async ({ room, id, opts }) => {
       const w = window as unknown as W;
-      w.sub = (await w.weever.subscribe({ room, id, token })) as W['sub'];
+      w.sub = (await w.weever.subscribe({ room, id, ...opts })) as W['sub'];
       return w.sub!.fullId;
     },
-    { room, id, token },
+    { room, id, opts },
   );
+}
+
+/** Runs `sub.stop()`, `sub.remove()`, `pub.stop()`… in the page. */
+export async function callIn(page: Page, who: 'pub' | 'sub', method: 'stop' | 'remove' | 'release'): Promise<void> {
+  await page.evaluate(
+    async ({ who, method }) => {
+      const w = window as unknown as Record<string, Record<string, () => Promise<void> | void>>;
+      await w[who]![method]!();
+    },
+    { who, method },
+  );
+}
+
+/** Waits until the instance holds nothing: no peer, timer, bus subscription or store key. */
+export async function waitEmpty(server: ServerProcess): Promise<Resources> {
+  let last: Resources | undefined;
+  return waitFor('server resources back to zero', async () => {
+    const r = await server.resources();
+    if (JSON.stringify(r) !== JSON.stringify(last)) console.error('resources', JSON.stringify(r));
+    last = r;
+    const zero =
+      r.peers === 0 &&
+      r.timers === 0 &&
+      r.storeKeys === 0 &&
+      r.bus.trackChannels === 0 &&
+      r.bus.trackSinks === 0 &&
+      r.bus.roomSubscriptions === 0 &&
+      r.bus.keyframeSubscriptions === 0;
+    return zero ? r : undefined;
+  });
 }
 
 export interface SubView {

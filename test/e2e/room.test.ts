@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import {
+  callIn,
+  launchBrowser,
+  launchKillableBrowser,
+  mediaOf,
+  openPage,
+  publishFrom,
+  type ServerProcess,
+  startServer,
+  subscribeFrom,
+  subView,
+  waitEmpty,
+  waitFor,
+} from './harness.js';
+
+const decoding = (page: Page, pubId: string, minFrames = 10) =>
+  waitFor(`video of ${pubId} decoding`, async () => {
+    const v = await subView(page);
+    const frames = v.inbound.filter((s) => s.kind === 'video' && s.direction === 'recvonly').reduce((n, s) => n + s.framesDecoded, 0);
+    return v.streams[pubId] && frames >= minFrames ? v : undefined;
+  });
+
+async function leaveAndClose(p: Page): Promise<void> {
+  if (p.isClosed()) return;
+  await p
+    .evaluate(() => {
+      const w = window as unknown as { pub?: { stop(): void }; sub?: { stop(): void } };
+      w.sub?.stop();
+      w.pub?.stop();
+    })
+    .catch(() => {});
+  await p.close();
+}
+
+describe('rooms on one instance', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  const pages: Page[] = [];
+  const page = async () => {
+    const p = await openPage(browser, server);
+    pages.push(p);
+    return p;
+  };
+  before(async () => {
+    server = await startServer(['--media-timeout', '3', '--keyframe-interval', '3600']);
+    browser = await launchBrowser();
+  });
+  afterEach(async () => {
+    // Leave politely (STOP): an idle subscriber whose tab just vanished is only noticed by
+    // ICE consent freshness (30 s in libjuice), which these tests do not wait for.
+    await Promise.all(pages.splice(0).map((p) => leaveAndClose(p)));
+    await waitEmpty(server);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('two people each publishing and subscribing see each other and never themselves', async () => {
+    const room = 'pair';
+    const [a, b] = [await page(), await page()];
+    const aPub = await publishFrom(a, room, 'ann');
+    await subscribeFrom(a, room, 'ann');
+    const bPub = await publishFrom(b, room, 'ben');
+    await subscribeFrom(b, room, 'ben');
+    const va = await decoding(a, bPub);
+    const vb = await decoding(b, aPub);
+    assert.deepEqual(Object.keys(va.streams), [bPub]);
+    assert.deepEqual(Object.keys(vb.streams), [aPub]);
+    assert.deepEqual(va.state.joins, [bPub]);
+    assert.deepEqual(vb.state.joins, [aPub]);
+    // a screen share of ann is ann's own media too
+    const s = await page();
+    const screen = await publishFrom(s, room, 'ann-screen', { video: true, audio: false });
+    await decoding(b, screen);
+    assert.deepEqual((await subView(a)).state.joins, [bPub], 'ann never hears of her own screen share');
+  });
+
+  for (const how of ['STOP', 'DELETE', 'tab closed', 'browser killed (timeout path)'] as const) {
+    it(`publisher leaving by ${how}: PUB_LEFT, track ends, lists empty, nothing left`, async () => {
+      const room = `leave-${how.split(' ')[0]}`;
+      const viewer = await page();
+      await subscribeFrom(viewer, room, 'viewer');
+      let pubPage: Page;
+      let killable: Awaited<ReturnType<typeof launchKillableBrowser>> | undefined;
+      if (how.startsWith('browser killed')) {
+        killable = await launchKillableBrowser();
+        pubPage = await openPage(killable.browser, server);
+      } else {
+        pubPage = await page();
+      }
+      const pubId = await publishFrom(pubPage, room, 'leaver');
+      await decoding(viewer, pubId);
+      assert.deepEqual(await server.list('pub', room), [pubId]);
+      if (how === 'STOP') await callIn(pubPage, 'pub', 'stop');
+      else if (how === 'DELETE') await callIn(pubPage, 'pub', 'remove');
+      else if (how === 'tab closed') await pubPage.close();
+      else killable!.kill();
+      const v = await waitFor('PUB_LEFT and the track gone', async () => {
+        const v = await subView(viewer);
+        return v.state.lefts.includes(pubId) && Object.keys(v.streams).length === 0 ? v : undefined;
+      });
+      assert.deepEqual(v.state.lefts, [pubId]);
+      assert.deepEqual(v.state.errors, []);
+      await waitFor('publisher list empty', async () => (await server.list('pub', room)).length === 0);
+      const left = server.logs
+        .map((l) => JSON.parse(l) as { msg?: string; peer?: string; reason?: string })
+        .find((l) => l.msg === 'publisher left' && l.peer === pubId);
+      const expected = {
+        STOP: ['stop'],
+        DELETE: ['delete'],
+        'tab closed': ['peer-closed', 'control-closed', 'media-timeout'],
+        'browser killed (timeout path)': ['media-timeout'],
+      }[how];
+      assert.ok(left?.reason && expected.includes(left.reason), `left with reason ${left?.reason}`);
+      console.error(`${how}: publisher left with reason ${left.reason}`);
+      if (killable) await killable.browser.close().catch(() => {});
+    });
+  }
+
+  it('5 publishers joining at once arrive exactly once each through ONE coalesced follow-up offer', async () => {
+    const room = 'burst';
+    const viewer = await page();
+    await subscribeFrom(viewer, room, 'viewer', { holdAnswers: true });
+    const pubPages = await Promise.all([1, 2, 3, 4, 5].map(() => page()));
+    const ids = await Promise.all(pubPages.map((p, i) => publishFrom(p, room, `p${i}`, { video: true, audio: true })));
+    // All five are announced while the viewer still holds its answer to the first offer.
+    await waitFor('all five announced', async () => (await server.list('pub', room)).length === 5);
+    await waitFor('all five announced with their media', async () => {
+      const r = (await fetch(`${server.privateUrl}/debug/room/${room}`).then((x) => x.json())) as { media: Record<string, unknown> };
+      return Object.keys(r.media).length === 5;
+    });
+    await callIn(viewer, 'sub', 'release');
+    const v = await waitFor('all five decoding', async () => {
+      const v = await subView(viewer);
+      const ok = ids.every((id) => v.streams[id]?.length === 2);
+      const m = mediaOf(v);
+      return ok && m.videoFrames > 50 ? v : undefined;
+    });
+    assert.deepEqual([...v.state.joins].sort(), [...ids].sort(), 'each PUB_JOIN exactly once');
+    assert.equal(v.state.offers, 2, 'first offer + one coalesced follow-up');
+    assert.deepEqual(v.state.errors, []);
+  });
+
+  it('a subscriber joining a live room decodes at once, without the periodic keyframe (set to 1 h)', async () => {
+    const room = 'late';
+    const pubPage = await page();
+    const pubId = await publishFrom(pubPage, room, 'early');
+    // Let the publisher's first keyframes pass before the viewer arrives.
+    const first = await page();
+    await subscribeFrom(first, room, 'first');
+    await decoding(first, pubId, 60);
+    const late = await page();
+    await subscribeFrom(late, room, 'late');
+    const v = await decoding(late, pubId, 1);
+    assert.deepEqual(Object.keys(v.streams), [pubId]);
+  });
+});

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorMessage, MAX_CONTROL_MESSAGE, parseClientMessage } from '../../src/signalling/control.js';
+
+const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
+
+describe('parseClientMessage', () => {
+  it('parses SDP_OFFER with its payload verbatim', () => {
+    assert.deepEqual(parseClientMessage(`SDP_OFFER ${SDP}`), { ok: true, command: { cmd: 'SDP_OFFER', sdp: SDP } });
+  });
+
+  it('parses SDP_ANSWER with its payload verbatim', () => {
+    assert.deepEqual(parseClientMessage(`SDP_ANSWER ${SDP}`), { ok: true, command: { cmd: 'SDP_ANSWER', sdp: SDP } });
+  });
+
+  it('splits at the first space only', () => {
+    assert.deepEqual(parseClientMessage('SDP_OFFER a b  c'), { ok: true, command: { cmd: 'SDP_OFFER', sdp: 'a b  c' } });
+  });
+
+  it('refuses SDP_OFFER / SDP_ANSWER without a payload', () => {
+    assert.deepEqual(parseClientMessage('SDP_OFFER'), { ok: false, error: 'SDP_OFFER needs an SDP payload' });
+    assert.deepEqual(parseClientMessage('SDP_OFFER '), { ok: false, error: 'SDP_OFFER needs an SDP payload' });
+    assert.deepEqual(parseClientMessage('SDP_ANSWER \r\n  '), { ok: false, error: 'SDP_ANSWER needs an SDP payload' });
+  });
+
+  it('parses STOP', () => {
+    assert.deepEqual(parseClientMessage('STOP'), { ok: true, command: { cmd: 'STOP' } });
+  });
+
+  it('refuses unknown commands, naming them', () => {
+    assert.deepEqual(parseClientMessage('HELLO world'), { ok: false, error: 'unknown command "HELLO"' });
+    assert.deepEqual(parseClientMessage(''), { ok: false, error: 'unknown command ""' });
+    assert.deepEqual(parseClientMessage('stop'), { ok: false, error: 'unknown command "stop"' });
+    assert.deepEqual(parseClientMessage('OK'), { ok: false, error: 'unknown command "OK"' });
+  });
+
+  it('truncates a long unknown command word to 32 characters in the error', () => {
+    const word = 'X'.repeat(100);
+    assert.deepEqual(parseClientMessage(word), { ok: false, error: `unknown command "${'X'.repeat(32)}"` });
+  });
+
+  it('refuses binary messages (Buffer and ArrayBuffer), even when they hold a valid command', () => {
+    const expected = { ok: false, error: 'binary messages are not supported; send UTF-8 text' };
+    assert.deepEqual(parseClientMessage(Buffer.from('STOP')), expected);
+    assert.deepEqual(parseClientMessage(new ArrayBuffer(4)), expected);
+  });
+
+  it('accepts a message of exactly MAX_CONTROL_MESSAGE bytes', () => {
+    assert.equal(MAX_CONTROL_MESSAGE, 65536);
+    const prefix = 'SDP_OFFER ';
+    const msg = prefix + 'a'.repeat(MAX_CONTROL_MESSAGE - prefix.length);
+    const r = parseClientMessage(msg);
+    assert.equal(r.ok, true);
+  });
+
+  it('refuses a text message over MAX_CONTROL_MESSAGE bytes', () => {
+    const msg = `SDP_OFFER ${'a'.repeat(MAX_CONTROL_MESSAGE)}`;
+    assert.deepEqual(parseClientMessage(msg), { ok: false, error: `message too large (65546 bytes, limit 65536)` });
+  });
+
+  it('measures UTF-8 bytes, not UTF-16 code units', () => {
+    // 32768 two-byte characters: 32768 string length but 65536 bytes, plus the prefix
+    const msg = `SDP_OFFER ${'\u00e9'.repeat(32768)}`;
+    assert.ok(msg.length < MAX_CONTROL_MESSAGE);
+    assert.deepEqual(parseClientMessage(msg), { ok: false, error: 'message too large (65546 bytes, limit 65536)' });
+  });
+
+  it('refuses an oversized binary message as too large', () => {
+    assert.deepEqual(parseClientMessage(Buffer.alloc(MAX_CONTROL_MESSAGE + 1)), {
+      ok: false,
+      error: 'message too large (65537 bytes, limit 65536)',
+    });
+  });
+});
+
+describe('errorMessage', () => {
+  it('prefixes the reason with ERROR and a space', () => {
+    assert.equal(errorMessage('unknown command "X"'), 'ERROR unknown command "X"');
+    assert.equal(errorMessage(''), 'ERROR ');
+  });
+});

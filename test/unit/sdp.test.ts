@@ -1,0 +1,356 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CODECS, prepareOffer, SdpError } from '../../src/media/sdp.js';
+
+const FINGERPRINT = 'a=fingerprint:sha-256 3A:96:6D:57:B2:C2:C7:61:A0:46:3E:1C:97:39:D3:F7:0A:88:A0:B1:EC:03:FB:0D:A7:AF:F2:84:9A:9D:AF:9E';
+
+interface OfferOptions {
+  fingerprint?: boolean;
+  iceUfrag?: boolean;
+  videoCodecs?: 'all' | 'h264-only';
+}
+
+/** A Chromium-style publisher offer: BUNDLE, sendonly audio + video, SCTP data channel. */
+function chromiumOffer(opts: OfferOptions = {}): string {
+  const { fingerprint = true, iceUfrag = true, videoCodecs = 'all' } = opts;
+  const transport = [
+    ...(iceUfrag ? ['a=ice-ufrag:Xw1r'] : []),
+    'a=ice-pwd:PyHOOrg0HeFhgj0rUgtkbwVN',
+    'a=ice-options:trickle',
+    ...(fingerprint ? [FINGERPRINT] : []),
+    'a=setup:actpass',
+  ];
+  const videoAll = [
+    'm=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 102 103',
+    'c=IN IP4 0.0.0.0',
+    'a=rtcp:9 IN IP4 0.0.0.0',
+    ...transport,
+    'a=mid:1',
+    'a=extmap:14 urn:ietf:params:rtp-hdrext:toffset',
+    'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+    'a=extmap:13 urn:3gpp:video-orientation',
+    'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
+    'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+    'a=sendonly',
+    'a=msid:stream0 video-track-0',
+    'a=rtcp-mux',
+    'a=rtcp-rsize',
+    'a=rtpmap:96 VP8/90000',
+    'a=rtcp-fb:96 goog-remb',
+    'a=rtcp-fb:96 transport-cc',
+    'a=rtcp-fb:96 ccm fir',
+    'a=rtcp-fb:96 nack',
+    'a=rtcp-fb:96 nack pli',
+    'a=rtpmap:97 rtx/90000',
+    'a=fmtp:97 apt=96',
+    'a=rtpmap:98 VP9/90000',
+    'a=rtcp-fb:98 goog-remb',
+    'a=rtcp-fb:98 transport-cc',
+    'a=rtcp-fb:98 nack pli',
+    'a=fmtp:98 profile-id=0',
+    'a=rtpmap:99 rtx/90000',
+    'a=fmtp:99 apt=98',
+    'a=rtpmap:102 H264/90000',
+    'a=rtcp-fb:102 goog-remb',
+    'a=rtcp-fb:102 nack pli',
+    'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f',
+    'a=rtpmap:103 rtx/90000',
+    'a=fmtp:103 apt=102',
+    'a=ssrc-group:FID 1111111111 2222222222',
+    'a=ssrc:1111111111 cname:4TOk42mSjXCkVIa6',
+    'a=ssrc:1111111111 msid:stream0 video-track-0',
+    'a=ssrc:2222222222 cname:4TOk42mSjXCkVIa6',
+    'a=ssrc:2222222222 msid:stream0 video-track-0',
+  ];
+  const videoH264 = [
+    'm=video 9 UDP/TLS/RTP/SAVPF 102 103',
+    'c=IN IP4 0.0.0.0',
+    ...transport,
+    'a=mid:1',
+    'a=sendonly',
+    'a=rtcp-mux',
+    'a=rtpmap:102 H264/90000',
+    'a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f',
+    'a=rtpmap:103 rtx/90000',
+    'a=fmtp:103 apt=102',
+  ];
+  const lines = [
+    'v=0',
+    'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'a=group:BUNDLE 0 1 2',
+    'a=extmap-allow-mixed',
+    'a=msid-semantic: WMS stream0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126',
+    'c=IN IP4 0.0.0.0',
+    'a=rtcp:9 IN IP4 0.0.0.0',
+    ...transport,
+    'a=mid:0',
+    'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+    'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+    'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
+    'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+    'a=sendonly',
+    'a=msid:stream0 audio-track-0',
+    'a=rtcp-mux',
+    'a=rtpmap:111 opus/48000/2',
+    'a=rtcp-fb:111 transport-cc',
+    'a=fmtp:111 minptime=10;useinbandfec=1',
+    'a=rtpmap:63 red/48000/2',
+    'a=fmtp:63 111/111',
+    'a=rtpmap:9 G722/8000',
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:8 PCMA/8000',
+    'a=rtpmap:13 CN/8000',
+    'a=rtpmap:110 telephone-event/48000',
+    'a=rtpmap:126 telephone-event/8000',
+    'a=ssrc:3333333333 cname:4TOk42mSjXCkVIa6',
+    'a=ssrc:3333333333 msid:stream0 audio-track-0',
+    ...(videoCodecs === 'all' ? videoAll : videoH264),
+    'm=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+    'c=IN IP4 0.0.0.0',
+    ...transport,
+    'a=mid:2',
+    'a=sctp-port:5000',
+    'a=max-message-size:262144',
+  ];
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** The lines of the m-section that starts with `mLinePrefix`. */
+function section(sdp: string, mLinePrefix: string): string[] {
+  const lines = sdp.split(/\r\n/).filter((l) => l !== '');
+  const start = lines.findIndex((l) => l.startsWith(mLinePrefix));
+  assert.ok(start >= 0, `no m-line starting with ${mLinePrefix}`);
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => l.startsWith('m='));
+  return [lines[start]!, ...(end < 0 ? rest : rest.slice(0, end))];
+}
+
+describe('prepareOffer on a Chromium offer', () => {
+  const prepared = prepareOffer(chromiumOffer());
+  const audio = section(prepared.sdp, 'm=audio');
+  const video = section(prepared.sdp, 'm=video');
+  const app = section(prepared.sdp, 'm=application');
+
+  it('reports the data channel and each media section', () => {
+    assert.equal(prepared.hasDataChannel, true);
+    assert.deepEqual(prepared.media, [
+      { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111 },
+      { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96 },
+    ]);
+  });
+
+  it('keeps only opus in the audio section', () => {
+    assert.equal(audio[0], 'm=audio 9 UDP/TLS/RTP/SAVPF 111');
+    assert.deepEqual(
+      audio.filter((l) => l.startsWith('a=rtpmap:')),
+      ['a=rtpmap:111 opus/48000/2'],
+    );
+    assert.deepEqual(
+      audio.filter((l) => l.startsWith('a=fmtp:')),
+      ['a=fmtp:111 minptime=10;useinbandfec=1'],
+    );
+    for (const gone of ['red/', 'G722', 'PCMU', 'PCMA', 'CN/', 'telephone-event', 'fmtp:63']) {
+      assert.ok(!audio.some((l) => l.includes(gone)), `${gone} should be gone from the audio section`);
+    }
+    assert.ok(audio.includes('a=ssrc:3333333333 cname:4TOk42mSjXCkVIa6'));
+  });
+
+  it('keeps only VP8 in the video section', () => {
+    assert.equal(video[0], 'm=video 9 UDP/TLS/RTP/SAVPF 96');
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=rtpmap:')),
+      ['a=rtpmap:96 VP8/90000'],
+    );
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=fmtp:')),
+      [],
+    );
+    for (const gone of ['VP9', 'H264', 'rtx', 'apt=', 'profile-id']) {
+      assert.ok(!prepared.sdp.includes(gone), `${gone} should be gone`);
+    }
+  });
+
+  it('drops transport-cc feedback and keeps goog-remb, ccm fir, nack and nack pli for the kept codec', () => {
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=rtcp-fb:')),
+      ['a=rtcp-fb:96 goog-remb', 'a=rtcp-fb:96 ccm fir', 'a=rtcp-fb:96 nack', 'a=rtcp-fb:96 nack pli'],
+    );
+    assert.deepEqual(
+      audio.filter((l) => l.startsWith('a=rtcp-fb:')),
+      [],
+    );
+    assert.ok(!prepared.sdp.includes('transport-cc'));
+  });
+
+  it('drops the transport-wide-cc header extension and keeps the others', () => {
+    assert.ok(!prepared.sdp.includes('transport-wide-cc'));
+    assert.deepEqual(
+      audio.filter((l) => l.startsWith('a=extmap:')),
+      [
+        'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+        'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+        'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+      ],
+    );
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=extmap:')),
+      [
+        'a=extmap:14 urn:ietf:params:rtp-hdrext:toffset',
+        'a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+        'a=extmap:13 urn:3gpp:video-orientation',
+        'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+      ],
+    );
+  });
+
+  it('removes the FID group and the RTX ssrc, keeping the primary ssrc', () => {
+    assert.ok(!prepared.sdp.includes('ssrc-group'));
+    assert.ok(!prepared.sdp.includes('2222222222'));
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=ssrc:')),
+      ['a=ssrc:1111111111 cname:4TOk42mSjXCkVIa6', 'a=ssrc:1111111111 msid:stream0 video-track-0'],
+    );
+  });
+
+  it('keeps the session-level BUNDLE group, transport attributes and the SCTP section', () => {
+    assert.ok(prepared.sdp.startsWith('v=0\r\n'));
+    assert.ok(prepared.sdp.includes('a=group:BUNDLE 0 1 2\r\n'));
+    assert.equal(app[0], 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel');
+    assert.ok(app.includes('a=sctp-port:5000'));
+    assert.ok(app.includes('a=mid:2'));
+    for (const s of [audio, video, app]) {
+      assert.ok(s.includes('a=ice-ufrag:Xw1r'));
+      assert.ok(s.includes(FINGERPRINT));
+      assert.ok(s.includes('a=setup:actpass'));
+    }
+  });
+
+  it('produces an offer that prepares to itself again', () => {
+    const again = prepareOffer(prepared.sdp);
+    assert.equal(again.sdp, prepared.sdp);
+    assert.deepEqual(again.media, prepared.media);
+  });
+
+  it('forwards the codecs of CODECS', () => {
+    assert.equal(CODECS.audio.name, 'opus');
+    assert.equal(CODECS.video.name, 'VP8');
+  });
+});
+
+describe('prepareOffer variants', () => {
+  it('accepts \\n line endings', () => {
+    const p = prepareOffer(chromiumOffer().replace(/\r\n/g, '\n'));
+    assert.deepEqual(
+      p.media.map((m) => m.payloadType),
+      [111, 96],
+    );
+  });
+
+  it('handles an offer with only a data channel (subscriber)', () => {
+    const lines = chromiumOffer().split('\r\n');
+    const appAt = lines.findIndex((l) => l.startsWith('m=application'));
+    const mAt = lines.findIndex((l) => l.startsWith('m='));
+    const dcOnly = [...lines.slice(0, mAt), ...lines.slice(appAt)].join('\r\n').replace('BUNDLE 0 1 2', 'BUNDLE 2');
+    const p = prepareOffer(dcOnly);
+    assert.equal(p.hasDataChannel, true);
+    assert.deepEqual(p.media, []);
+  });
+
+  it('reports hasDataChannel false without an application section', () => {
+    const s = chromiumOffer();
+    const p = prepareOffer(s.slice(0, s.indexOf('m=application')));
+    assert.equal(p.hasDataChannel, false);
+    assert.equal(p.media.length, 2);
+  });
+
+  it('defaults the direction to sendrecv', () => {
+    const p = prepareOffer(chromiumOffer().replace(/a=sendonly\r\n/g, ''));
+    assert.deepEqual(
+      p.media.map((m) => m.direction),
+      ['sendrecv', 'sendrecv'],
+    );
+  });
+
+  it('matches the codec name case-insensitively and keeps its payload type', () => {
+    const p = prepareOffer(chromiumOffer().replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:96 vp8/90000'));
+    assert.equal(p.media[1]!.payloadType, 96);
+  });
+
+  it('leaves a rejected (port 0) m-line alone and does not report it', () => {
+    const p = prepareOffer(chromiumOffer({ videoCodecs: 'h264-only' }).replace('m=video 9 ', 'm=video 0 '));
+    assert.deepEqual(
+      p.media.map((m) => m.kind),
+      ['audio'],
+    );
+    assert.ok(p.sdp.includes('m=video 0 UDP/TLS/RTP/SAVPF 102 103'));
+  });
+});
+
+describe('prepareOffer errors', () => {
+  const throwsSdp = (raw: string, message: string) =>
+    assert.throws(
+      () => prepareOffer(raw),
+      (err: unknown) => {
+        assert.ok(err instanceof SdpError);
+        assert.equal(err.name, 'SdpError');
+        assert.equal(err.message, message);
+        return true;
+      },
+    );
+
+  it('refuses a body that does not start with v=0', () => {
+    throwsSdp('', 'body is not an SDP offer (must start with v=0)');
+    throwsSdp('hello', 'body is not an SDP offer (must start with v=0)');
+    throwsSdp(` ${chromiumOffer()}`, 'body is not an SDP offer (must start with v=0)');
+    throwsSdp('{"sdp":"v=0"}', 'body is not an SDP offer (must start with v=0)');
+  });
+
+  it('refuses an offer without m= lines', () => {
+    throwsSdp('v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n', 'SDP has no m= line');
+  });
+
+  it('refuses an offer without a fingerprint', () => {
+    throwsSdp(chromiumOffer({ fingerprint: false }), 'SDP has no a=fingerprint');
+  });
+
+  it('accepts a session-level fingerprint', () => {
+    const s = chromiumOffer({ fingerprint: false }).replace('a=group:BUNDLE', `${FINGERPRINT}\r\na=group:BUNDLE`);
+    assert.equal(prepareOffer(s).media.length, 2);
+  });
+
+  it('refuses an offer without ICE credentials', () => {
+    throwsSdp(chromiumOffer({ iceUfrag: false }), 'SDP has no a=ice-ufrag / a=ice-pwd');
+  });
+
+  it('refuses an m-line without a=mid', () => {
+    throwsSdp(chromiumOffer().replace('a=mid:1\r\n', ''), 'every m= line needs a=mid');
+  });
+
+  it('refuses a video section with no VP8 (H264 only)', () => {
+    throwsSdp(chromiumOffer({ videoCodecs: 'h264-only' }), 'no supported video codec offered (need VP8)');
+  });
+
+  it('refuses an audio section with no opus', () => {
+    throwsSdp(
+      chromiumOffer().replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap:111 ISAC/16000'),
+      'no supported audio codec offered (need opus)',
+    );
+  });
+
+  it('refuses an application section that is not SCTP', () => {
+    throwsSdp(
+      chromiumOffer().replace('m=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'm=application 9 RTP/AVP 100'),
+      'application m= line is not an SCTP data channel',
+    );
+  });
+
+  it('refuses other m-line types', () => {
+    throwsSdp(
+      chromiumOffer().replace('m=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'm=text 9 RTP/AVP 98'),
+      'unsupported m= line type text',
+    );
+  });
+});
