@@ -29,6 +29,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const store = new MemoryStateStore();
   const bus = new LocalBus();
   const sfu = new Sfu(config, engine, store, bus, log);
+  const purge = setInterval(() => store.purgeExpired(), 60_000);
+  purge.unref();
   const resources = () => ({ ...sfu.resources(), storeKeys: store.size() });
 
   const common = {
@@ -70,6 +72,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     publicUrl: publicAddr,
     privateUrl: privateAddr,
     async close() {
+      clearInterval(purge);
       await sfu.close();
       await Promise.all([pub.close(), priv.close()]);
       await bus.close();

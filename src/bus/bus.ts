@@ -3,16 +3,20 @@
  * room events and keyframe requests, addressed by subject. The in-process bus is the
  * default; a NATS bus implements the same interface for several instances.
  */
+import type { RtpHeader } from '../media/rtp.js';
 import type { Kind } from '../media/sdp.js';
 
-/** Receives RTP packets of one track. Implemented by forwarders: no closure per packet. */
+/**
+ * Receives RTP packets of one track. Implemented by forwarders: no closure per packet.
+ * Sinks may rewrite `packet` in place; `header` holds its original fields.
+ */
 export interface PacketSink {
-  onPacket(packet: Buffer): void;
+  onPacket(packet: Buffer, header: RtpHeader): void;
 }
 
 /** Obtained once per published track; `send` is the per-packet call. */
 export interface TrackSender {
-  send(packet: Buffer): void;
+  send(packet: Buffer, header: RtpHeader): void;
   close(): void;
 }
 

@@ -4,6 +4,7 @@
  * allocation. Sink arrays are replaced, never mutated, so a sink may unsubscribe
  * while a packet is being fanned out.
  */
+import type { RtpHeader } from '../media/rtp.js';
 import type { Bus, BusStats, PacketSink, RoomEvent, TrackSender, Unsubscribe } from './bus.js';
 
 class TrackChannel {
@@ -18,9 +19,9 @@ class LocalTrackSender implements TrackSender {
     private readonly release: () => void,
   ) {}
 
-  send(packet: Buffer): void {
+  send(packet: Buffer, header: RtpHeader): void {
     const sinks = this.channel.sinks;
-    for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(packet);
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(packet, header);
   }
 
   close(): void {

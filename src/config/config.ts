@@ -50,8 +50,8 @@ export class ConfigError extends Error {
 }
 
 const int = (min: number, max: number) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
   return n;
 };
 
@@ -71,8 +71,8 @@ const ip = (value: string) => {
   return value;
 };
 
-const iceUrl = (scheme: RegExp) => (value: string) => {
-  if (!scheme.test(value)) throw new InvalidArgumentError(`must be a URL like ${scheme.source.replace(/[\^\\()|?]/g, '')}host:port`);
+const iceUrl = (scheme: 'stun' | 'turn') => (value: string) => {
+  if (!new RegExp(`^${scheme}s?:[^\\s]+$`).test(value)) throw new InvalidArgumentError(`must be a URL like ${scheme}:host:port`);
   return value;
 };
 
@@ -90,8 +90,8 @@ export function buildCommand(): Command {
     .addOption(opt('--port <n>', 'public HTTP(S) port', 'PORT').argParser(port).default(8443))
     .addOption(opt('--private-port <n>', 'private HTTP port (management, metrics, probes)', 'PRIVATE_PORT').argParser(port).default(9443))
     .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)', 'CORS_DOMAIN').default('localhost'))
-    .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl(/^stuns?:/)))
-    .addOption(opt('--turn <url>', 'TURN server, e.g. turn:turn.example.org:3478', 'TURN').argParser(iceUrl(/^turns?:/)))
+    .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl('stun')))
+    .addOption(opt('--turn <url>', 'TURN server, e.g. turn:turn.example.org:3478', 'TURN').argParser(iceUrl('turn')))
     .addOption(opt('--turn-username <name>', 'TURN username', 'TURN_USERNAME'))
     .addOption(opt('--turn-password <password>', 'TURN password', 'TURN_PASSWORD'))
     .addOption(opt('--cert-file <path>', 'TLS certificate (PEM) for the public server', 'CERT_FILE'))

@@ -4,7 +4,7 @@
  */
 import type { PacketSink } from '../bus/bus.js';
 import type { Track } from './engine.js';
-import { RtpRewriter } from './rtp.js';
+import { type RtpHeader, RtpRewriter } from './rtp.js';
 
 export class Forwarder implements PacketSink {
   /** set once the subscriber has answered the offer carrying this track and the track is open */
@@ -23,8 +23,8 @@ export class Forwarder implements PacketSink {
     this.rewriter = new RtpRewriter(ssrc, payloadType, tsStep);
   }
 
-  onPacket(packet: Buffer): void {
-    if (!this.enabled || !this.rewriter.rewrite(packet)) return;
+  onPacket(packet: Buffer, header: RtpHeader): void {
+    if (!this.enabled || !this.rewriter.rewrite(packet, header)) return;
     try {
       this.track.sendMessageBinary(packet);
       this.packets++;

@@ -6,6 +6,7 @@
 export class KeyframeThrottle {
   private last = Number.NEGATIVE_INFINITY;
   private pending: NodeJS.Timeout | undefined;
+  private closed = false;
   requests = 0;
   sent = 0;
 
@@ -16,6 +17,7 @@ export class KeyframeThrottle {
   ) {}
 
   request(): void {
+    if (this.closed) return;
     this.requests++;
     const now = this.now();
     const wait = this.last + this.minIntervalMs - now;
@@ -36,6 +38,7 @@ export class KeyframeThrottle {
   }
 
   close(): void {
+    this.closed = true;
     if (this.pending) clearTimeout(this.pending);
     this.pending = undefined;
   }

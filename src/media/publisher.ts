@@ -8,6 +8,7 @@ import { errorMessage } from '../signalling/control.js';
 import { guard, type Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
+import { RtpHeader } from './rtp.js';
 import { type Kind, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
@@ -26,6 +27,8 @@ export class PublishedTrack {
   private lastPackets = 0;
   private lastPacketAt = 0;
   readonly keyframes: KeyframeThrottle | undefined;
+  /** original header of the packet being fanned out; reused for every packet */
+  private readonly header = new RtpHeader();
   private unsubscribeKeyframes: Unsubscribe | undefined;
 
   constructor(
@@ -52,10 +55,10 @@ export class PublishedTrack {
 
   /** The per-packet path: RTCP was consumed by the receiving session, so this is RTP. */
   onPacket(packet: Buffer): void {
-    if (this.ended) return;
+    if (this.ended || !this.header.read(packet)) return;
     this.packets++;
     this.bytes += packet.length;
-    this.sender.send(packet);
+    this.sender.send(packet, this.header);
     if (!this.flowing) {
       this.flowing = true;
       this.onFirstPacket(this);

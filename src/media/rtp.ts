@@ -6,12 +6,33 @@
 const RTP_HEADER = 12;
 
 /**
+ * The header fields a forwarder rewrites, read ONCE per packet by the publisher side
+ * before the fan-out: every sink then rewrites the shared buffer from these original
+ * values, never from what the previous sink wrote. One instance per track, reused.
+ */
+export class RtpHeader {
+  ssrc = 0;
+  seq = 0;
+  ts = 0;
+
+  /** Reads the fields; false when `p` is not an RTP packet. */
+  read(p: Buffer): boolean {
+    if (p.length < RTP_HEADER || p[0]! >> 6 !== 2) return false;
+    this.seq = p.readUInt16BE(2);
+    this.ts = p.readUInt32BE(4);
+    this.ssrc = p.readUInt32BE(8);
+    return true;
+  }
+}
+
+/**
  * Makes one publisher track look like one continuous stream to one subscriber:
  * our SSRC and payload type, and sequence numbers/timestamps that continue across a
  * change of the source's SSRC (publisher renegotiated or restarted its encoder).
  */
 export class RtpRewriter {
   private sourceSsrc = -1;
+  private previousSsrc = -1;
   private seqOffset = 0;
   private tsOffset = 0;
   private lastSeq = 0;
@@ -25,13 +46,17 @@ export class RtpRewriter {
     private readonly tsStep: number,
   ) {}
 
-  /** Rewrites the header; false when the buffer is not an RTP packet. */
-  rewrite(p: Buffer): boolean {
-    if (p.length < RTP_HEADER || p[0]! >> 6 !== 2) return false;
-    const src = p.readUInt32BE(8);
-    const inSeq = p.readUInt16BE(2);
-    const inTs = p.readUInt32BE(4);
+  /**
+   * Rewrites the header of `p`, whose original fields are in `h`. False when the packet
+   * is dropped: a straggler of the previous source after a switch.
+   */
+  rewrite(p: Buffer, h: RtpHeader): boolean {
+    const src = h.ssrc;
+    const inSeq = h.seq;
+    const inTs = h.ts;
     if (src !== this.sourceSsrc) {
+      if (src === this.previousSsrc) return false;
+      this.previousSsrc = this.sourceSsrc;
       this.sourceSsrc = src;
       if (this.started) {
         this.seqOffset = (this.lastSeq + 1 - inSeq) & 0xffff;

@@ -9,5 +9,5 @@ export function corsAllows(origin: string, corsDomain: string): boolean {
   } catch {
     return false;
   }
-  return host === 'localhost' || host.endsWith(`.${corsDomain}`);
+  return host === 'localhost' || host.endsWith(`.${corsDomain.toLowerCase()}`);
 }

@@ -50,6 +50,8 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     exposedHeaders: ['Location', 'ETag', 'Link'],
     maxAge: 600,
   });
+  // SDP only: any other body type is a 415 before a handler runs.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/sdp', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
     done(null, body);
   });

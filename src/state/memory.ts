@@ -82,8 +82,17 @@ export class MemoryStateStore implements StateStore {
     return this.live(this.strings, keys.token(role, room, id)) ?? null;
   }
 
+  /** Drops expired keys; the server calls it periodically so tokens do not pile up. */
+  purgeExpired(): void {
+    const now = this.now();
+    for (const map of [this.sets, this.hashes, this.strings] as Map<string, Entry<unknown>>[]) {
+      for (const [key, e] of map) if (e.expiresAt <= now) map.delete(key);
+    }
+  }
+
   /** Number of live keys; lets tests prove nothing is left behind. */
   size(): number {
+    this.purgeExpired();
     return this.sets.size + this.hashes.size + this.strings.size;
   }
 

@@ -176,6 +176,14 @@ describe('parseConfig bad values', () => {
     rejectsOption([], { PORT: 'abc' }, '--port', "from env 'PORT'");
   });
 
+  it('rejects empty, hex, exponent and padded numbers instead of reading them as numbers', () => {
+    rejectsOption([], { PORT: '' }, '--port');
+    rejectsOption(['--port', '0x50'], {}, '--port');
+    rejectsOption(['--port', '1e3'], {}, '--port');
+    rejectsOption(['--port', ' 80 '], {}, '--port');
+    rejectsOption([], { KEYFRAME_INTERVAL: '' }, '--keyframe-interval');
+  });
+
   it('rejects out-of-range and fractional ports', () => {
     rejectsOption(['--port', '65536'], {}, '--port');
     rejectsOption(['--port', '-1'], {}, '--port');
@@ -198,9 +206,8 @@ describe('parseConfig bad values', () => {
   });
 
   it('rejects STUN/TURN URLs with the wrong scheme', () => {
-    // The scheme in the hint is not asserted: it currently reads 'stuns:'/'turns:' (src/config/config.ts:75 keeps the 's' of 's?').
-    rejectsOption(['--stun', 'turn:x:3478'], {}, '--stun', 'must be a URL like ');
-    rejectsOption(['--turn', 'stun:x:3478'], {}, '--turn', 'must be a URL like ');
+    rejectsOption(['--stun', 'turn:x:3478'], {}, '--stun', 'must be a URL like stun:host:port');
+    rejectsOption(['--turn', 'stun:x:3478'], {}, '--turn', 'must be a URL like turn:host:port');
     rejectsOption(['--stun', 'stun.example.org:3478'], {}, '--stun');
   });
 

@@ -11,6 +11,7 @@ describe('corsAllows', () => {
     ['https://a.b.example.com:8443', 'example.com', true],
     ['http://app.example.com', 'example.com', true],
     ['https://APP.EXAMPLE.COM', 'example.com', true],
+    ['https://app.example.com', 'Example.COM', true],
     ['https://example.com', 'example.com', false],
     ['https://example.com.evil.org', 'example.com', false],
     ['https://evilexample.com', 'example.com', false],

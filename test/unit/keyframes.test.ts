@@ -93,6 +93,15 @@ describe('KeyframeThrottle (mock timers, default clock)', () => {
     assert.equal(k.requests, 2);
   });
 
+  it('requests after close() are ignored', () => {
+    let sent = 0;
+    const k = new KeyframeThrottle(() => sent++, 500);
+    k.close();
+    k.request();
+    mock.timers.tick(10_000);
+    assert.equal(sent, 0);
+  });
+
   it('close() without anything pending is harmless and repeatable', () => {
     let sent = 0;
     const k = new KeyframeThrottle(() => sent++, 500);

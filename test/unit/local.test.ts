@@ -3,6 +3,10 @@ import { describe, it } from 'node:test';
 import type { BusStats, PacketSink, RoomEvent } from '../../src/bus/bus.js';
 import { subjects } from '../../src/bus/bus.js';
 import { LocalBus } from '../../src/bus/local.js';
+import { RtpHeader } from '../../src/media/rtp.js';
+
+/** Sinks get the original header beside the packet; the local bus passes it through untouched. */
+const H = new RtpHeader();
 
 const EMPTY: BusStats = { trackChannels: 0, trackSinks: 0, roomSubscriptions: 0, keyframeSubscriptions: 0 };
 
@@ -22,8 +26,8 @@ describe('LocalBus tracks', () => {
     bus.subscribeTrack('rtc.r.a+1.video.video0', recorder('s2', log));
     bus.subscribeTrack('rtc.r.a+1.video.video0', recorder('s3', log));
     bus.subscribeTrack('rtc.r.a+1.audio.audio0', recorder('other', log));
-    sender.send(Buffer.from('p1'));
-    sender.send(Buffer.from('p2'));
+    sender.send(Buffer.from('p1'), H);
+    sender.send(Buffer.from('p2'), H);
     assert.deepEqual(log, ['s1:p1', 's2:p1', 's3:p1', 's1:p2', 's2:p2', 's3:p2']);
   });
 
@@ -34,7 +38,7 @@ describe('LocalBus tracks', () => {
     bus.subscribeTrack('t', { onPacket: (p) => got.push(p) });
     bus.subscribeTrack('t', { onPacket: (p) => got.push(p) });
     const packet = Buffer.from('x');
-    sender.send(packet);
+    sender.send(packet, H);
     assert.equal(got.length, 2);
     assert.equal(got[0], packet);
     assert.equal(got[1], packet);
@@ -44,14 +48,14 @@ describe('LocalBus tracks', () => {
     const bus = new LocalBus();
     const log: string[] = [];
     bus.subscribeTrack('t', recorder('early', log));
-    bus.trackSender('t').send(Buffer.from('p'));
+    bus.trackSender('t').send(Buffer.from('p'), H);
     assert.deepEqual(log, ['early:p']);
   });
 
   it('sending with no sinks is a no-op', () => {
     const bus = new LocalBus();
     const sender = bus.trackSender('t');
-    sender.send(Buffer.from('p'));
+    sender.send(Buffer.from('p'), H);
     assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1 });
   });
 
@@ -61,9 +65,9 @@ describe('LocalBus tracks', () => {
     const sender = bus.trackSender('t');
     const unsub = bus.subscribeTrack('t', recorder('a', log));
     bus.subscribeTrack('t', recorder('b', log));
-    sender.send(Buffer.from('1'));
+    sender.send(Buffer.from('1'), H);
     unsub();
-    sender.send(Buffer.from('2'));
+    sender.send(Buffer.from('2'), H);
     assert.deepEqual(log, ['a:1', 'b:1', 'b:2']);
   });
 
@@ -79,8 +83,8 @@ describe('LocalBus tracks', () => {
       },
     });
     bus.subscribeTrack('t', recorder('c', log));
-    sender.send(Buffer.from('1'));
-    sender.send(Buffer.from('2'));
+    sender.send(Buffer.from('1'), H);
+    sender.send(Buffer.from('2'), H);
     assert.deepEqual(log, ['a:1', 'b:1', 'c:1', 'a:2', 'c:2']);
     assert.equal(bus.stats().trackSinks, 2);
   });
@@ -97,8 +101,8 @@ describe('LocalBus tracks', () => {
       },
     });
     unsubC = bus.subscribeTrack('t', recorder('c', log));
-    sender.send(Buffer.from('1'));
-    sender.send(Buffer.from('2'));
+    sender.send(Buffer.from('1'), H);
+    sender.send(Buffer.from('2'), H);
     assert.deepEqual(log, ['a:1', 'c:1', 'a:2']);
   });
 
@@ -116,8 +120,8 @@ describe('LocalBus tracks', () => {
         }
       },
     });
-    sender.send(Buffer.from('1'));
-    sender.send(Buffer.from('2'));
+    sender.send(Buffer.from('1'), H);
+    sender.send(Buffer.from('2'), H);
     assert.deepEqual(log, ['a:1', 'a:2', 'late:2']);
   });
 
@@ -147,14 +151,22 @@ describe('LocalBus tracks', () => {
     const a = bus.trackSender('t');
     const b = bus.trackSender('t');
     const u = bus.subscribeTrack('t', recorder('x', log));
-    bus.subscribeTrack('t', recorder('y', log));
+    const v = bus.subscribeTrack('t', recorder('y', log));
     a.close();
     a.close(); // must not release b's share of the channel
     u();
-    u();
+    u(); // must not remove y
     assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1, trackSinks: 1 });
-    b.send(Buffer.from('1'));
+    b.send(Buffer.from('1'), H);
     assert.deepEqual(log, ['y:1']);
+    // with its last sink gone the channel stays, because b still sends on it
+    v();
+    assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1, trackSinks: 0 });
+    bus.subscribeTrack('t', recorder('z', log));
+    b.send(Buffer.from('2'), H);
+    assert.deepEqual(log, ['y:1', 'z:2']);
+    b.close();
+    assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1, trackSinks: 1 });
   });
 
   it('a channel released and recreated does not get confused with the old one', () => {
@@ -165,7 +177,7 @@ describe('LocalBus tracks', () => {
     const sender = bus.trackSender('t');
     bus.subscribeTrack('t', recorder('new', log));
     u(); // stale unsubscribe of the released channel: no effect
-    sender.send(Buffer.from('1'));
+    sender.send(Buffer.from('1'), H);
     assert.deepEqual(log, ['new:1']);
     assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1, trackSinks: 1 });
   });
@@ -180,7 +192,7 @@ describe('LocalBus tracks', () => {
       oldUnsub();
       oldSender.close();
       assert.deepEqual(bus.stats(), { ...EMPTY, trackChannels: 1, trackSinks: 1 });
-      sender.send(Buffer.from('1'));
+      sender.send(Buffer.from('1'), H);
       assert.deepEqual(log, ['new:1']);
     });
   });

@@ -10,6 +10,16 @@ function store(ttlMs = 1000) {
   return { s, clock };
 }
 
+describe('MemoryStateStore expiry', () => {
+  it('size() counts live keys only: expired tokens are purged without being read', async () => {
+    const { s, clock } = store();
+    for (let i = 0; i < 1000; i++) await s.setToken('pub', 'r', `u${i}`, 't');
+    assert.equal(s.size(), 1000);
+    clock.now += 1001;
+    assert.equal(s.size(), 0);
+  });
+});
+
 describe('MemoryStateStore peers', () => {
   it('addPeer returns true the first time and false for a duplicate', async () => {
     const { s } = store();

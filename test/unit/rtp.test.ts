@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
-import { hasKeyframeRequest, isRtcp, RtpRewriter, randomSsrc } from '../../src/media/rtp.js';
+import { hasKeyframeRequest, isRtcp, RtpHeader, RtpRewriter, randomSsrc } from '../../src/media/rtp.js';
 
 interface RtpFields {
   marker?: boolean;
@@ -34,7 +34,9 @@ function read(p: Buffer) {
 /** Feeds a packet through the rewriter and returns the rewritten header fields. */
 function pass(rw: RtpRewriter, f: RtpFields) {
   const p = rtp(f);
-  assert.equal(rw.rewrite(p), true);
+  const h = new RtpHeader();
+  assert.equal(h.read(p), true);
+  if (!rw.rewrite(p, h)) return undefined;
   return read(p);
 }
 
@@ -47,7 +49,9 @@ describe('RtpRewriter', () => {
     const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
     const p = rtp({ pt: 120, seq: 1000, ts: 50000, ssrc: 0x11111111 });
     const payload = Buffer.from(p.subarray(12));
-    assert.equal(rw.rewrite(p), true);
+    const h = new RtpHeader();
+    assert.equal(h.read(p), true);
+    assert.equal(rw.rewrite(p, h), true);
     assert.deepEqual(read(p), { marker: false, pt: OUT_PT, seq: 1000, ts: 50000, ssrc: OUT_SSRC });
     assert.equal(p[0], 0x80);
     assert.deepEqual(p.subarray(12), payload);
@@ -117,10 +121,10 @@ describe('RtpRewriter', () => {
 
   it('wraps the sequence number from 65535 to 0', () => {
     const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
-    assert.equal(pass(rw, { seq: 65534, ts: 1, ssrc: 7 }).seq, 65534);
-    assert.equal(pass(rw, { seq: 65535, ts: 1, ssrc: 7 }).seq, 65535);
-    assert.equal(pass(rw, { seq: 0, ts: 2, ssrc: 7 }).seq, 0);
-    assert.equal(pass(rw, { seq: 1, ts: 2, ssrc: 7 }).seq, 1);
+    assert.equal(pass(rw, { seq: 65534, ts: 1, ssrc: 7 })?.seq, 65534);
+    assert.equal(pass(rw, { seq: 65535, ts: 1, ssrc: 7 })?.seq, 65535);
+    assert.equal(pass(rw, { seq: 0, ts: 2, ssrc: 7 })?.seq, 0);
+    assert.equal(pass(rw, { seq: 1, ts: 2, ssrc: 7 })?.seq, 1);
   });
 
   it('continues across a source change right after a seq wrap of the output', () => {
@@ -147,27 +151,48 @@ describe('RtpRewriter', () => {
     assert.deepEqual(pass(rw, { seq: 9, ts: 9, ssrc: 2 }), { marker: false, pt: OUT_PT, seq: 1, ts: 9000, ssrc: OUT_SSRC });
   });
 
-  it('returns false and leaves the buffer untouched for non-RTP input', () => {
-    const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
+  it('RtpHeader.read refuses non-RTP input and leaves the buffer untouched', () => {
+    const h = new RtpHeader();
     const short = Buffer.from([0x80, 0x60, 0, 1, 0, 0, 0, 2, 0, 0, 0]); // 11 bytes
     const shortCopy = Buffer.from(short);
-    assert.equal(rw.rewrite(short), false);
+    assert.equal(h.read(short), false);
     assert.deepEqual(short, shortCopy);
     const v1 = rtp({ seq: 1, ts: 1, ssrc: 1 });
     v1[0] = 0x40; // version 1
-    const v1Copy = Buffer.from(v1);
-    assert.equal(rw.rewrite(v1), false);
-    assert.deepEqual(v1, v1Copy);
-    assert.equal(rw.rewrite(Buffer.alloc(0)), false);
-    const v0 = Buffer.alloc(20);
-    assert.equal(rw.rewrite(v0), false);
+    assert.equal(h.read(v1), false);
+    assert.equal(h.read(Buffer.alloc(0)), false);
+    assert.equal(h.read(Buffer.alloc(20)), false);
+    assert.equal(h.read(rtp({ seq: 7, ts: 8, ssrc: 9 })), true);
+    assert.deepEqual({ seq: h.seq, ts: h.ts, ssrc: h.ssrc }, { seq: 7, ts: 8, ssrc: 9 });
   });
 
-  it('ignores non-RTP input when computing continuity', () => {
+  it('drops a straggler of the previous source after a switch, keeping continuity', () => {
     const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
-    pass(rw, { seq: 10, ts: 100, ssrc: 1 });
-    assert.equal(rw.rewrite(Buffer.alloc(4)), false);
-    assert.deepEqual(pass(rw, { seq: 11, ts: 100, ssrc: 1 }), { marker: false, pt: OUT_PT, seq: 11, ts: 100, ssrc: OUT_SSRC });
+    pass(rw, { seq: 100, ts: 9000, ssrc: 0xa });
+    pass(rw, { seq: 101, ts: 12000, ssrc: 0xa });
+    assert.deepEqual(pass(rw, { seq: 5000, ts: 700000, ssrc: 0xb }), { marker: false, pt: OUT_PT, seq: 102, ts: 15000, ssrc: OUT_SSRC });
+    assert.equal(pass(rw, { seq: 101, ts: 12000, ssrc: 0xa }), undefined, 'stale packet of the old source is dropped');
+    assert.deepEqual(pass(rw, { seq: 5001, ts: 700000, ssrc: 0xb }), { marker: false, pt: OUT_PT, seq: 103, ts: 15000, ssrc: OUT_SSRC });
+  });
+
+  it('several rewriters share one buffer: each works from the original header, not the previous one', () => {
+    const rws = [1, 2, 3].map((i) => new RtpRewriter(0x1000 + i, 96, STEP));
+    const out: number[][] = [[], [], []];
+    const h = new RtpHeader();
+    const send = (seq: number, ts: number, active: number[]) => {
+      const p = rtp({ seq, ts, ssrc: 0x77 });
+      h.read(p);
+      for (const i of active) {
+        assert.equal(rws[i]!.rewrite(p, h), true);
+        out[i]!.push(read(p).ts);
+      }
+    };
+    send(10, 90000, [0, 1, 2]);
+    send(11, 90000, [0, 1, 2]);
+    send(12, 90000, [1, 2]); // the first subscriber left
+    send(13, 93000, [1, 2]);
+    assert.deepEqual(out[1], [90000, 90000, 90000, 93000]);
+    assert.deepEqual(out[2], [90000, 90000, 90000, 93000]);
   });
 });
 
