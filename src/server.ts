@@ -31,7 +31,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const sfu = new Sfu(config, engine, store, bus, log);
   const purge = setInterval(() => store.purgeExpired(), 60_000);
   purge.unref();
-  const resources = () => ({ ...sfu.resources(), storeKeys: store.size() });
+  const resources = () => ({
+    ...sfu.resources(),
+    storeKeys: store.size(),
+    traffic: sfu.traffic(),
+    // process CPU in µs (user+system): benchmarks divide its growth by forwarded packets
+    cpuMicros: (({ user, system }) => user + system)(process.cpuUsage()),
+    rssBytes: process.memoryUsage.rss(),
+  });
 
   const common = {
     loggerInstance: log,

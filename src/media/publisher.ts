@@ -5,7 +5,7 @@
 import { subjects, type TrackInfo, type TrackSender, type Unsubscribe } from '../bus/bus.js';
 import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
-import { guard, type Track } from './engine.js';
+import type { Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { RtpHeader } from './rtp.js';
@@ -137,12 +137,15 @@ export class Publisher extends Peer {
       (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     );
     this.tracks.push(published);
-    track.onMessage(
-      guard('publisher.media', (packet: Buffer) => {
+    // Per-packet callback: a plain try/catch instead of `guard`, whose rest arguments allocate per call.
+    track.onMessage((packet: Buffer) => {
+      try {
         this.inbound++;
         published.onPacket(packet);
-      }),
-    );
+      } catch (err) {
+        this.log.error({ err }, 'media path error');
+      }
+    });
     this.log.debug({ mid, track: info.trackId }, 'track received');
   }
 

@@ -124,6 +124,23 @@ export class Sfu {
     return { peers: this.sessions.size, timers, bus: this.bus.stats() };
   }
 
+  /** Packets received from publishers and forwarded to subscribers by the peers alive now. */
+  traffic(): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number } {
+    let receivedPackets = 0;
+    let forwardedPackets = 0;
+    let forwardedBytes = 0;
+    for (const p of this.sessions.values()) {
+      if (p instanceof Publisher) for (const t of p.tracks) receivedPackets += t.packets;
+      else if (p instanceof Subscriber) {
+        for (const f of p.forwarded()) {
+          forwardedPackets += f.packets;
+          forwardedBytes += f.bytes;
+        }
+      }
+    }
+    return { receivedPackets, forwardedPackets, forwardedBytes };
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));

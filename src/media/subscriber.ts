@@ -59,6 +59,8 @@ export class Subscriber extends Peer {
   private dirty = false;
   private answerTimer: NodeJS.Timeout | undefined;
   offersSent = 0;
+  /** RTCP came from this client at least once: then its silence means it is gone */
+  private rtcpSeen = false;
 
   constructor(ctx: PeerContext, room: string, fullId: string) {
     super(ctx, room, fullId, 'sub');
@@ -192,11 +194,17 @@ export class Subscriber extends Peer {
       track.onMessage(
         guard('subscriber.rtcp', (packet: Buffer) => {
           this.inbound++;
+          this.rtcpSeen = true;
           if (slot!.forwarder === forwarder && hasKeyframeRequest(packet, ssrc)) keyframes.request();
         }),
       );
     } else {
-      track.onMessage(guard('subscriber.rtcp', () => this.inbound++));
+      track.onMessage(
+        guard('subscriber.rtcp', () => {
+          this.inbound++;
+          this.rtcpSeen = true;
+        }),
+      );
     }
     track.onOpen(guard('subscriber.track.open', () => this.enable(slot!)));
     return slot;
@@ -283,16 +291,18 @@ export class Subscriber extends Peer {
   }
 
   protected override silenceLimitMs(): number | undefined {
+    // Browsers send receiver reports for what they receive; a client that never sent any
+    // RTCP, or receives nothing now, is watched by ICE consent freshness and the data channel.
     const active = this.slots.filter((s) => s.forwarder?.enabled);
-    if (active.length === 0) return undefined; // nothing flows: ICE consent and the data channel watch it
+    if (!this.rtcpSeen || active.length === 0) return undefined;
     return active.some((s) => s.kind === 'video') ? this.ctx.config.mediaTimeoutMs : AUDIO_ONLY_SILENCE_MS;
   }
 
   /** Forwarded packets so far, per publisher track; for stats and tests. */
-  forwarded(): { pub: string; trackId: string; packets: number }[] {
+  forwarded(): { pub: string; trackId: string; packets: number; bytes: number }[] {
     return this.slots
       .filter((s) => s.forwarder && s.pub && s.info)
-      .map((s) => ({ pub: s.pub!, trackId: s.info!.trackId, packets: s.forwarder!.packets }));
+      .map((s) => ({ pub: s.pub!, trackId: s.info!.trackId, packets: s.forwarder!.packets, bytes: s.forwarder!.bytes }));
   }
 
   protected override async release(reason: CloseReason): Promise<void> {

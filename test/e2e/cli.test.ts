@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { CLI } from './harness.js';
+
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 10_000 });
+
+describe('command line', () => {
+  it('--help lists every option with its environment variable and exits 0', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0);
+    for (const [flag, env] of [
+      ['--host', 'HOST'],
+      ['--port', 'PORT'],
+      ['--private-port', 'PRIVATE_PORT'],
+      ['--cors-domain', 'CORS_DOMAIN'],
+      ['--stun', 'STUN'],
+      ['--turn', 'TURN'],
+      ['--turn-username', 'TURN_USERNAME'],
+      ['--turn-password', 'TURN_PASSWORD'],
+      ['--cert-file', 'CERT_FILE'],
+      ['--key-file', 'KEY_FILE'],
+      ['--public-ip', 'PUBLIC_IP'],
+      ['--auth', 'AUTH'],
+      ['--debug', 'DEBUG'],
+      ['--redis', 'REDIS'],
+      ['--nats', 'NATS'],
+      ['--max-video-bitrate', 'MAX_VIDEO_BITRATE'],
+      ['--keyframe-interval', 'KEYFRAME_INTERVAL'],
+    ]) {
+      assert.match(r.stdout, new RegExp(`${flag}\\b[\\s\\S]*?env:\\s+${env}\\)`), flag);
+    }
+  });
+
+  it('a bad value stops the start with a message naming the option (flag and environment)', () => {
+    const flag = run(['--port', 'abc']);
+    assert.notEqual(flag.status, 0);
+    assert.match(flag.stderr, /--port/);
+    const env = run([], { PRIVATE_PORT: '70000' });
+    assert.notEqual(env.status, 0);
+    assert.match(env.stderr, /--private-port/);
+    const missing = run(['--cert-file', '/nonexistent.pem', '--key-file', '/nonexistent.key']);
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /--cert-file: cannot read \/nonexistent\.pem/);
+  });
+});
