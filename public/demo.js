@@ -41,7 +41,16 @@ export async function publish({ base = '', room, id, stream, token }) {
   const pc = new RTCPeerConnection();
   const { dc, opened } = openControl(pc);
   const messages = [];
-  dc.addEventListener('message', (e) => messages.push(e.data));
+  let answerWaiter = null;
+  dc.addEventListener('message', (e) => {
+    messages.push(e.data);
+    const msg = String(e.data);
+    if (answerWaiter && (msg.startsWith('SDP_ANSWER ') || msg.startsWith('ERROR '))) {
+      const w = answerWaiter;
+      answerWaiter = null;
+      w(msg);
+    }
+  });
   for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
   await pc.setLocalDescription(await pc.createOffer());
   await waitIceComplete(pc);
@@ -59,6 +68,18 @@ export async function publish({ base = '', room, id, stream, token }) {
     fullId,
     session,
     messages,
+    /** Adds a track to the running publication: our SDP_OFFER on `control`, the server's SDP_ANSWER back. */
+    async addTrack(track) {
+      pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      await pc.setLocalDescription(await pc.createOffer());
+      const reply = new Promise((resolve) => {
+        answerWaiter = resolve;
+      });
+      dc.send(`SDP_OFFER ${pc.localDescription.sdp}`);
+      const msg = await reply;
+      if (!msg.startsWith('SDP_ANSWER ')) throw new Error(msg);
+      await pc.setRemoteDescription({ type: 'answer', sdp: msg.slice('SDP_ANSWER '.length) });
+    },
     stop() {
       if (dc.readyState === 'open') dc.send('STOP');
       pc.close();

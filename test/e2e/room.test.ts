@@ -145,6 +145,24 @@ describe('rooms on one instance', () => {
     assert.deepEqual(v.state.errors, []);
   });
 
+  it('a publisher adding video by its own SDP_OFFER reaches the subscriber as video0 of the same stream', async () => {
+    const room = 'renego';
+    const pubPage = await page();
+    const pubId = await publishFrom(pubPage, room, 'talker', { video: false, audio: true });
+    const viewer = await page();
+    await subscribeFrom(viewer, room, 'viewer');
+    await waitFor('audio only first', async () => (await subView(viewer)).streams[pubId]?.join() === 'audio0');
+    await pubPage.evaluate(async () => {
+      const w = window as unknown as { pub: { addTrack(t: MediaStreamTrack): Promise<void> } };
+      const cam = await navigator.mediaDevices.getUserMedia({ video: true });
+      await w.pub.addTrack(cam.getVideoTracks()[0]!);
+    });
+    const v = await decoding(viewer, pubId);
+    assert.deepEqual(v.streams[pubId]!.sort(), ['audio0', 'video0']);
+    assert.deepEqual(v.state.joins, [pubId], 'PUB_JOIN once, the new track came by renegotiation only');
+    assert.equal(v.state.offers, 2);
+  });
+
   it('a subscriber joining a live room decodes at once, without the periodic keyframe (set to 1 h)', async () => {
     const room = 'late';
     const pubPage = await page();
@@ -153,9 +171,20 @@ describe('rooms on one instance', () => {
     const first = await page();
     await subscribeFrom(first, room, 'first');
     await decoding(first, pubId, 60);
+    const plis = () =>
+      pubPage.evaluate(async () => {
+        let n = 0;
+        const pc = (window as unknown as { pub: { pc: RTCPeerConnection } }).pub.pc;
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'outbound-rtp' && s.kind === 'video') n += s.pliCount ?? 0;
+        });
+        return n;
+      });
+    const before = await plis();
     const late = await page();
     await subscribeFrom(late, room, 'late');
     const v = await decoding(late, pubId, 1);
     assert.deepEqual(Object.keys(v.streams), [pubId]);
+    assert.ok((await plis()) > before, 'the join made the server ask the publisher for a keyframe');
   });
 });
