@@ -10,7 +10,7 @@ if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${apt_need[@]}" fonts-liberation
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${apt_need[@]}"
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
