@@ -100,6 +100,7 @@ export class Publisher extends Peer {
   private expectedMids = new Set<string>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
+  private readonly extraHandles: Track[] = [];
 
   constructor(ctx: PeerContext, room: string, fullId: string, offer: PreparedOffer) {
     super(ctx, room, fullId, 'pub');
@@ -122,7 +123,11 @@ export class Publisher extends Peer {
   protected override onRemoteTrack(track: Track): void {
     if (this.closed) return;
     const mid = track.mid();
-    if (this.tracks.some((t) => t.mid === mid && !t.ended)) return; // same m-line renegotiated
+    if (this.tracks.some((t) => t.mid === mid && !t.ended)) {
+      // Same m-line again: keep the handle, a collected wrapper would close the shared native track.
+      this.extraHandles.push(track);
+      return;
+    }
     const kind = track.type() === 'audio' ? 'audio' : 'video';
     const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}` };
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);

@@ -30,7 +30,15 @@ const TS_STEP: Record<Kind, number> = { video: 3000, audio: 960 };
 interface Slot {
   mid: string;
   kind: Kind;
+  /** the engine's current handle for this m-line */
   track: Track;
+  /**
+   * Every handle the engine ever returned for this m-line. node-datachannel returns a new
+   * JS wrapper each time a description is re-added with the same mid, and a wrapper that
+   * is garbage-collected closes the native track it shares with the current one. So all
+   * of them live as long as the connection (two per recycling of the m-line).
+   */
+  handles: Track[];
   /** what is on it now; undefined = inactive */
   pub?: string;
   info?: TrackInfo;
@@ -176,10 +184,11 @@ export class Subscriber extends Peer {
     d.addSSRC(ssrc, pub, pub, info.trackId);
     const track = this.pc.addTrack(d);
     if (!slot) {
-      slot = { mid, kind, track };
+      slot = { mid, kind, track, handles: [] };
       this.slots.push(slot);
     }
     slot.track = track;
+    slot.handles.push(track);
     slot.pub = pub;
     slot.info = info;
     slot.ssrc = ssrc;
@@ -235,6 +244,7 @@ export class Subscriber extends Peer {
     const d = this.describe(slot.mid, slot.kind);
     d.setDirection('Inactive');
     slot.track = this.pc.addTrack(d);
+    slot.handles.push(slot.track);
   }
 
   private sendOffer(): void {

@@ -33,9 +33,27 @@ export interface Resources {
 }
 
 /** Starts `weever-streaming` on free ports of 127.0.0.1 and waits until it listens. */
-export async function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<ServerProcess> {
+export async function startServer(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  prefix: string[] = [],
+  nodeFlags: string[] = [],
+): Promise<ServerProcess> {
   // `prefix` wraps the server command, e.g. ['taskset', '-c', '0'] to pin it to a core.
-  const argv = [...prefix, process.execPath, CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--debug', ...args];
+  const argv = [
+    ...prefix,
+    process.execPath,
+    ...nodeFlags,
+    CLI,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--private-port',
+    '0',
+    '--debug',
+    ...args,
+  ];
   const proc = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

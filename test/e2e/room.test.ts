@@ -163,6 +163,52 @@ describe('rooms on one instance', () => {
     assert.equal(v.state.offers, 2);
   });
 
+  it('a recycled m-line keeps working through garbage collection (server under --gc-interval)', async () => {
+    // A second server that collects garbage constantly: a dropped engine handle would close
+    // the native track that a recycled m-line still uses.
+    const gcServer = await startServer([], {}, [], ['--gc-interval=500']);
+    try {
+      const room = 'recycle';
+      const viewer = await openPage(browser, gcServer);
+      pages.push(viewer);
+      await subscribeFrom(viewer, room, 'viewer');
+      const first = await openPage(browser, gcServer);
+      const firstId = await publishFrom(first, room, 'first');
+      await decoding(viewer, firstId);
+      await callIn(first, 'pub', 'stop');
+      await first.close();
+      await waitFor('first gone', async () => (await subView(viewer)).state.lefts.includes(firstId));
+      for (let round = 0; round < 2; round++) {
+        const next = await openPage(browser, gcServer);
+        pages.push(next);
+        const nextId = await publishFrom(next, room, `next${round}`);
+        const before = (await decoding(viewer, nextId, 5)).inbound.filter((s) => s.direction === 'recvonly' && s.kind === 'video');
+        // keep it flowing for a while under constant collection
+        const after = await waitFor(
+          'frames keep increasing on the recycled m-line',
+          async () => {
+            const v = await subView(viewer);
+            const frames = v.inbound
+              .filter((s) => s.direction === 'recvonly' && s.kind === 'video')
+              .reduce((n, s) => n + s.framesDecoded, 0);
+            return frames > before.reduce((n, s) => n + s.framesDecoded, 0) + 90 ? v : undefined;
+          },
+          20_000,
+        );
+        assert.equal(
+          after.inbound.filter((s) => s.direction === 'recvonly').length,
+          2,
+          'audio + video of one publisher, on recycled m-lines',
+        );
+        await callIn(next, 'pub', 'stop');
+        await waitFor('next gone', async () => (await subView(viewer)).state.lefts.includes(nextId));
+      }
+    } finally {
+      await Promise.all(pages.splice(0).map((p) => leaveAndClose(p)));
+      await gcServer.stop();
+    }
+  });
+
   it('a subscriber joining a live room decodes at once, without the periodic keyframe (set to 1 h)', async () => {
     const room = 'late';
     const pubPage = await page();
