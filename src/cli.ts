@@ -18,6 +18,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger();
+  // One peer's failed promise must not take every other peer down with the process.
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
   const server = await startServer(config, log);
   if (config.debug) {
     const url = new URL(server.publicUrl);
