@@ -27,7 +27,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const engine = new MediaEngine(config, log);
   const store = new MemoryStateStore();
-  const bus = new LocalBus();
+  const bus = new LocalBus((err) => log.error({ err }, 'room event handler failed'));
   const sfu = new Sfu(config, engine, store, bus, log);
   const purge = setInterval(() => store.purgeExpired(), 60_000);
   purge.unref();

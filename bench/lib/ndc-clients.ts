@@ -4,6 +4,7 @@
  * a browser: one POST with a complete offer, the `control` channel, answers to offers.
  */
 import nodeDataChannel from 'node-datachannel';
+import { isRtcp } from '../../src/media/rtp.js';
 
 type PC = nodeDataChannel.PeerConnection;
 
@@ -27,7 +28,7 @@ async function post(url: string, sdp: string): Promise<string> {
 }
 
 function isRtp(b: Buffer): boolean {
-  return b.length >= 12 && (b[1]! < 192 || b[1]! > 223);
+  return b.length >= 12 && !isRtcp(b);
 }
 
 export class SyntheticPublisher {

@@ -32,6 +32,9 @@ class LocalTrackSender implements TrackSender {
 }
 
 export class LocalBus implements Bus {
+  /** `onError` receives what a room-event handler threw; it never reaches the event loop. */
+  constructor(private readonly onError: (err: unknown) => void = () => {}) {}
+
   private readonly tracks = new Map<string, TrackChannel>();
   private readonly rooms = new Map<string, Set<(event: RoomEvent) => void>>();
   private readonly keyframes = new Map<string, Set<() => void>>();
@@ -74,7 +77,15 @@ export class LocalBus implements Bus {
     const handlers = this.rooms.get(room);
     if (!handlers) return;
     // Delivered asynchronously, as over NATS, so a publisher closing never re-enters a subscriber.
-    for (const h of [...handlers]) queueMicrotask(() => h(event));
+    for (const h of [...handlers]) {
+      queueMicrotask(() => {
+        try {
+          h(event);
+        } catch (err) {
+          this.onError(err);
+        }
+      });
+    }
   }
 
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {

@@ -41,7 +41,6 @@ export interface Config {
   answerTimeoutMs: number;
   sessionTimeoutMs: number;
   maxBodyBytes: number;
-  podName: string;
 }
 
 /** Thrown for a bad option value; `message` names the option. */
@@ -203,7 +202,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     answerTimeoutMs: 15_000,
     sessionTimeoutMs: o.sessionTimeout * 1000,
     maxBodyBytes: o.maxBody,
-    podName: env.POD_NAME ?? 'local',
   };
   if (o.stun) config.stun = o.stun;
   if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };

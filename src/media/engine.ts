@@ -80,11 +80,6 @@ export class MediaEngine {
     return new nodeDataChannel.RtcpReceivingSession();
   }
 
-  /** Answers NACKs from a subscriber out of the last sent packets. */
-  nackResponder(): nodeDataChannel.RtcpNackResponder {
-    return new nodeDataChannel.RtcpNackResponder(512);
-  }
-
   close(): void {
     this.muxListener?.stop();
     this.muxListener = undefined;

@@ -5,7 +5,7 @@
 import { subjects, type TrackInfo, type TrackSender, type Unsubscribe } from '../bus/bus.js';
 import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
-import type { Track } from './engine.js';
+import { announcePublicIp, type Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { RtpHeader } from './rtp.js';
@@ -100,7 +100,8 @@ export class Publisher extends Peer {
   private expectedMids = new Set<string>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
-  private readonly extraHandles: Track[] = [];
+  /** engine handles of the received m-lines, closed with the peer */
+  private readonly handles: Track[] = [];
 
   constructor(ctx: PeerContext, room: string, fullId: string, offer: PreparedOffer) {
     super(ctx, room, fullId, 'pub');
@@ -123,15 +124,31 @@ export class Publisher extends Peer {
   protected override onRemoteTrack(track: Track): void {
     if (this.closed) return;
     const mid = track.mid();
-    if (this.tracks.some((t) => t.mid === mid && !t.ended)) {
-      // Same m-line again: keep the handle, a collected wrapper would close the shared native track.
-      this.extraHandles.push(track);
-      return;
-    }
-    const kind = track.type() === 'audio' ? 'audio' : 'video';
+    const kind: Kind = track.type() === 'audio' ? 'audio' : 'video';
+    track.setMediaHandler(this.ctx.engine.receivingSession());
+    this.handles.push(track);
+    // One callback per m-line for its whole life. A track ended by silence or by the client's
+    // renegotiation comes back as a new track (next trackId) when packets flow again on an
+    // m-line the client sends on.
+    const cell = { current: this.publishTrack(track, mid, kind) };
+    track.onMessage((packet: Buffer) => {
+      try {
+        this.inbound++;
+        let t = cell.current;
+        if (t.ended) {
+          if (this.closed || !this.expectedMids.has(mid)) return;
+          t = cell.current = this.publishTrack(track, mid, kind);
+        }
+        t.onPacket(packet);
+      } catch (err) {
+        this.log.error({ err }, 'media path error');
+      }
+    });
+  }
+
+  private publishTrack(track: Track, mid: string, kind: Kind): PublishedTrack {
     const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}` };
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
-    track.setMediaHandler(this.ctx.engine.receivingSession());
     const published = new PublishedTrack(
       info,
       mid,
@@ -142,16 +159,8 @@ export class Publisher extends Peer {
       (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     );
     this.tracks.push(published);
-    // Per-packet callback: a plain try/catch instead of `guard`, whose rest arguments allocate per call.
-    track.onMessage((packet: Buffer) => {
-      try {
-        this.inbound++;
-        published.onPacket(packet);
-      } catch (err) {
-        this.log.error({ err }, 'media path error');
-      }
-    });
     this.log.debug({ mid, track: info.trackId }, 'track received');
+    return published;
   }
 
   private onTrackFlowing(t: PublishedTrack): void {
@@ -203,9 +212,16 @@ export class Publisher extends Peer {
       this.send(errorMessage(`${command.cmd} is not expected from a publisher`));
       return;
     }
+    let offer: PreparedOffer;
     try {
-      const offer = prepareOffer(command.sdp);
+      offer = prepareOffer(command.sdp);
       this.pc.setRemoteDescription(offer.sdp, 'offer');
+    } catch (err) {
+      // Refused before anything changed: the session goes on as it was.
+      this.send(errorMessage(err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`));
+      return;
+    }
+    try {
       this.pc.setLocalDescription('answer');
       const answer = this.pc.localDescription();
       if (!answer) throw new Error('engine produced no answer');
@@ -218,12 +234,13 @@ export class Publisher extends Peer {
           changed = true;
         }
       }
-      this.send(`SDP_ANSWER ${answer.sdp}`);
+      this.send(`SDP_ANSWER ${announcePublicIp(answer.sdp, this.ctx.config.publicIp)}`);
       if (changed && this.announced) this.announce();
       this.log.info('publisher renegotiated');
     } catch (err) {
-      const reason = err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`;
-      this.send(errorMessage(reason));
+      // The offer is applied but could not be answered: the connection is stuck half way.
+      this.send(errorMessage(`renegotiation failed: ${oneLine(err)}`));
+      this.close('negotiation-failed');
     }
   }
 
@@ -250,9 +267,18 @@ export class Publisher extends Peer {
 
   protected override async release(reason: CloseReason): Promise<void> {
     for (const t of this.tracks) t.end();
+    // Releases node-datachannel's references to our callbacks, so this peer can be collected.
+    for (const h of this.handles) {
+      try {
+        h.close();
+      } catch {
+        // already closed
+      }
+    }
     const { store, bus } = this.ctx;
+    // The store first: a subscriber that hears pub-left and re-reads the room must not find it.
+    await Promise.allSettled([store.removeMedia(this.room, this.fullId), store.removePeer('pub', this.room, this.fullId)]);
     if (this.announced) bus.publishRoomEvent(this.room, { type: 'pub-left', pub: this.fullId });
-    await Promise.all([store.removeMedia(this.room, this.fullId), store.removePeer('pub', this.room, this.fullId)]);
     this.log.info({ reason, packets: this.tracks.reduce((n, t) => n + t.packets, 0) }, 'publisher left');
   }
 }

@@ -25,6 +25,9 @@ export class RtpHeader {
   }
 }
 
+/** Packets of the new source after which the previous one may come back as a source. */
+const STRAGGLER_WINDOW = 50;
+
 /**
  * Makes one publisher track look like one continuous stream to one subscriber:
  * our SSRC and payload type, and sequence numbers/timestamps that continue across a
@@ -33,6 +36,7 @@ export class RtpHeader {
 export class RtpRewriter {
   private sourceSsrc = -1;
   private previousSsrc = -1;
+  private sinceSwitch = 0;
   private seqOffset = 0;
   private tsOffset = 0;
   private lastSeq = 0;
@@ -55,14 +59,18 @@ export class RtpRewriter {
     const inSeq = h.seq;
     const inTs = h.ts;
     if (src !== this.sourceSsrc) {
-      if (src === this.previousSsrc) return false;
+      // Late packets of the source we just left are dropped; after a while that source
+      // counts as new again (A → B → A).
+      if (src === this.previousSsrc && this.sinceSwitch < STRAGGLER_WINDOW) return false;
       this.previousSsrc = this.sourceSsrc;
       this.sourceSsrc = src;
+      this.sinceSwitch = 0;
       if (this.started) {
         this.seqOffset = (this.lastSeq + 1 - inSeq) & 0xffff;
         this.tsOffset = (this.lastTs + this.tsStep - inTs) >>> 0;
       }
     }
+    this.sinceSwitch++;
     const seq = (inSeq + this.seqOffset) & 0xffff;
     const ts = (inTs + this.tsOffset) >>> 0;
     // Remember the newest packet only, so a late (reordered) packet does not move the base.

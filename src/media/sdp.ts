@@ -36,6 +36,8 @@ export interface PreparedOffer {
   sdp: string;
   hasDataChannel: boolean;
   media: OfferedMedia[];
+  /** every mid of the offer, data channel included */
+  mids: Set<string>;
 }
 
 /** A client offer we cannot use; its message is the one-line reason for the 400. */
@@ -57,12 +59,14 @@ export function prepareOffer(raw: string): PreparedOffer {
   if (media.length === 0) throw new SdpError('SDP has no m= line');
   if (!session.fingerprint && !media.every((m) => m.fingerprint)) throw new SdpError('SDP has no a=fingerprint');
   const out: OfferedMedia[] = [];
+  const mids = new Set<string>();
   let hasDataChannel = false;
   for (const m of media) {
     if (!(m.iceUfrag ?? session.iceUfrag) || !(m.icePwd ?? session.icePwd)) {
       throw new SdpError('SDP has no a=ice-ufrag / a=ice-pwd');
     }
     if (m.mid === undefined) throw new SdpError('every m= line needs a=mid');
+    mids.add(String(m.mid));
     if (m.type === 'application') {
       if (!String(m.protocol).includes('SCTP')) throw new SdpError('application m= line is not an SCTP data channel');
       hasDataChannel = true;
@@ -90,5 +94,5 @@ export function prepareOffer(raw: string): PreparedOffer {
     const direction = (m.direction ?? 'sendrecv') as OfferedMedia['direction'];
     out.push({ mid: String(m.mid), kind: m.type, direction, payloadType: pt });
   }
-  return { sdp: sdpTransform.write(session), hasDataChannel, media: out };
+  return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };
 }

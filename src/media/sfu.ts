@@ -80,7 +80,7 @@ export class Sfu {
       throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
     let peer: Peer;
     try {
-      peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId);
+      peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId, offer.mids);
     } catch (err) {
       await this.store.removePeer(role, room, fullId);
       throw err;
@@ -114,7 +114,13 @@ export class Sfu {
 
   private sweep(): void {
     const now = Date.now();
-    for (const peer of this.sessions.values()) peer.sweep(now);
+    for (const peer of this.sessions.values()) {
+      try {
+        peer.sweep(now);
+      } catch (err) {
+        peer.log.error({ err }, 'sweep failed');
+      }
+    }
   }
 
   /** Counts of what the instance holds; zero everywhere when no peer is left. */

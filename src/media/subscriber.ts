@@ -12,7 +12,7 @@ import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
 import { idOf, ownerOf } from '../signalling/validate.js';
 import type { TrackCounts } from '../state/store.js';
-import { guard, type MediaDescription, type Track } from './engine.js';
+import { announcePublicIp, guard, type MediaDescription, type Track } from './engine.js';
 import { Forwarder } from './forwarder.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
@@ -30,7 +30,7 @@ const TS_STEP: Record<Kind, number> = { video: 3000, audio: 960 };
 interface Slot {
   mid: string;
   kind: Kind;
-  /** the engine's current handle for this m-line */
+  /** the first engine handle of this m-line; callbacks live on it */
   track: Track;
   /**
    * Every handle the engine ever returned for this m-line. node-datachannel returns a new
@@ -70,7 +70,13 @@ export class Subscriber extends Peer {
   /** RTCP came from this client at least once: then its silence means it is gone */
   private rtcpSeen = false;
 
-  constructor(ctx: PeerContext, room: string, fullId: string) {
+  constructor(
+    ctx: PeerContext,
+    room: string,
+    fullId: string,
+    /** mids of the client's offer (its data channel), never reused for our m-lines */
+    private readonly clientMids: ReadonlySet<string>,
+  ) {
     super(ctx, room, fullId, 'sub');
   }
 
@@ -178,44 +184,52 @@ export class Subscriber extends Peer {
   private attach(pub: string, info: TrackInfo): Slot {
     const kind = info.kind;
     const ssrc = randomSsrc();
-    let slot = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
-    const mid = slot ? slot.mid : String(this.slots.length + 1); // mid 0 is the data channel
+    const recycled = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
+    const mid = recycled ? recycled.mid : this.nextMid();
     const d = this.describe(mid, kind);
     d.addSSRC(ssrc, pub, pub, info.trackId);
-    const track = this.pc.addTrack(d);
-    if (!slot) {
-      slot = { mid, kind, track, handles: [] };
-      this.slots.push(slot);
-    }
-    slot.track = track;
-    slot.handles.push(track);
+    const handle = this.pc.addTrack(d);
+    const slot = recycled ?? this.newSlot(mid, kind, handle);
+    slot.handles.push(handle);
     slot.pub = pub;
     slot.info = info;
     slot.ssrc = ssrc;
     slot.pending = true;
     const subject = subjects.track(this.room, pub, kind, info.trackId);
-    const forwarder = new Forwarder(track, ssrc, CODECS[kind].payloadType, TS_STEP[kind]);
+    const forwarder = new Forwarder(slot.track, ssrc, CODECS[kind].payloadType, TS_STEP[kind]);
     slot.forwarder = forwarder;
     slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
     if (kind === 'video') {
-      const keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
-      slot.keyframes = keyframes;
-      track.onMessage(
-        guard('subscriber.rtcp', (packet: Buffer) => {
-          this.inbound++;
-          this.rtcpSeen = true;
-          if (slot!.forwarder === forwarder && hasKeyframeRequest(packet, ssrc)) keyframes.request();
-        }),
-      );
-    } else {
-      track.onMessage(
-        guard('subscriber.rtcp', () => {
-          this.inbound++;
-          this.rtcpSeen = true;
-        }),
-      );
+      slot.keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
     }
-    track.onOpen(guard('subscriber.track.open', () => this.enable(slot!)));
+    return slot;
+  }
+
+  /** Mids are numbers, skipping those the client's own offer used (its data channel). */
+  private nextMid(): string {
+    let n = this.slots.length + 1;
+    while (this.clientMids.has(String(n)) || this.slots.some((s) => s.mid === String(n))) n++;
+    return String(n);
+  }
+
+  /**
+   * Callbacks are registered once per m-line, on its first handle, and read the slot's
+   * current state: re-registering on each new handle would pile up closures.
+   */
+  private newSlot(mid: string, kind: Kind, track: Track): Slot {
+    const slot: Slot = { mid, kind, track, handles: [] };
+    this.slots.push(slot);
+    track.onMessage((packet: Buffer) => {
+      try {
+        if (!slot.forwarder) return; // inactive m-line: its RTCP says nothing about liveness
+        this.inbound++;
+        this.rtcpSeen = true;
+        if (slot.keyframes && slot.ssrc !== undefined && hasKeyframeRequest(packet, slot.ssrc)) slot.keyframes.request();
+      } catch (err) {
+        this.log.error({ err }, 'subscriber RTCP error');
+      }
+    });
+    track.onOpen(guard('subscriber.track.open', () => this.enable(slot)));
     return slot;
   }
 
@@ -243,8 +257,7 @@ export class Subscriber extends Peer {
     slot.retiring = true;
     const d = this.describe(slot.mid, slot.kind);
     d.setDirection('Inactive');
-    slot.track = this.pc.addTrack(d);
-    slot.handles.push(slot.track);
+    slot.handles.push(this.pc.addTrack(d));
   }
 
   private sendOffer(): void {
@@ -258,7 +271,7 @@ export class Subscriber extends Peer {
         this.send(errorMessage('no SDP_ANSWER to the last offer in time'));
         this.close('answer-timeout');
       });
-      this.send(`SDP_OFFER ${offer.sdp}`);
+      this.send(`SDP_OFFER ${announcePublicIp(offer.sdp, this.ctx.config.publicIp)}`);
     } catch (err) {
       this.log.error({ err }, 'could not create offer');
       this.send(errorMessage('server could not create an offer'));
@@ -321,9 +334,20 @@ export class Subscriber extends Peer {
       slot.unsubscribe?.();
       slot.keyframes?.close();
       if (slot.forwarder) slot.forwarder.enabled = false;
+      // Releases node-datachannel's references to our callbacks, so this peer can be collected.
+      for (const h of slot.handles) closeHandle(h);
+      closeHandle(slot.track);
     }
     await this.ctx.store.removePeer('sub', this.room, this.fullId);
     this.log.info({ reason, offers: this.offersSent }, 'subscriber left');
+  }
+}
+
+function closeHandle(h: Track): void {
+  try {
+    h.close();
+  } catch {
+    // already closed
   }
 }
 

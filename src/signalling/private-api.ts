@@ -33,7 +33,10 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: ()
     if (body?.token !== undefined && typeof body.token !== 'string') throw new SfuError(400, 'token must be a string');
     const token = typeof body?.token === 'string' ? body.token : '';
     if (token.length > 4096) throw new SfuError(400, 'token must be at most 4096 characters');
-    await sfu.store.setToken(role, room, id, token);
+    if (/\s/.test(token)) throw new SfuError(400, 'token must not contain whitespace');
+    // No token (or an empty one) clears it: that peer is open again (contract §5).
+    if (token === '') await sfu.store.removeToken(role, room, id);
+    else await sfu.store.setToken(role, room, id, token);
     return reply.type('text/plain; charset=utf-8').send('OK\n');
   };
   app.post('/create/pub', create('pub'));

@@ -50,8 +50,8 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     exposedHeaders: ['Location', 'ETag', 'Link'],
     maxAge: 600,
   });
-  // SDP only: any other body type is a 415 before a handler runs.
-  app.removeAllContentTypeParsers();
+  // Only SDP and JSON (management routes under --debug) are parsed; text/plain is not.
+  app.removeContentTypeParser(['text/plain']);
   app.addContentTypeParser('application/sdp', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
     done(null, body);
   });
@@ -60,6 +60,8 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     const { room, fullId } = req.params;
     const invalid = checkRoomAndFullId(room, fullId);
     if (invalid) throw new SfuError(400, invalid);
+    if (!/^application\/sdp\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
+      throw new SfuError(415, 'unsupported Content-Type (send application/sdp)');
     if (typeof req.body !== 'string' || req.body.length === 0) throw new SfuError(400, 'request body must be an SDP offer');
     if (config.auth) await authorize(sfu, role, room, fullId, req.headers.authorization);
     const { answer, sessionId } = await sfu.connect(role, room, fullId, req.body);

@@ -78,6 +78,10 @@ export class MemoryStateStore implements StateStore {
     this.strings.set(keys.token(role, room, id), { value: token, expiresAt: this.now() + this.ttlMs });
   }
 
+  async removeToken(role: Role, room: string, id: string): Promise<void> {
+    this.strings.delete(keys.token(role, room, id));
+  }
+
   async getToken(role: Role, room: string, id: string): Promise<string | null> {
     return this.live(this.strings, keys.token(role, room, id)) ?? null;
   }

@@ -21,6 +21,7 @@ export interface StateStore {
   removeMedia(room: string, pubFullId: string): Promise<void>;
   getMedia(room: string): Promise<Map<string, TrackCounts>>;
   setToken(role: Role, room: string, id: string, token: string): Promise<void>;
+  removeToken(role: Role, room: string, id: string): Promise<void>;
   getToken(role: Role, room: string, id: string): Promise<string | null>;
   close(): Promise<void>;
 }

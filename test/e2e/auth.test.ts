@@ -54,6 +54,13 @@ describe('--auth: tokens set through the private API', () => {
     assert.deepEqual(await join('alice+3', 'wrong'), { status: 401, text: 'bad token' });
     assert.equal((await join('alice+4', 'tok-5ecret-value')).status, 201);
     assert.equal((await join('bob+1')).status, 201, 'other ids are not gated by alice’s token');
+    const clear = await fetch(`${server.privateUrl}/create/sub`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: 'vip', id: 'alice' }),
+    });
+    assert.equal(clear.status, 200);
+    assert.equal((await join('alice+5')).status, 201, 'no token in /create clears it');
     const bad = await fetch(`${server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

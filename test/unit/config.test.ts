@@ -50,7 +50,6 @@ describe('parseConfig defaults', () => {
       answerTimeoutMs: 15_000,
       sessionTimeoutMs: 86_400_000,
       maxBodyBytes: 131_072,
-      podName: 'local',
     });
   });
 
@@ -92,7 +91,6 @@ describe('parseConfig environment and flags', () => {
     assert.equal(c.auth, true);
     assert.equal(c.debug, true);
     assert.equal(c.keyframeIntervalMs, 3000);
-    assert.equal(c.podName, 'pod-7');
   });
 
   it('lets the flag win over the environment', () => {

@@ -175,6 +175,14 @@ describe('RtpRewriter', () => {
     assert.deepEqual(pass(rw, { seq: 5001, ts: 700000, ssrc: 0xb }), { marker: false, pt: OUT_PT, seq: 103, ts: 15000, ssrc: OUT_SSRC });
   });
 
+  it('a source that comes back after a while (A → B → A) is a source again, continuing the stream', () => {
+    const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
+    pass(rw, { seq: 100, ts: 9000, ssrc: 0xa });
+    for (let i = 0; i < 60; i++) pass(rw, { seq: 5000 + i, ts: 700000, ssrc: 0xb });
+    // out: A=100, B=101..160
+    assert.deepEqual(pass(rw, { seq: 200, ts: 20000, ssrc: 0xa }), { marker: false, pt: OUT_PT, seq: 161, ts: 15000, ssrc: OUT_SSRC });
+  });
+
   it('several rewriters share one buffer: each works from the original header, not the previous one', () => {
     const rws = [1, 2, 3].map((i) => new RtpRewriter(0x1000 + i, 96, STEP));
     const out: number[][] = [[], [], []];
