@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, openPage, type ServerProcess, startServer, subscribeFrom, waitEmpty, waitFor } from './harness.js';
+
+const leftWith = (server: ServerProcess, peer: string) =>
+  server.logs
+    .map((l) => JSON.parse(l) as { msg?: string; peer?: string; reason?: string })
+    .find((l) => l.msg === 'subscriber left' && l.peer?.startsWith(peer))?.reason;
+
+describe('session and connect timeouts', () => {
+  let server: ServerProcess;
+  let longSessions: ServerProcess;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer(['--session-timeout', '10']);
+    longSessions = await startServer(['--session-timeout', '600']);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await longSessions?.stop();
+  });
+
+  it('sessions end at --session-timeout, connected or not; a client that never connects is dropped by the connect timeout (15 s)', async () => {
+    const page = await openPage(browser, server);
+    await subscribeFrom(page, 'timeouts', 'connected');
+    // An offer whose answer is never applied: ICE never completes.
+    const offer = await page.evaluate(async () => {
+      const pc = new RTCPeerConnection();
+      pc.createDataChannel('control');
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((r) => {
+        if (pc.iceGatheringState === 'complete') r();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+      });
+      return pc.localDescription!.sdp;
+    });
+    const r = await fetch(`${server.publicUrl}/sub/timeouts/ghost+1`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: offer,
+    });
+    assert.equal(r.status, 201);
+    assert.equal((await server.list('sub', 'timeouts')).length, 2);
+    const r2 = await fetch(`${longSessions.publicUrl}/sub/timeouts/ghost+2`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: offer,
+    });
+    assert.equal(r2.status, 201);
+    await waitFor('both gone', async () => (await server.list('sub', 'timeouts')).length === 0, 25_000, 250);
+    assert.equal(leftWith(server, 'connected+'), 'session-timeout');
+    assert.equal(leftWith(server, 'ghost+'), 'session-timeout', 'session timeout (10 s) comes before the connect timeout (15 s)');
+    await waitFor('never-connected peer dropped', async () => (await longSessions.list('sub', 'timeouts')).length === 0, 25_000, 250);
+    assert.equal(leftWith(longSessions, 'ghost+'), 'connect-timeout');
+    await waitEmpty(longSessions);
+    const dcState = await page.evaluate(() => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.readyState);
+    assert.notEqual(dcState, 'open', 'the client sees its channel closed');
+    await waitEmpty(server);
+  });
+});
