@@ -1,23 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, type ServerProcess, startServer } from './harness.js';
-
-/** A data-channel-only offer from Chromium, as a subscriber sends it. */
-async function subscriberOffer(page: Page): Promise<string> {
-  return page.evaluate(async () => {
-    const pc = new RTCPeerConnection();
-    pc.createDataChannel('control');
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise<void>((r) => {
-      if (pc.iceGatheringState === 'complete') r();
-      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    });
-    const sdp = pc.localDescription!.sdp;
-    pc.close();
-    return sdp;
-  });
-}
+import type { Browser } from 'playwright-core';
+import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer } from './harness.js';
 
 describe('--auth: tokens set through the private API', () => {
   let server: ServerProcess;
@@ -26,7 +10,7 @@ describe('--auth: tokens set through the private API', () => {
   before(async () => {
     server = await startServer(['--auth']);
     browser = await launchBrowser();
-    offer = await subscriberOffer(await openPage(browser, server));
+    offer = await chromiumOffer(await openPage(browser, server), false);
   });
   after(async () => {
     await browser?.close();

@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, publishFrom, type ServerProcess, startServer, subscribeFrom, waitEmpty, waitFor } from './harness.js';
-
-/** A real offer from Chromium: data channel only, or with camera+mic. */
-async function chromiumOffer(page: Page, media: boolean): Promise<string> {
-  return page.evaluate(async (media) => {
-    const pc = new RTCPeerConnection();
-    pc.createDataChannel('control');
-    if (media) {
-      const s = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-      for (const t of s.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [s] });
-    }
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise<void>((r) => {
-      if (pc.iceGatheringState === 'complete') r();
-      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    });
-    const sdp = pc.localDescription!.sdp;
-    pc.close();
-    return sdp;
-  }, media);
-}
+import {
+  chromiumOffer,
+  launchBrowser,
+  openPage,
+  publishFrom,
+  type ServerProcess,
+  startServer,
+  subscribeFrom,
+  waitEmpty,
+  waitFor,
+} from './harness.js';
 
 describe('bad input: right status or error text, process alive, nothing left behind', () => {
   let server: ServerProcess;

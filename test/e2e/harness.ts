@@ -286,3 +286,23 @@ export function mediaOf(view: SubView): { videoFrames: number; audioPackets: num
   }
   return { videoFrames, audioPackets };
 }
+
+/** A real, complete (non-trickle) offer from Chromium: the `control` channel only, or with camera+mic. The page's connection is closed again. */
+export async function chromiumOffer(page: Page, media: boolean): Promise<string> {
+  return page.evaluate(async (media) => {
+    const pc = new RTCPeerConnection();
+    pc.createDataChannel('control');
+    if (media) {
+      const s = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+      for (const t of s.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [s] });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise<void>((r) => {
+      if (pc.iceGatheringState === 'complete') r();
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    });
+    const sdp = pc.localDescription!.sdp;
+    pc.close();
+    return sdp;
+  }, media);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { launchBrowser, openPage, type ServerProcess, startServer, subscribeFrom, waitEmpty, waitFor } from './harness.js';
+import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer, subscribeFrom, waitEmpty, waitFor } from './harness.js';
 
 const leftWith = (server: ServerProcess, peer: string) =>
   server.logs
@@ -26,17 +26,8 @@ describe('session and connect timeouts', () => {
   it('sessions end at --session-timeout, connected or not; a client that never connects is dropped by the connect timeout (15 s)', async () => {
     const page = await openPage(browser, server);
     await subscribeFrom(page, 'timeouts', 'connected');
-    // An offer whose answer is never applied: ICE never completes.
-    const offer = await page.evaluate(async () => {
-      const pc = new RTCPeerConnection();
-      pc.createDataChannel('control');
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise<void>((r) => {
-        if (pc.iceGatheringState === 'complete') r();
-        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-      });
-      return pc.localDescription!.sdp;
-    });
+    // Its answer is never applied: this client never connects. (The page's own connection is closed.)
+    const offer = await chromiumOffer(page, false);
     const r = await fetch(`${server.publicUrl}/sub/timeouts/ghost+1`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp' },
