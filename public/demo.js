@@ -29,6 +29,21 @@ async function post(base, path, sdp, token) {
   return { answer: text, location: new URL(res.headers.get('Location'), `${base || location.origin}/`).href };
 }
 
+/**
+ * Sends STOP and closes once the server has closed the channel (or after 1 s without it):
+ * closing at once could tear the connection down before STOP is delivered.
+ */
+async function stopVia(dc, pc) {
+  if (dc.readyState === 'open') {
+    dc.send('STOP');
+    await new Promise((resolve) => {
+      dc.addEventListener('close', resolve, { once: true });
+      setTimeout(resolve, 1000);
+    });
+  }
+  pc.close();
+}
+
 function openControl(pc) {
   const dc = pc.createDataChannel('control');
   const opened = new Promise((resolve) => dc.addEventListener('open', resolve, { once: true }));
@@ -80,10 +95,7 @@ export async function publish({ base = '', room, id, stream, token }) {
       if (!msg.startsWith('SDP_ANSWER ')) throw new Error(msg);
       await pc.setRemoteDescription({ type: 'answer', sdp: msg.slice('SDP_ANSWER '.length) });
     },
-    stop() {
-      if (dc.readyState === 'open') dc.send('STOP');
-      pc.close();
-    },
+    stop: () => stopVia(dc, pc),
     async remove() {
       await fetch(session, { method: 'DELETE' });
       pc.close();
@@ -158,10 +170,7 @@ export async function subscribe({ base = '', room, id, token, onStream = () => {
     session,
     state,
     release: () => release(),
-    stop() {
-      if (dc.readyState === 'open') dc.send('STOP');
-      pc.close();
-    },
+    stop: () => stopVia(dc, pc),
     async remove() {
       await fetch(session, { method: 'DELETE' });
       pc.close();
