@@ -251,6 +251,8 @@ export interface SubView {
   state: SubState;
   /** stream ids (publisher full ids) of the live remote tracks */
   streams: Record<string, string[]>;
+  /** mid → `<stream> <track>` from the last offer, active m-lines only */
+  msids: Record<string, string>;
   inbound: InboundStat[];
 }
 
@@ -267,9 +269,18 @@ export async function subView(page: Page): Promise<SubView> {
       if (track?.readyState !== 'live' || !stream) continue;
       (streams[stream] ??= []).push(track.id);
     }
+    // a=msid of each active m-line of the server's last offer (Chromium keeps a recycled
+    // transceiver's track id, so the SDP is where a new track id shows)
+    const msids: Record<string, string> = {};
+    for (const section of (sub.pc.remoteDescription?.sdp ?? '').split('\nm=').slice(1)) {
+      const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+      const msid = /^a=msid:(\S+ \S+)/m.exec(section)?.[1];
+      if (mid && msid && !/^a=inactive/m.test(section)) msids[mid] = msid;
+    }
     return {
       state: JSON.parse(JSON.stringify({ ...sub.state, streams: undefined })) as SubState,
       streams,
+      msids,
       inbound: await w.weever.inboundStats(sub.pc),
     };
   });

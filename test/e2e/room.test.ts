@@ -163,6 +163,49 @@ describe('rooms on one instance', () => {
     assert.equal(v.state.offers, 2);
   });
 
+  it('a video track silent for 10 s is ended for subscribers, and comes back as video1 when it flows again', async () => {
+    const room = 'silence';
+    const pubPage = await page();
+    const pubId = await publishFrom(pubPage, room, 'flaky');
+    const viewer = await page();
+    await subscribeFrom(viewer, room, 'viewer');
+    await decoding(viewer, pubId);
+    // Stop sending video (audio goes on, so the peer itself stays alive).
+    await pubPage.evaluate(async () => {
+      const pc = (window as unknown as { pub: { pc: RTCPeerConnection } }).pub.pc;
+      const sender = pc.getSenders().find((x) => x.track?.kind === 'video')!;
+      (window as unknown as { cam: MediaStreamTrack }).cam = sender.track!;
+      await sender.replaceTrack(null);
+    });
+    const ended = await waitFor(
+      'video0 ended for the viewer',
+      async () => {
+        const v = await subView(viewer);
+        return v.streams[pubId]?.join() === 'audio0' ? v : undefined;
+      },
+      20_000,
+      250,
+    );
+    assert.deepEqual(ended.state.lefts, [], 'the publisher itself did not leave');
+    await pubPage.evaluate(async () => {
+      const w = window as unknown as { pub: { pc: RTCPeerConnection }; cam: MediaStreamTrack };
+      const sender = w.pub.pc.getSenders().find((x) => x.track === null)!;
+      await sender.replaceTrack(w.cam);
+    });
+    const framesAtEnd = ended.inbound.filter((x) => x.kind === 'video').reduce((n, x) => n + x.framesDecoded, 0);
+    const back = await waitFor(
+      'video flowing again as video1',
+      async () => {
+        const v = await subView(viewer);
+        const frames = v.inbound.filter((x) => x.kind === 'video' && x.direction === 'recvonly').reduce((n, x) => n + x.framesDecoded, 0);
+        return Object.values(v.msids).includes(`${pubId} video1`) && frames > framesAtEnd + 10 ? v : undefined;
+      },
+      20_000,
+    );
+    assert.ok(!Object.values(back.msids).includes(`${pubId} video0`), 'video0 is gone from the offer');
+    assert.deepEqual(back.state.joins, [pubId]);
+  });
+
   it('a recycled m-line keeps working through garbage collection (server under --gc-interval)', async () => {
     // A second server that collects garbage constantly: a dropped engine handle would close
     // the native track that a recycled m-line still uses.
