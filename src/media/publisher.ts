@@ -56,6 +56,12 @@ export class PublishedTrack {
   /** The per-packet path: RTCP was consumed by the receiving session, so this is RTP. */
   onPacket(packet: Buffer): void {
     if (this.ended || !this.header.read(packet)) return;
+    // Padding-only probes are forwarded (sequence numbers stay contiguous) but say nothing
+    // about the track: a paused camera keeps being probed on its SSRC.
+    if (this.header.paddingOnly) {
+      this.sender.send(packet, this.header);
+      return;
+    }
     this.packets++;
     this.bytes += packet.length;
     this.sender.send(packet, this.header);

@@ -15,14 +15,29 @@ export class RtpHeader {
   seq = 0;
   ts = 0;
 
+  /** padding only, no payload: what a sender emits to probe bandwidth */
+  paddingOnly = false;
+
   /** Reads the fields; false when `p` is not an RTP packet. */
   read(p: Buffer): boolean {
-    if (p.length < RTP_HEADER || p[0]! >> 6 !== 2) return false;
+    const b0 = p[0]!;
+    if (p.length < RTP_HEADER || b0 >> 6 !== 2) return false;
     this.seq = p.readUInt16BE(2);
     this.ts = p.readUInt32BE(4);
     this.ssrc = p.readUInt32BE(8);
+    this.paddingOnly = (b0 & 0x20) !== 0 && payloadLength(p, b0) <= 0;
     return true;
   }
+}
+
+/** Payload bytes of an RTP packet whose padding bit is set (header, CSRCs, extension and padding removed). */
+function payloadLength(p: Buffer, b0: number): number {
+  let header = RTP_HEADER + 4 * (b0 & 0x0f);
+  if (b0 & 0x10) {
+    if (p.length < header + 4) return 0;
+    header += 4 + 4 * p.readUInt16BE(header + 2);
+  }
+  return p.length - header - p[p.length - 1]!;
 }
 
 /** Packets of the new source after which the previous one may come back as a source. */

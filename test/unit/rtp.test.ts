@@ -166,6 +166,32 @@ describe('RtpRewriter', () => {
     assert.deepEqual({ seq: h.seq, ts: h.ts, ssrc: h.ssrc }, { seq: 7, ts: 8, ssrc: 9 });
   });
 
+  it('RtpHeader.read tells padding-only packets from packets with payload', () => {
+    const h = new RtpHeader();
+    const withPadding = (payload: number, pad: number, b0 = 0xa0) => {
+      const p = Buffer.alloc(12 + payload + pad);
+      p[0] = b0;
+      p[1] = 96;
+      if (pad > 0) p[p.length - 1] = pad;
+      return p;
+    };
+    assert.equal(h.read(withPadding(0, 200)), true);
+    assert.equal(h.paddingOnly, true);
+    assert.equal(h.read(withPadding(10, 20)), true);
+    assert.equal(h.paddingOnly, false, 'payload plus padding');
+    assert.equal(h.read(withPadding(10, 0, 0x80)), true);
+    assert.equal(h.paddingOnly, false, 'no padding bit');
+    // extension header (X bit) of one 32-bit word, then only padding
+    const ext = Buffer.alloc(12 + 8 + 4);
+    ext[0] = 0xb0;
+    ext[1] = 96;
+    ext.writeUInt16BE(0xbede, 12);
+    ext.writeUInt16BE(1, 14);
+    ext[ext.length - 1] = 4;
+    assert.equal(h.read(ext), true);
+    assert.equal(h.paddingOnly, true, 'extension then padding only');
+  });
+
   it('drops a straggler of the previous source after a switch, keeping continuity', () => {
     const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
     pass(rw, { seq: 100, ts: 9000, ssrc: 0xa });
