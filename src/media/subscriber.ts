@@ -69,6 +69,9 @@ export class Subscriber extends Peer {
   offersSent = 0;
   /** RTCP came from this client at least once: then its silence means it is gone */
   private rtcpSeen = false;
+  /** video packets forwarded to this client, and when that count last moved */
+  private videoSent = 0;
+  private videoSentAt = 0;
 
   constructor(
     ctx: PeerContext,
@@ -316,9 +319,20 @@ export class Subscriber extends Peer {
   protected override silenceLimitMs(): number | undefined {
     // Browsers send receiver reports for what they receive; a client that never sent any
     // RTCP, or receives nothing now, is watched by ICE consent freshness and the data channel.
-    const active = this.slots.filter((s) => s.forwarder?.enabled);
-    if (!this.rtcpSeen || active.length === 0) return undefined;
-    return active.some((s) => s.kind === 'video') ? this.ctx.config.mediaTimeoutMs : AUDIO_ONLY_SILENCE_MS;
+    if (!this.rtcpSeen || !this.slots.some((s) => s.forwarder?.enabled)) return undefined;
+    // Video receivers report about every second, audio-only ones every ~5 s (up to 7.5 s):
+    // the short limit holds only while video is actually being sent to this client.
+    return Date.now() - this.videoSentAt < 2000 ? this.ctx.config.mediaTimeoutMs : AUDIO_ONLY_SILENCE_MS;
+  }
+
+  override sweep(now: number): void {
+    let video = 0;
+    for (const s of this.slots) if (s.kind === 'video' && s.forwarder) video += s.forwarder.packets;
+    if (video !== this.videoSent) {
+      this.videoSent = video;
+      this.videoSentAt = now;
+    }
+    super.sweep(now);
   }
 
   /** Forwarded packets so far, per publisher track; for stats and tests. */
