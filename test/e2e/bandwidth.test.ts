@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { launchBrowser, openPage, publishFrom, type ServerProcess, startServer, subscribeFrom } from './harness.js';
+import { describe, it } from 'node:test';
+import { openPage, publishFrom, serverAndBrowser, subscribeFrom } from './harness.js';
 
 /** The publisher's own view of its video send rate: what the congestion controller allows and what it sends. */
 async function sendRate(page: import('playwright-core').Page): Promise<{ available: number; bitrate: number; at: number }> {
@@ -22,21 +21,12 @@ async function sendRate(page: import('playwright-core').Page): Promise<{ availab
 }
 
 describe('bandwidth feedback (REMB) lets a Chromium publisher ramp up', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  before(async () => {
-    server = await startServer(['--max-video-bitrate', '800000']);
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const ctx = serverAndBrowser(['--max-video-bitrate', '800000']);
 
   it('the publisher estimate climbs from the 300 kbps start rate to --max-video-bitrate (800 kbps here) and stays under it', async () => {
-    const page = await openPage(browser, server);
+    const page = await openPage(ctx.browser, ctx.server);
     await publishFrom(page, 'bw', 'cam');
-    const viewer = await openPage(browser, server);
+    const viewer = await openPage(ctx.browser, ctx.server);
     await subscribeFrom(viewer, 'bw', 'viewer');
     // 15 one-second samples: the estimate must reach the ceiling and stay under it. Without
     // REMB Chromium's loss-based estimate starts at 300 kbps and keeps growing past 800 kbps.

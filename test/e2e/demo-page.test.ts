@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, type ServerProcess, startServer, waitFor } from './harness.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { serverAndBrowser, waitFor } from './harness.js';
 
 /** Frames painted so far by the tile of `who`, read from the page itself. */
 async function tileFrames(page: Page, who: string): Promise<number> {
@@ -13,22 +13,13 @@ async function tileFrames(page: Page, who: string): Promise<number> {
 }
 
 describe('the demo page at / (--debug)', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const ctx = serverAndBrowser();
 
   it('two tabs joining the same room through the form see each other, and not themselves as remote', async () => {
     const tabs: Page[] = [];
     for (const name of ['tab-a', 'tab-b']) {
-      const page = await browser.newPage();
-      await page.goto(`${server.publicUrl}/?room=demo-room`);
+      const page = await ctx.browser.newPage();
+      await page.goto(`${ctx.server.publicUrl}/?room=demo-room`);
       await page.getByLabel('Name').fill(name);
       await page.getByRole('button', { name: 'Join' }).click();
       await waitFor(`${name} joined`, async () => {

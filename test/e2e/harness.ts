@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -316,4 +317,18 @@ export async function chromiumOffer(page: Page, media: boolean): Promise<string>
     pc.close();
     return sdp;
   }, media);
+}
+
+/** Registers hooks for the enclosing suite: one server started with `args`, one browser. */
+export function serverAndBrowser(args: string[] = []): { server: ServerProcess; browser: Browser } {
+  const ctx = {} as { server: ServerProcess; browser: Browser };
+  before(async () => {
+    ctx.server = await startServer(args);
+    ctx.browser = await launchBrowser();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }
