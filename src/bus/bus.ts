@@ -35,6 +35,10 @@ export interface BusStats {
   trackSinks: number;
   roomSubscriptions: number;
   keyframeSubscriptions: number;
+  /** NATS only: track subjects this instance is subscribed to */
+  remoteTrackSubscriptions?: number;
+  /** NATS only: message and error counters */
+  nats?: Record<string, number>;
 }
 
 export interface Bus {
@@ -45,6 +49,8 @@ export interface Bus {
   requestKeyframe(trackSubject: string): void;
   onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe;
   stats(): BusStats;
+  /** null when usable, else why not (readiness) */
+  health(): string | null;
   close(): Promise<void>;
 }
 

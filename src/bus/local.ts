@@ -111,6 +111,10 @@ export class LocalBus implements Bus {
     return { trackChannels: this.tracks.size, trackSinks, roomSubscriptions, keyframeSubscriptions };
   }
 
+  health(): string | null {
+    return null;
+  }
+
   async close(): Promise<void> {
     this.tracks.clear();
     this.rooms.clear();

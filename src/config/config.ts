@@ -28,6 +28,10 @@ export interface Config {
   rtcPortRange?: { begin: number; end: number };
   rtcUdpPort?: number;
   rtcBindAddress?: string;
+  /** shared state in Redis instead of this process */
+  redis?: string;
+  /** media routing over NATS instead of this process; own node first */
+  nats?: string[];
   maxVideoBitrate: number;
   /** periodic keyframe request fallback, ms; 0 = off */
   keyframeIntervalMs: number;
@@ -75,6 +79,34 @@ const iceUrl = (scheme: 'stun' | 'turn') => (value: string) => {
   return value;
 };
 
+const redisUrl = (value: string) => {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be a URL like redis://host:6379');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new InvalidArgumentError('must be a redis:// or rediss:// URL');
+  if (!u.hostname) throw new InvalidArgumentError('must name a host, like redis://host:6379');
+  return value;
+};
+
+/** `nats://host:port`, `tls://host:port` or `host:port`, comma separated. */
+const natsUrls = (value: string) => {
+  const urls = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw new InvalidArgumentError('must list at least one URL like nats://host:4222');
+  for (const url of urls) {
+    const m = /^(?:(nats|tls):\/\/)?(?:[^@\s/]+@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$/.exec(url);
+    if (!m || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
+      throw new InvalidArgumentError(`${url} is not a URL like nats://host:4222`);
+    }
+  }
+  return urls;
+};
+
 const bool = (value: string) => {
   if (/^(1|true|yes|on)$/i.test(value)) return true;
   if (/^(0|false|no|off|)$/i.test(value)) return false;
@@ -100,8 +132,10 @@ export function buildCommand(): Command {
     .addOption(
       opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false),
     )
-    .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances)', 'REDIS'))
-    .addOption(opt('--nats <urls>', 'NATS URLs, comma separated, for media routing (several instances)', 'NATS'))
+    .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances), e.g. redis://host:6379', 'REDIS').argParser(redisUrl))
+    .addOption(
+      opt('--nats <urls>', 'NATS URLs, comma separated, own node first, for media routing (several instances)', 'NATS').argParser(natsUrls),
+    )
     .addOption(opt('--rtc-port-range <begin-end>', 'UDP port range for ICE, e.g. 40000-40100', 'RTC_PORT_RANGE').argParser(portRange))
     .addOption(opt('--rtc-udp-port <n>', 'one UDP port for all peers (ICE UDP mux)', 'RTC_UDP_PORT').argParser(int(1, 65535)))
     .addOption(opt('--rtc-bind-address <addr>', 'local address ICE binds to', 'RTC_BIND_ADDRESS').argParser(ip))
@@ -148,7 +182,7 @@ interface RawOptions {
   auth: boolean;
   debug: boolean;
   redis?: string;
-  nats?: string;
+  nats?: string[];
   rtcPortRange?: { begin: number; end: number };
   rtcUdpPort?: number;
   rtcBindAddress?: string;
@@ -180,9 +214,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   } finally {
     process.env = saved;
   }
-  if (o.redis)
-    throw new ConfigError('--redis: this build has only the embedded state store; the Redis store lands with the clustering issue');
-  if (o.nats) throw new ConfigError('--nats: this build has only the in-process bus; the NATS bus lands with the clustering issue');
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
   if (o.turn && (!o.turnUsername || !o.turnPassword)) throw new ConfigError('--turn needs --turn-username and --turn-password');
@@ -210,5 +241,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (o.rtcPortRange) config.rtcPortRange = o.rtcPortRange;
   if (o.rtcUdpPort) config.rtcUdpPort = o.rtcUdpPort;
   if (o.rtcBindAddress) config.rtcBindAddress = o.rtcBindAddress;
+  if (o.redis) config.redis = o.redis;
+  if (o.nats) config.nats = o.nats;
   return config;
 }

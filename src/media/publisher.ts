@@ -200,13 +200,24 @@ export class Publisher extends Peer {
     this.announced = true;
     const counts = { audio: 0, video: 0 };
     for (const t of tracks) counts[t.kind]++;
+    // Store first, so a subscriber joining after the event finds us; the event goes out even
+    // when the store is down (it is rewritten when the store returns).
     this.ctx.store
       .setMedia(this.room, this.fullId, counts)
+      .catch((err) => this.log.warn({ err: oneLine(err) }, 'could not record media; the room is told anyway'))
       .then(() => {
         if (!this.closed) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
-      })
-      .catch((err) => this.log.error({ err }, 'could not record media'));
+      });
     this.log.info({ tracks: tracks.map((t) => t.trackId) }, 'publishing');
+  }
+
+  /** Repeats our pub-join (the state store came back, or another instance reaped us by mistake). */
+  reannounce(): void {
+    if (!this.announced || this.closed) return;
+    const tracks = this.liveTracks()
+      .filter((t) => t.flowing)
+      .map((t) => t.info);
+    if (tracks.length > 0) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
   }
 
   protected override onControlOpen(): void {

@@ -123,6 +123,17 @@ export class Sfu {
     }
   }
 
+  /** After the state store came back: tells the rooms again about our publishers (idempotent for subscribers). */
+  reannounce(): void {
+    for (const p of this.sessions.values()) if (p instanceof Publisher) p.reannounce();
+  }
+
+  /** null when this instance can take new peers, else why not (readiness). */
+  notReady(): string | null {
+    if (this.draining) return 'BUSY';
+    return this.store.health() ?? this.bus.health();
+  }
+
   /** Counts of what the instance holds; zero everywhere when no peer is left. */
   resources(): { peers: number; timers: number; bus: ReturnType<Bus['stats']> } {
     let timers = 0;

@@ -35,27 +35,39 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: ()
     if (token.length > 4096) throw new SfuError(400, 'token must be at most 4096 characters');
     if (/\s/.test(token)) throw new SfuError(400, 'token must not contain whitespace');
     // No token (or an empty one) clears it: that peer is open again (contract §5).
-    if (token === '') await sfu.store.removeToken(role, room, id);
-    else await sfu.store.setToken(role, room, id, token);
+    try {
+      if (token === '') await sfu.store.removeToken(role, room, id);
+      else await sfu.store.setToken(role, room, id, token);
+    } catch {
+      throw new SfuError(503, 'state store unavailable');
+    }
     return reply.type('text/plain; charset=utf-8').send('OK\n');
   };
   app.post('/create/pub', create('pub'));
   app.post('/create/sub', create('sub'));
 
   app.get('/liveness', async (_req, reply) => reply.type('text/plain').send('OK'));
-  app.get('/readiness', async (_req, reply) =>
-    sfu.draining ? reply.code(503).type('text/plain').send('BUSY') : reply.type('text/plain').send('OK'),
-  );
+  app.get('/readiness', async (_req, reply) => {
+    const why = sfu.notReady();
+    if (why === null) return reply.type('text/plain').send('OK');
+    return reply
+      .code(503)
+      .type('text/plain')
+      .send(why === 'BUSY' ? 'BUSY' : `NOT READY: ${why}`);
+  });
   // The room as the state store has it: lists and announced media.
   app.get('/debug/room/:room', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
     const room = req.params.room;
     const invalid = checkName('room', room);
     if (invalid) throw new SfuError(400, invalid);
-    const [pub, sub, media] = await Promise.all([
-      sfu.store.listPeers('pub', room),
-      sfu.store.listPeers('sub', room),
-      sfu.store.getMedia(room),
-    ]);
+    let pub: string[];
+    let sub: string[];
+    let media: Map<string, unknown>;
+    try {
+      [pub, sub, media] = await Promise.all([sfu.store.listPeers('pub', room), sfu.store.listPeers('sub', room), sfu.store.getMedia(room)]);
+    } catch {
+      throw new SfuError(503, 'state store unavailable');
+    }
     return reply.send({ pub: pub.sort(), sub: sub.sort(), media: Object.fromEntries(media) });
   });
   // What the instance holds right now (peers, timers, bus subscriptions, store keys).

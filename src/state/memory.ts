@@ -100,6 +100,14 @@ export class MemoryStateStore implements StateStore {
     return this.sets.size + this.hashes.size + this.strings.size;
   }
 
+  health(): string | null {
+    return null;
+  }
+
+  localEntries(): number {
+    return this.size();
+  }
+
   async close(): Promise<void> {
     this.sets.clear();
     this.hashes.clear();

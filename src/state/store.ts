@@ -23,6 +23,10 @@ export interface StateStore {
   setToken(role: Role, room: string, id: string, token: string): Promise<void>;
   removeToken(role: Role, room: string, id: string): Promise<void>;
   getToken(role: Role, room: string, id: string): Promise<string | null>;
+  /** null when usable, else why not (readiness) */
+  health(): string | null;
+  /** keys (or owned entries) this instance holds; zero when it holds no peer and no token */
+  localEntries(): number;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,8 @@ export interface ServerProcess {
   privateUrl: string;
   logs: string[];
   stop(): Promise<number | null>;
+  /** kill -9: no goodbye to anyone */
+  kill(): Promise<void>;
   resources(): Promise<Resources>;
   list(role: 'pub' | 'sub', room: string): Promise<string[]>;
 }
@@ -26,7 +28,14 @@ export interface ServerProcess {
 export interface Resources {
   peers: number;
   timers: number;
-  bus: { trackChannels: number; trackSinks: number; roomSubscriptions: number; keyframeSubscriptions: number };
+  bus: {
+    trackChannels: number;
+    trackSinks: number;
+    roomSubscriptions: number;
+    keyframeSubscriptions: number;
+    remoteTrackSubscriptions?: number;
+    nats?: Record<string, number>;
+  };
   storeKeys: number;
   traffic: { receivedPackets: number; forwardedPackets: number; forwardedBytes: number };
   cpuMicros: number;
@@ -84,6 +93,11 @@ export async function startServer(
       proc.kill('SIGTERM');
       const [code] = (await once(proc, 'exit')) as [number | null];
       return code;
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await once(proc, 'exit');
     },
     async resources() {
       const r = await fetch(`${privateUrl}/debug/resources`);

@@ -241,13 +241,31 @@ describe('parseConfig bad values', () => {
     rejectsOption(['--max-body', '1023'], {}, '--max-body');
   });
 
-  it('rejects --redis and REDIS with a ConfigError naming --redis', () => {
-    rejectsConfig(['--redis', 'x'], {}, /^--redis: /);
-    rejectsConfig([], { REDIS: 'redis://localhost:6379' }, /^--redis: /);
+  it('accepts redis:// and rediss:// URLs from --redis or REDIS (flag wins)', () => {
+    assert.equal(parseConfig(['--redis', 'redis://127.0.0.1:6379'], {}).redis, 'redis://127.0.0.1:6379');
+    assert.equal(parseConfig([], { REDIS: 'rediss://:pw@cache.example:6380/2' }).redis, 'rediss://:pw@cache.example:6380/2');
+    assert.equal(parseConfig(['--redis', 'redis://a:1'], { REDIS: 'redis://b:2' }).redis, 'redis://a:1');
+    assert.equal(parseConfig([], {}).redis, undefined);
   });
 
-  it('rejects --nats with a ConfigError naming --nats', () => {
-    rejectsConfig(['--nats', 'nats://localhost:4222'], {}, /^--nats: /);
+  it('rejects a --redis value that is not a Redis URL', () => {
+    rejectsOption(['--redis', 'x'], {}, '--redis');
+    rejectsOption(['--redis', 'http://localhost:6379'], {}, '--redis');
+    rejectsOption([], { REDIS: 'localhost:6379' }, '--redis');
+  });
+
+  it('splits --nats into URLs, own node first, and rejects malformed ones', () => {
+    assert.deepEqual(parseConfig(['--nats', 'nats://127.0.0.1:4222, nats://127.0.0.1:4223,host-c:4224'], {}).nats, [
+      'nats://127.0.0.1:4222',
+      'nats://127.0.0.1:4223',
+      'host-c:4224',
+    ]);
+    assert.deepEqual(parseConfig([], { NATS: 'tls://user:pw@nats.example:4222' }).nats, ['tls://user:pw@nats.example:4222']);
+    assert.equal(parseConfig([], {}).nats, undefined);
+    rejectsOption(['--nats', ','], {}, '--nats');
+    rejectsOption(['--nats', 'http://x:4222'], {}, '--nats');
+    rejectsOption(['--nats', 'nats://x:99999'], {}, '--nats');
+    rejectsOption(['--nats', 'nats://a b:4222'], {}, '--nats');
   });
 
   it('rejects unknown options and stray arguments', () => {

@@ -1,0 +1,386 @@
+/**
+ * The NATS bus (contract §8): RTP on `rtc.<room>.<pub>.<kind>.<trackId>`, one packet
+ * per message; room events on `cmd.<room>`; keyframe requests on `kf.<room>.<pub>.<kind>.<trackId>`.
+ *
+ * Per track subject there is one channel object, as in the local bus. A packet from a
+ * publisher on this instance goes to the local sinks directly and, copied, to NATS for
+ * the other instances. This instance subscribes to a track's subject only while it has
+ * sinks for it and no local sender: a subscriber next to its publisher never touches NATS,
+ * and a packet never arrives twice. The connection is `noEcho`, so our own publications
+ * (room events included, which are delivered locally at once) never come back.
+ *
+ * Media is real time: while disconnected, packets are dropped (counted) rather than
+ * buffered for a burst of stale video after the reconnect. Errors are counted and
+ * logged once per interval, never per packet.
+ */
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { RtpHeader } from '../media/rtp.js';
+import type { Logger } from '../observability/log.js';
+import { checkName } from '../signalling/validate.js';
+import type { Bus, BusStats, PacketSink, RoomEvent, TrackInfo, TrackSender, Unsubscribe } from './bus.js';
+
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+export interface NatsCounters {
+  /** RTP messages published to NATS */
+  published: number;
+  /** RTP messages received from NATS */
+  received: number;
+  /** publish calls that threw */
+  publishErrors: number;
+  /** packets not sent because the connection was down */
+  droppedDisconnected: number;
+  slowConsumers: number;
+  serverErrors: number;
+  disconnects: number;
+  reconnects: number;
+}
+
+class TrackChannel {
+  sinks: readonly PacketSink[] = [];
+  senders = 0;
+  remote: Subscription | undefined;
+  /** header of the packet being fanned out from NATS; reused */
+  readonly header = new RtpHeader();
+  constructor(readonly subject: string) {}
+}
+
+class NatsTrackSender implements TrackSender {
+  private closed = false;
+  constructor(
+    private readonly bus: NatsBus,
+    private readonly channel: TrackChannel,
+  ) {}
+
+  send(packet: Buffer, header: RtpHeader): void {
+    // NATS first: local sinks rewrite the buffer in place, and nats.js keeps a reference
+    // to what it is given until it flushes, hence the copy.
+    this.bus.publishPacket(this.channel.subject, packet);
+    const sinks = this.channel.sinks;
+    for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(packet, header);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.bus.releaseSender(this.channel);
+  }
+}
+
+export interface NatsBusOptions {
+  servers: string[];
+  name: string;
+  log: Logger;
+  onError?: (err: unknown) => void;
+}
+
+export class NatsBus implements Bus {
+  readonly counters: NatsCounters = {
+    published: 0,
+    received: 0,
+    publishErrors: 0,
+    droppedDisconnected: 0,
+    slowConsumers: 0,
+    serverErrors: 0,
+    disconnects: 0,
+    reconnects: 0,
+  };
+  private connected = true;
+  private readonly tracks = new Map<string, TrackChannel>();
+  private readonly rooms = new Map<string, { handlers: Set<(e: RoomEvent) => void>; sub: Subscription }>();
+  private readonly keyframes = new Map<string, { handlers: Set<() => void>; sub: Subscription }>();
+  private readonly errorLog: NodeJS.Timeout;
+  private logged: NatsCounters;
+  private readonly log: Logger;
+  private readonly onError: (err: unknown) => void;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    opts: NatsBusOptions,
+  ) {
+    this.log = opts.log;
+    this.onError = opts.onError ?? (() => {});
+    this.logged = { ...this.counters };
+    this.errorLog = setInterval(() => this.logErrors(), ERROR_LOG_INTERVAL_MS);
+    this.errorLog.unref();
+    void this.watchStatus();
+  }
+
+  /** Connects to the first reachable server, or throws. Reconnects forever afterwards. */
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const nc = await connect({
+      servers: opts.servers,
+      name: opts.name,
+      noEcho: true,
+      // Each instance names its own node first (the reference topology); the others are fallbacks.
+      noRandomize: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      pingInterval: 2000,
+      maxPingOut: 2,
+      timeout: 3000,
+    });
+    return new NatsBus(nc, opts);
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.counters.disconnects++;
+          this.log.warn({ server: s.server }, 'nats disconnected');
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.counters.reconnects++;
+          this.log.info({ server: s.server }, 'nats reconnected');
+          break;
+        case 'slowConsumer':
+          this.counters.slowConsumers++;
+          break;
+        case 'error':
+          this.counters.serverErrors++;
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private logErrors(): void {
+    const c = this.counters;
+    const l = this.logged;
+    const d = {
+      publishErrors: c.publishErrors - l.publishErrors,
+      droppedDisconnected: c.droppedDisconnected - l.droppedDisconnected,
+      slowConsumers: c.slowConsumers - l.slowConsumers,
+      serverErrors: c.serverErrors - l.serverErrors,
+    };
+    if (d.publishErrors + d.droppedDisconnected + d.slowConsumers + d.serverErrors > 0) {
+      this.log.warn({ ...d, intervalMs: ERROR_LOG_INTERVAL_MS }, 'nats bus errors in the last interval');
+    }
+    this.logged = { ...c };
+  }
+
+  /** null when usable, else why not (readiness). */
+  health(): string | null {
+    if (this.nc.isClosed()) return 'nats connection closed';
+    return this.connected ? null : 'nats disconnected';
+  }
+
+  /** The per-packet publish: a copy, no lookup, no logging. */
+  publishPacket(subject: string, packet: Buffer): void {
+    if (!this.connected) {
+      this.counters.droppedDisconnected++;
+      return;
+    }
+    try {
+      this.nc.publish(subject, new Uint8Array(packet));
+      this.counters.published++;
+    } catch {
+      this.counters.publishErrors++;
+    }
+  }
+
+  private channel(subject: string): TrackChannel {
+    let ch = this.tracks.get(subject);
+    if (!ch) {
+      ch = new TrackChannel(subject);
+      this.tracks.set(subject, ch);
+    }
+    return ch;
+  }
+
+  /** Subscribed to NATS exactly while there are local sinks and no local sender. */
+  private updateRemote(ch: TrackChannel): void {
+    const want = ch.sinks.length > 0 && ch.senders === 0;
+    if (want && !ch.remote) {
+      ch.remote = this.nc.subscribe(ch.subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          const data = msg.data as Buffer;
+          if (!ch.header.read(data)) return;
+          this.counters.received++;
+          const sinks = ch.sinks;
+          for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(data, ch.header);
+        },
+      });
+    } else if (!want && ch.remote) {
+      ch.remote.unsubscribe();
+      ch.remote = undefined;
+    }
+    if (ch.senders === 0 && ch.sinks.length === 0 && this.tracks.get(ch.subject) === ch) this.tracks.delete(ch.subject);
+  }
+
+  trackSender(subject: string): TrackSender {
+    const ch = this.channel(subject);
+    ch.senders++;
+    this.updateRemote(ch);
+    return new NatsTrackSender(this, ch);
+  }
+
+  releaseSender(ch: TrackChannel): void {
+    ch.senders--;
+    this.updateRemote(ch);
+  }
+
+  subscribeTrack(subject: string, sink: PacketSink): Unsubscribe {
+    const ch = this.channel(subject);
+    ch.sinks = [...ch.sinks, sink];
+    this.updateRemote(ch);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      ch.sinks = ch.sinks.filter((s) => s !== sink);
+      this.updateRemote(ch);
+    };
+  }
+
+  publishRoomEvent(room: string, event: RoomEvent): void {
+    // Here at once (asynchronously, as a remote event would arrive), elsewhere over NATS.
+    this.deliverRoomEvent(room, event);
+    try {
+      this.nc.publish(`cmd.${room}`, JSON.stringify(event));
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.log.warn({ err: (err as Error).message, room }, 'could not publish room event');
+    }
+  }
+
+  private deliverRoomEvent(room: string, event: RoomEvent): void {
+    const entry = this.rooms.get(room);
+    if (!entry) return;
+    for (const h of [...entry.handlers]) {
+      queueMicrotask(() => {
+        try {
+          h(event);
+        } catch (err) {
+          this.onError(err);
+        }
+      });
+    }
+  }
+
+  subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {
+    let entry = this.rooms.get(room);
+    if (!entry) {
+      const sub = this.nc.subscribe(`cmd.${room}`, {
+        callback: (err, msg) => {
+          if (err) return;
+          const event = parseRoomEvent(msg.string());
+          if (event) this.deliverRoomEvent(room, event);
+          else this.log.warn({ room }, 'ignored a malformed room event');
+        },
+      });
+      entry = { handlers: new Set(), sub };
+      this.rooms.set(room, entry);
+    }
+    const e = entry;
+    e.handlers.add(handler);
+    return () => {
+      if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
+      e.sub.unsubscribe();
+      if (this.rooms.get(room) === e) this.rooms.delete(room);
+    };
+  }
+
+  requestKeyframe(trackSubject: string): void {
+    const local = this.keyframes.get(trackSubject);
+    if (local) {
+      for (const h of [...local.handlers]) h();
+      return;
+    }
+    try {
+      this.nc.publish(keyframeSubject(trackSubject));
+    } catch {
+      this.counters.publishErrors++;
+    }
+  }
+
+  onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe {
+    let entry = this.keyframes.get(trackSubject);
+    if (!entry) {
+      const handlers = new Set<() => void>();
+      const sub = this.nc.subscribe(keyframeSubject(trackSubject), {
+        callback: (err) => {
+          if (err) return;
+          for (const h of [...handlers]) h();
+        },
+      });
+      entry = { handlers, sub };
+      this.keyframes.set(trackSubject, entry);
+    }
+    const e = entry;
+    e.handlers.add(handler);
+    return () => {
+      if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
+      e.sub.unsubscribe();
+      if (this.keyframes.get(trackSubject) === e) this.keyframes.delete(trackSubject);
+    };
+  }
+
+  stats(): BusStats {
+    let trackSinks = 0;
+    let remoteTrackSubscriptions = 0;
+    for (const ch of this.tracks.values()) {
+      trackSinks += ch.sinks.length;
+      if (ch.remote) remoteTrackSubscriptions++;
+    }
+    let roomSubscriptions = 0;
+    for (const r of this.rooms.values()) roomSubscriptions += r.handlers.size;
+    let keyframeSubscriptions = 0;
+    for (const k of this.keyframes.values()) keyframeSubscriptions += k.handlers.size;
+    return {
+      trackChannels: this.tracks.size,
+      trackSinks,
+      roomSubscriptions,
+      keyframeSubscriptions,
+      remoteTrackSubscriptions,
+      nats: { ...this.counters },
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.errorLog);
+    this.logErrors();
+    this.tracks.clear();
+    this.rooms.clear();
+    this.keyframes.clear();
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => {});
+    }
+  }
+}
+
+/** `rtc.<room>.<pub>.<kind>.<trackId>` → `kf.<room>.<pub>.<kind>.<trackId>` */
+export function keyframeSubject(trackSubject: string): string {
+  return `kf.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;
+}
+
+/** Validates a room event from another instance; null when it is not one. */
+export function parseRoomEvent(text: string): RoomEvent | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const e = v as { type?: unknown; pub?: unknown; tracks?: unknown };
+  if (typeof e.pub !== 'string' || checkName('full id', e.pub) !== null) return null;
+  if (e.type === 'pub-left') return { type: 'pub-left', pub: e.pub };
+  if (e.type !== 'pub-join' || !Array.isArray(e.tracks)) return null;
+  const tracks: TrackInfo[] = [];
+  for (const t of e.tracks as unknown[]) {
+    const tt = t as { kind?: unknown; trackId?: unknown };
+    if ((tt.kind !== 'audio' && tt.kind !== 'video') || typeof tt.trackId !== 'string' || !/^(audio|video)\d+$/.test(tt.trackId))
+      return null;
+    tracks.push({ kind: tt.kind, trackId: tt.trackId });
+  }
+  return { type: 'pub-join', pub: e.pub, tracks };
+}

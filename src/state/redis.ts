@@ -1,0 +1,341 @@
+/**
+ * The Redis state store (contract §8): the contract's keys with 24 h TTLs, shared by
+ * every instance. Beyond the contract, every entry this instance writes is owned:
+ *
+ * - `instance#<id>` is a heartbeat key rewritten every second with a 5 s expiry (Redis's
+ *   clock decides, so instance clocks need not agree);
+ * - `instance#<id>#peers` is the set of `<role> <room> <fullId>` entries it wrote;
+ * - `instances` lists the instance ids.
+ *
+ * A surviving instance that finds an id in `instances` without its heartbeat key reaps
+ * it with one Lua script: the script removes the id from `instances` first, so only one
+ * caller ever gets the entries back (exactly once), and removes them from the room
+ * lists and media hashes atomically. The caller then tells the rooms (`pub-left`).
+ *
+ * While Redis is down, calls fail at once (no offline queue): POSTs get 503 and media
+ * keeps flowing. When it returns, `resync` rewrites this instance's entries from its
+ * own view and drops those it owns in Redis but no longer has (peers that left meanwhile).
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../observability/log.js';
+import { keys, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+
+export const HEARTBEAT_INTERVAL_MS = 1000;
+/** An instance whose heartbeat key is this old is dead. */
+export const HEARTBEAT_TTL_MS = 5000;
+/** Full rewrite of our entries now and then: refreshes TTLs of long rooms and repairs drift. */
+const RESYNC_INTERVAL_MS = 5 * 60_000;
+
+export const instanceKeys = {
+  all: 'instances',
+  heartbeat: (instance: string) => `instance#${instance}`,
+  peers: (instance: string) => `instance#${instance}#peers`,
+};
+
+/** An entry owned by this instance: a peer in a room list, with its media when announced. */
+interface Owned {
+  role: Role;
+  room: string;
+  fullId: string;
+  media?: TrackCounts;
+}
+
+export interface ReapedPeer {
+  role: Role;
+  room: string;
+  fullId: string;
+}
+
+const entryOf = (role: Role, room: string, fullId: string) => `${role} ${room} ${fullId}`;
+
+// KEYS: list, owner set. ARGV: fullId, entry, ttl. Adds to the room list only when free.
+const ADD_PEER = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1`;
+
+// KEYS: instances, heartbeat, owner set. ARGV: instance id.
+// Names are validated (printable ASCII, no spaces), so a space separates the fields.
+const REAP = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return false end
+local entries = redis.call('SMEMBERS', KEYS[3])
+redis.call('DEL', KEYS[3])
+for _, e in ipairs(entries) do
+  local role, room, id = string.match(e, '^(%S+) (%S+) (%S+)$')
+  if role then
+    local list = 'room#' .. room .. '#' .. role .. '_list'
+    redis.call('SREM', list, id)
+    if role == 'pub' then
+      redis.call('HDEL', 'room#' .. room .. '#media', id .. '#audio', id .. '#video')
+    end
+  end
+end
+return entries`;
+
+type Scripted = Redis & {
+  weeverAddPeer(list: string, owner: string, fullId: string, entry: string, ttl: number): Promise<number>;
+  weeverReap(all: string, heartbeat: string, owner: string, instance: string): Promise<string[] | null>;
+};
+
+export interface RedisStoreOptions {
+  url: string;
+  instanceId: string;
+  log: Logger;
+  /** peers of a dead instance, removed from Redis by us (and by no other instance) */
+  onReaped(peers: ReapedPeer[], instance: string): void;
+  /** Redis is back and our entries are rewritten: the rooms may need telling again */
+  onResynced(): void;
+}
+
+export class RedisStateStore implements StateStore {
+  private readonly redis: Scripted;
+  private readonly owned = new Map<string, Owned>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readySince = 0;
+  private wasReady = false;
+  private closing = false;
+  private resyncing: Promise<void> | undefined;
+  private lastError = '';
+
+  private constructor(private readonly opts: RedisStoreOptions) {
+    this.redis = new Redis(opts.url, {
+      lazyConnect: true,
+      // Fail at once while disconnected: a POST gets 503 now, not after a queue drains.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      commandTimeout: 2000,
+      retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
+    }) as Scripted;
+    this.redis.defineCommand('weeverAddPeer', { numberOfKeys: 2, lua: ADD_PEER });
+    this.redis.defineCommand('weeverReap', { numberOfKeys: 3, lua: REAP });
+    this.redis.on('ready', () => this.onReady());
+    this.redis.on('error', (err: Error) => {
+      // ioredis repeats the same error on every retry: log changes only.
+      if (err.message !== this.lastError) opts.log.warn({ err: err.message }, 'redis error');
+      this.lastError = err.message;
+    });
+    this.redis.on('close', () => {
+      if (this.readySince !== 0 && !this.closing) opts.log.warn('redis connection lost');
+      this.readySince = 0;
+    });
+  }
+
+  /** Connects, or throws when Redis cannot be reached within a few seconds. */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStateStore> {
+    const store = new RedisStateStore(opts);
+    try {
+      await store.redis.connect();
+      await store.redis.ping();
+    } catch (err) {
+      store.closing = true;
+      store.redis.disconnect();
+      throw new Error(`cannot connect to Redis at ${redactUrl(opts.url)}: ${(err as Error).message}`);
+    }
+    store.timers.push(setInterval(() => store.tick(), HEARTBEAT_INTERVAL_MS));
+    store.timers.push(setInterval(() => store.resync(), RESYNC_INTERVAL_MS));
+    for (const t of store.timers) t.unref();
+    return store;
+  }
+
+  private onReady(): void {
+    this.readySince = Date.now();
+    this.lastError = '';
+    if (this.wasReady) {
+      this.opts.log.info('redis connection back; rewriting our entries');
+      this.resync();
+    } else {
+      this.wasReady = true;
+      this.beat();
+    }
+  }
+
+  /** null when usable, else why not (readiness). */
+  health(): string | null {
+    return this.redis.status === 'ready' ? null : `redis ${this.redis.status}`;
+  }
+
+  /** Entries this instance owns in Redis; zero when it holds no peer. */
+  localEntries(): number {
+    let n = 0;
+    for (const o of this.owned.values()) n += o.media ? 2 : 1;
+    return n;
+  }
+
+  private tick(): void {
+    if (this.readySince === 0) return;
+    this.beat();
+    // Just reconnected: give the others time to rewrite their heartbeats before judging them.
+    if (Date.now() - this.readySince >= HEARTBEAT_TTL_MS) void this.reapDead();
+  }
+
+  private beat(): void {
+    const id = this.opts.instanceId;
+    this.redis
+      .multi()
+      .set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS)
+      .sadd(instanceKeys.all, id)
+      .expire(instanceKeys.peers(id), STATE_TTL_SECONDS)
+      .exec()
+      .catch(() => {
+        // Redis is down: the 'close'/'error' handlers already said so.
+      });
+  }
+
+  private async reapDead(): Promise<void> {
+    try {
+      const ids = await this.redis.smembers(instanceKeys.all);
+      for (const id of ids) {
+        if (id === this.opts.instanceId) continue;
+        const entries = await this.redis.weeverReap(instanceKeys.all, instanceKeys.heartbeat(id), instanceKeys.peers(id), id);
+        if (!entries) continue;
+        const peers: ReapedPeer[] = [];
+        for (const e of entries) {
+          const [role, room, fullId] = e.split(' ');
+          if ((role === 'pub' || role === 'sub') && room && fullId) peers.push({ role, room, fullId });
+        }
+        this.opts.log.warn({ instance: id, peers: peers.length }, 'reaped a dead instance');
+        this.opts.onReaped(peers, id);
+      }
+    } catch {
+      // Redis went away mid-way; the next tick tries again.
+    }
+  }
+
+  /**
+   * Rewrites everything we own from our own view: heartbeat, lists, media, owner set, and
+   * removes what Redis says we own but we no longer have. One at a time.
+   */
+  resync(): Promise<void> {
+    this.resyncing ??= this.doResync().finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  private async doResync(): Promise<void> {
+    const id = this.opts.instanceId;
+    const ownerKey = instanceKeys.peers(id);
+    try {
+      const inRedis = await this.redis.smembers(ownerKey);
+      // Built after the read, from the current view: a peer added or removed meanwhile is
+      // in (or out of) `owned` already, and its own commands were sent before ours.
+      const m = this.redis.multi();
+      m.set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS).sadd(instanceKeys.all, id);
+      for (const e of inRedis) {
+        if (this.owned.has(e)) continue;
+        const [role, room, fullId] = e.split(' ');
+        if ((role !== 'pub' && role !== 'sub') || !room || !fullId) continue;
+        m.srem(keys.list(role, room), fullId).srem(ownerKey, e);
+        if (role === 'pub') m.hdel(keys.media(room), keys.mediaField(fullId, 'audio'), keys.mediaField(fullId, 'video'));
+      }
+      for (const [entry, o] of this.owned) {
+        const list = keys.list(o.role, o.room);
+        m.sadd(list, o.fullId).expire(list, STATE_TTL_SECONDS).sadd(ownerKey, entry);
+        if (o.media) this.writeMedia(m, o.room, o.fullId, o.media);
+      }
+      m.expire(ownerKey, STATE_TTL_SECONDS);
+      await m.exec();
+      this.opts.log.info(
+        { entries: this.owned.size, removed: inRedis.filter((e) => !this.owned.has(e)).length },
+        'state rewritten to redis',
+      );
+      this.opts.onResynced();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not rewrite state to redis; will retry');
+    }
+  }
+
+  private writeMedia(m: ReturnType<Redis['multi']>, room: string, fullId: string, counts: TrackCounts): void {
+    const key = keys.media(room);
+    m.hset(key, keys.mediaField(fullId, 'audio'), String(counts.audio), keys.mediaField(fullId, 'video'), String(counts.video));
+    m.expire(key, STATE_TTL_SECONDS);
+  }
+
+  async addPeer(role: Role, room: string, fullId: string): Promise<boolean> {
+    const entry = entryOf(role, room, fullId);
+    const added = await this.redis.weeverAddPeer(
+      keys.list(role, room),
+      instanceKeys.peers(this.opts.instanceId),
+      fullId,
+      entry,
+      STATE_TTL_SECONDS,
+    );
+    if (added === 1) this.owned.set(entry, { role, room, fullId });
+    return added === 1;
+  }
+
+  async removePeer(role: Role, room: string, fullId: string): Promise<void> {
+    const entry = entryOf(role, room, fullId);
+    // Forgotten first: if Redis is down now, the resync after it returns removes it there.
+    if (!this.owned.delete(entry)) return;
+    await this.redis.multi().srem(keys.list(role, room), fullId).srem(instanceKeys.peers(this.opts.instanceId), entry).exec();
+  }
+
+  async listPeers(role: Role, room: string): Promise<string[]> {
+    return this.redis.smembers(keys.list(role, room));
+  }
+
+  async setMedia(room: string, pubFullId: string, counts: TrackCounts): Promise<void> {
+    const o = this.owned.get(entryOf('pub', room, pubFullId));
+    if (!o) return; // left already
+    o.media = { ...counts };
+    const m = this.redis.multi();
+    this.writeMedia(m, room, pubFullId, counts);
+    await m.exec();
+  }
+
+  async removeMedia(room: string, pubFullId: string): Promise<void> {
+    const o = this.owned.get(entryOf('pub', room, pubFullId));
+    if (o) delete o.media;
+    await this.redis.hdel(keys.media(room), keys.mediaField(pubFullId, 'audio'), keys.mediaField(pubFullId, 'video'));
+  }
+
+  async getMedia(room: string): Promise<Map<string, TrackCounts>> {
+    return parseMediaHash(await this.redis.hgetall(keys.media(room)));
+  }
+
+  async setToken(role: Role, room: string, id: string, token: string): Promise<void> {
+    await this.redis.set(keys.token(role, room, id), token, 'EX', STATE_TTL_SECONDS);
+  }
+
+  async removeToken(role: Role, room: string, id: string): Promise<void> {
+    await this.redis.del(keys.token(role, room, id));
+  }
+
+  async getToken(role: Role, room: string, id: string): Promise<string | null> {
+    return this.redis.get(keys.token(role, room, id));
+  }
+
+  /** Our peers are closed by now: drop our heartbeat and owner set, then disconnect. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    const id = this.opts.instanceId;
+    if (this.redis.status === 'ready') {
+      try {
+        await this.resync(); // removes entries whose removal failed earlier
+        if (this.owned.size === 0) {
+          await this.redis.multi().srem(instanceKeys.all, id).del(instanceKeys.heartbeat(id), instanceKeys.peers(id)).exec();
+        }
+      } catch {
+        // best effort: the others reap us when the heartbeat expires
+      }
+    }
+    this.redis.disconnect();
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparsable url>';
+  }
+}
