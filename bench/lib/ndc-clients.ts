@@ -115,6 +115,9 @@ export class SyntheticPublisher {
 export class CountingSubscriber {
   packets = 0;
   bytes = 0;
+  /** packets whose sequence number this SSRC already delivered among its last 1024 */
+  duplicates = 0;
+  private readonly recent = new Map<number, { seen: Uint8Array; order: Uint16Array; n: number }>();
   offers = 0;
   joins: string[] = [];
   errors: string[] = [];
@@ -127,6 +130,18 @@ export class CountingSubscriber {
   ) {}
 
   static async connect(base: string, room: string, fullId: string): Promise<CountingSubscriber> {
+    try {
+      return await CountingSubscriber.connectOnce(base, room, fullId);
+    } catch (err) {
+      // libdatachannel (client side) about once in a hundred connections refuses the answer
+      // with "Got a remote candidate without ICE transport"; the server's session is then
+      // dropped by its connect timeout. A new connection under another full id works.
+      if (!String((err as Error).message).includes('without ICE transport')) throw err;
+      return CountingSubscriber.connectOnce(base, room, `${fullId}-2`);
+    }
+  }
+
+  private static async connectOnce(base: string, room: string, fullId: string): Promise<CountingSubscriber> {
     // forceMediaTransport: tracks only arrive later, by renegotiation, on a data-channel-only connection
     const pc = new nodeDataChannel.PeerConnection(fullId, { iceServers: [], bindAddress: '127.0.0.1', forceMediaTransport: true });
     const dc = pc.createDataChannel('control');
@@ -137,6 +152,7 @@ export class CountingSubscriber {
         if (isRtp(b)) {
           sub.packets++;
           sub.bytes += b.length;
+          sub.checkDuplicate(b.readUInt32BE(8), b.readUInt16BE(2));
         }
       });
     });
@@ -161,13 +177,30 @@ export class CountingSubscriber {
       pc.setRemoteDescription(answer, 'answer');
     } catch (err) {
       pc.close();
-      throw err;
+      throw new Error(`${String((err as Error).message ?? err)} (client pc ${pc.state()}/${pc.iceState()}/${pc.gatheringState()})`);
     }
     await new Promise<void>((resolve) => {
       if (dc.isOpen()) resolve();
       else dc.onOpen(() => resolve());
     });
     return sub;
+  }
+
+  private checkDuplicate(ssrc: number, seq: number): void {
+    let r = this.recent.get(ssrc);
+    if (!r) {
+      r = { seen: new Uint8Array(65536), order: new Uint16Array(1024), n: 0 };
+      this.recent.set(ssrc, r);
+    }
+    if (r.seen[seq]) {
+      this.duplicates++;
+      return;
+    }
+    // a ring of the last 1024 sequence numbers: the oldest is forgotten as a new one comes
+    if (r.n >= 1024) r.seen[r.order[r.n % 1024]!] = 0;
+    r.order[r.n % 1024] = seq;
+    r.seen[seq] = 1;
+    r.n++;
   }
 
   close(): void {

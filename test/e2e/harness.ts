@@ -89,7 +89,7 @@ export async function startServer(
     privateUrl,
     logs,
     async stop() {
-      if (proc.exitCode !== null) return proc.exitCode;
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill('SIGTERM');
       const [code] = (await once(proc, 'exit')) as [number | null];
       return code;
