@@ -72,6 +72,8 @@ export interface NatsBusOptions {
   name: string;
   log: Logger;
   onError?: (err: unknown) => void;
+  /** errors are summed and logged at most once per this interval (default 10 s) */
+  errorLogIntervalMs?: number;
 }
 
 export class NatsBus implements Bus {
@@ -93,6 +95,7 @@ export class NatsBus implements Bus {
   private logged: NatsCounters;
   private readonly log: Logger;
   private readonly onError: (err: unknown) => void;
+  private readonly errorLogIntervalMs: number;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -101,7 +104,8 @@ export class NatsBus implements Bus {
     this.log = opts.log;
     this.onError = opts.onError ?? (() => {});
     this.logged = { ...this.counters };
-    this.errorLog = setInterval(() => this.logErrors(), ERROR_LOG_INTERVAL_MS);
+    this.errorLogIntervalMs = opts.errorLogIntervalMs ?? ERROR_LOG_INTERVAL_MS;
+    this.errorLog = setInterval(() => this.logErrors(), this.errorLogIntervalMs);
     this.errorLog.unref();
     void this.watchStatus();
   }
@@ -159,7 +163,7 @@ export class NatsBus implements Bus {
       serverErrors: c.serverErrors - l.serverErrors,
     };
     if (d.publishErrors + d.droppedDisconnected + d.slowConsumers + d.serverErrors > 0) {
-      this.log.warn({ ...d, intervalMs: ERROR_LOG_INTERVAL_MS }, 'nats bus errors in the last interval');
+      this.log.warn({ ...d, intervalMs: this.errorLogIntervalMs }, 'nats bus errors in the last interval');
     }
     this.logged = { ...c };
   }

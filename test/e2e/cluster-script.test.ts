@@ -1,0 +1,87 @@
+/**
+ * `scripts/cluster.sh` as documented: the reference topology on this machine, media
+ * across its instances, and Ctrl-C (SIGINT to the process group) stops every process.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import nodeDataChannel from 'node-datachannel';
+import { CountingSubscriber, SyntheticPublisher } from '../../bench/lib/ndc-clients.js';
+import { waitFor } from './harness.js';
+import { freePort } from './services.js';
+
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'scripts', 'cluster.sh');
+
+/** A base port whose `n` consecutive ports are free now (the script numbers from a base). */
+async function freeRun(n: number): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = await freePort();
+    if (base + n > 65535) continue;
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) ok = await bindable(base + i);
+    if (ok) return base;
+  }
+}
+
+function groupAlive(pgid: number): number[] {
+  const r = spawnSync('ps', ['-o', 'pid=', '-g', String(pgid)], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((s) => Number.parseInt(s, 10))
+    .filter((n) => Number.isInteger(n));
+}
+
+describe('scripts/cluster.sh', () => {
+  after(() => nodeDataChannel.cleanup());
+
+  it('starts 1 redis, 3 nats nodes and 3 instances that share rooms; Ctrl-C stops them all', async () => {
+    const env = {
+      ...process.env,
+      PUBLIC_PORT: String(await freeRun(3)),
+      PRIVATE_PORT: String(await freeRun(3)),
+      REDIS_PORT: String(await freePort()),
+      NATS_PORT: String(await freeRun(3)),
+      NATS_ROUTE_PORT: String(await freeRun(3)),
+      LOG_LEVEL: 'warn',
+    };
+    const proc = spawn('bash', [SCRIPT], { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderr: string[] = [];
+    proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+    try {
+      await waitFor('the script says it is running', () => stderr.join('').includes('Ctrl-C stops everything'), 30_000);
+      // 1 bash + 1 redis + 3 nats + 3 node processes in the script's process group
+      assert.ok(groupAlive(proc.pid!).length >= 8, String(groupAlive(proc.pid!)));
+      const priv = (i: number) => `http://127.0.0.1:${Number(env.PRIVATE_PORT) + i}`;
+      const pub = (i: number) => `http://127.0.0.1:${Number(env.PUBLIC_PORT) + i}`;
+      for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${priv(i)}/readiness`)).text(), 'OK');
+
+      const publisher = await SyntheticPublisher.connect(pub(0), 'script', 'alice', 100, 500);
+      const viewer = await CountingSubscriber.connect(pub(2), 'script', 'bob');
+      try {
+        await waitFor('packets from instance 0 at a subscriber of instance 2', () => viewer.packets > 100);
+        for (let i = 0; i < 3; i++) {
+          const r = await fetch(`${priv(i)}/list/pub/script`, { headers: { Accept: 'application/json' } });
+          assert.deepEqual(await r.json(), ['alice']);
+        }
+      } finally {
+        viewer.close();
+        publisher.close();
+      }
+    } finally {
+      process.kill(-proc.pid!, 'SIGINT'); // what Ctrl-C in a terminal does
+      if (proc.exitCode === null) await once(proc, 'exit');
+    }
+    await waitFor('every process of the cluster gone', () => groupAlive(proc.pid!).length === 0, 10_000);
+    assert.match(stderr.join(''), /cluster.sh: stopping/);
+  });
+});
