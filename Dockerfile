@@ -1,0 +1,36 @@
+# Weever Streaming: one SFU instance per container.
+# Not built on the development machines (no Docker there); kept correct by review.
+#
+#   docker build -t weever-streaming .
+#   docker run --rm -p 8443:8443 -p 9443:9443 -p 3478:3478/udp \
+#     -e PUBLIC_IP=<address browsers reach> -e RTC_UDP_PORT=3478 weever-streaming --debug
+ARG NODE_VERSION=24
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src src
+COPY test test
+COPY bench bench
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+
+# glibc (bookworm), not alpine: node-datachannel ships prebuilt binaries for glibc.
+FROM node:${NODE_VERSION}-bookworm-slim
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8443 \
+    PRIVATE_PORT=9443
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist/src dist/src
+COPY public public
+USER node
+# public API (HTTP or HTTPS), private API (probes, lists, tokens), ICE over UDP:
+# publish the port of --rtc-udp-port, or the range of --rtc-port-range.
+EXPOSE 8443 9443 3478/udp
+HEALTHCHECK --interval=10s --timeout=3s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PRIVATE_PORT||9443)+'/liveness').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "dist/src/cli.js"]
