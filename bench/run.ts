@@ -1,5 +1,6 @@
 /** `npm run bench -- <scenario> [options]`: prints a table, then one JSON object as the last line. */
 import { Command, InvalidArgumentError } from 'commander';
+import { crossInstance } from './cross-instance.js';
 import { fanout } from './fanout.js';
 import { join } from './join.js';
 
@@ -34,5 +35,16 @@ program
   .option('--keyframe-interval <s>', 'server periodic keyframe fallback (long: joins must not wait for it)', int, 3600)
   .action(async (o) => {
     console.log(JSON.stringify(await join({ joins: o.joins, keyframeInterval: o.keyframeInterval })));
+  });
+program
+  .command('cross-instance')
+  .description('the fanout with subscribers on another instance (Redis + NATS): CPU per packet and added latency')
+  .option('--subscribers <n>', 'number of subscribers', int, 5)
+  .option('--seconds <s>', 'measurement window per phase', int, 10)
+  .option('--warmup <s>', 'warm-up before each window', int, 3)
+  .option('--pps <n>', 'publisher packets per second', int, 300)
+  .option('--size <bytes>', 'RTP packet size', int, 1100)
+  .action(async (o) => {
+    console.log(JSON.stringify(await crossInstance(o)));
   });
 await program.parseAsync(process.argv);

@@ -31,6 +31,9 @@ function isRtp(b: Buffer): boolean {
   return b.length >= 12 && !isRtcp(b);
 }
 
+/** Where a synthetic packet carries its send time (`performance.now()`, float64). */
+const SEND_TIME_OFFSET = 16;
+
 export class SyntheticPublisher {
   sent = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -93,6 +96,8 @@ export class SyntheticPublisher {
     p.writeUInt32BE(this.ts, 4);
     p.writeUInt32BE(this.ssrc, 8);
     p[12] = inFrame === 0 ? 0x10 : 0x00; // VP8 payload descriptor: S bit on the first packet
+    // send time, for one-way delay at the subscribers (same process, same clock)
+    if (p.length >= SEND_TIME_OFFSET + 8) p.writeDoubleBE(performance.now(), SEND_TIME_OFFSET);
     this.seq = (this.seq + 1) & 0xffff;
     try {
       this.track.sendMessageBinary(p);
@@ -117,6 +122,9 @@ export class CountingSubscriber {
   bytes = 0;
   /** packets whose sequence number this SSRC already delivered among its last 1024 */
   duplicates = 0;
+  /** one-way delays in ms of synthetic packets, when `recordDelays` is set */
+  readonly delays: number[] = [];
+  recordDelays = false;
   private readonly recent = new Map<number, { seen: Uint8Array; order: Uint16Array; n: number }>();
   offers = 0;
   joins: string[] = [];
@@ -153,6 +161,9 @@ export class CountingSubscriber {
           sub.packets++;
           sub.bytes += b.length;
           sub.checkDuplicate(b.readUInt32BE(8), b.readUInt16BE(2));
+          if (sub.recordDelays && b.length >= SEND_TIME_OFFSET + 8 && b[0] === 0x80) {
+            sub.delays.push(performance.now() - b.readDoubleBE(SEND_TIME_OFFSET));
+          }
         }
       });
     });

@@ -30,6 +30,8 @@ export interface NatsCounters {
   publishErrors: number;
   /** packets not sent because the connection was down */
   droppedDisconnected: number;
+  /** packets from NATS a local sink threw on */
+  sinkErrors: number;
   slowConsumers: number;
   serverErrors: number;
   disconnects: number;
@@ -82,6 +84,7 @@ export class NatsBus implements Bus {
     received: 0,
     publishErrors: 0,
     droppedDisconnected: 0,
+    sinkErrors: 0,
     slowConsumers: 0,
     serverErrors: 0,
     disconnects: 0,
@@ -159,10 +162,11 @@ export class NatsBus implements Bus {
     const d = {
       publishErrors: c.publishErrors - l.publishErrors,
       droppedDisconnected: c.droppedDisconnected - l.droppedDisconnected,
+      sinkErrors: c.sinkErrors - l.sinkErrors,
       slowConsumers: c.slowConsumers - l.slowConsumers,
       serverErrors: c.serverErrors - l.serverErrors,
     };
-    if (d.publishErrors + d.droppedDisconnected + d.slowConsumers + d.serverErrors > 0) {
+    if (d.publishErrors + d.droppedDisconnected + d.sinkErrors + d.slowConsumers + d.serverErrors > 0) {
       this.log.warn({ ...d, intervalMs: this.errorLogIntervalMs }, 'nats bus errors in the last interval');
     }
     this.logged = { ...c };
@@ -204,11 +208,19 @@ export class NatsBus implements Bus {
       ch.remote = this.nc.subscribe(ch.subject, {
         callback: (err, msg) => {
           if (err) return;
-          const data = msg.data as Buffer;
-          if (!ch.header.read(data)) return;
-          this.counters.received++;
-          const sinks = ch.sinks;
-          for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(data, ch.header);
+          // nats.js hands a Buffer, or a plain Uint8Array for a message that spanned two
+          // socket reads: view the same bytes as a Buffer (no copy).
+          const d = msg.data;
+          const data = Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+          // A throw here would stop nats.js's reader, and with it every subscription.
+          try {
+            if (!ch.header.read(data)) return;
+            this.counters.received++;
+            const sinks = ch.sinks;
+            for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(data, ch.header);
+          } catch {
+            this.counters.sinkErrors++; // logged once per interval, never per packet
+          }
         },
       });
     } else if (!want && ch.remote) {
@@ -311,7 +323,13 @@ export class NatsBus implements Bus {
       const sub = this.nc.subscribe(keyframeSubject(trackSubject), {
         callback: (err) => {
           if (err) return;
-          for (const h of [...handlers]) h();
+          for (const h of [...handlers]) {
+            try {
+              h();
+            } catch (e) {
+              this.onError(e);
+            }
+          }
         },
       });
       entry = { handlers, sub };
@@ -348,6 +366,7 @@ export class NatsBus implements Bus {
   }
 
   async close(): Promise<void> {
+    this.connected = false;
     clearInterval(this.errorLog);
     this.logErrors();
     this.tracks.clear();
