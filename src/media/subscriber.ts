@@ -352,7 +352,12 @@ export class Subscriber extends Peer {
       for (const h of slot.handles) closeHandle(h);
       closeHandle(slot.track);
     }
-    await this.ctx.store.removePeer('sub', this.room, this.fullId);
+    try {
+      await this.ctx.store.removePeer('sub', this.room, this.fullId);
+    } catch (err) {
+      // Redis down: the store forgot us already and removes us there when it is back.
+      this.log.warn({ err: String((err as Error).message ?? err) }, 'state store unavailable while leaving');
+    }
     this.log.info({ reason, offers: this.offersSent }, 'subscriber left');
   }
 }
