@@ -99,6 +99,10 @@ export class RedisStateStore implements StateStore {
   private closing = false;
   private resyncing: Promise<void> | undefined;
   private lastError = '';
+  /** a heartbeat has been written once: later, our id missing from `instances` means we were reaped */
+  private beaten = false;
+  /** the last resync failed: the next tick tries again */
+  private resyncDue = false;
 
   private constructor(private readonly opts: RedisStoreOptions) {
     this.redis = new Redis(opts.url, {
@@ -167,6 +171,10 @@ export class RedisStateStore implements StateStore {
 
   private tick(): void {
     if (this.readySince === 0) return;
+    if (this.resyncDue) {
+      void this.resync();
+      return;
+    }
     this.beat();
     // Just reconnected: give the others time to rewrite their heartbeats before judging them.
     if (Date.now() - this.readySince >= HEARTBEAT_TTL_MS) void this.reapDead();
@@ -174,12 +182,22 @@ export class RedisStateStore implements StateStore {
 
   private beat(): void {
     const id = this.opts.instanceId;
+    const first = !this.beaten;
     this.redis
       .multi()
       .set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS)
       .sadd(instanceKeys.all, id)
       .expire(instanceKeys.peers(id), STATE_TTL_SECONDS)
       .exec()
+      .then((replies) => {
+        this.beaten = true;
+        // Our id was missing from `instances`: another instance took us for dead (a pause
+        // longer than the heartbeat's life) and reaped our entries. Write them back.
+        if (!first && replies?.[1]?.[1] === 1) {
+          this.opts.log.warn('this instance was reaped while alive; rewriting its entries');
+          void this.resync();
+        }
+      })
       .catch(() => {
         // Redis is down: the 'close'/'error' handlers already said so.
       });
@@ -198,7 +216,11 @@ export class RedisStateStore implements StateStore {
           if ((role === 'pub' || role === 'sub') && room && fullId) peers.push({ role, room, fullId });
         }
         this.opts.log.warn({ instance: id, peers: peers.length }, 'reaped a dead instance');
-        this.opts.onReaped(peers, id);
+        try {
+          this.opts.onReaped(peers, id);
+        } catch (err) {
+          this.opts.log.error({ err, instance: id }, 'could not announce the peers of a reaped instance');
+        }
       }
     } catch {
       // Redis went away mid-way; the next tick tries again.
@@ -209,14 +231,14 @@ export class RedisStateStore implements StateStore {
    * Rewrites everything we own from our own view: heartbeat, lists, media, owner set, and
    * removes what Redis says we own but we no longer have. One at a time.
    */
-  resync(): Promise<void> {
-    this.resyncing ??= this.doResync().finally(() => {
+  resync(announce = true): Promise<void> {
+    this.resyncing ??= this.doResync(announce).finally(() => {
       this.resyncing = undefined;
     });
     return this.resyncing;
   }
 
-  private async doResync(): Promise<void> {
+  private async doResync(announce: boolean): Promise<void> {
     const id = this.opts.instanceId;
     const ownerKey = instanceKeys.peers(id);
     try {
@@ -239,13 +261,16 @@ export class RedisStateStore implements StateStore {
       }
       m.expire(ownerKey, STATE_TTL_SECONDS);
       await m.exec();
+      this.resyncDue = false;
+      this.beaten = true;
       this.opts.log.info(
         { entries: this.owned.size, removed: inRedis.filter((e) => !this.owned.has(e)).length },
         'state rewritten to redis',
       );
-      this.opts.onResynced();
+      if (announce) this.opts.onResynced();
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message }, 'could not rewrite state to redis; will retry');
+      this.resyncDue = true;
+      this.opts.log.warn({ err: (err as Error).message }, 'could not rewrite state to redis; retrying in a second');
     }
   }
 
@@ -317,7 +342,7 @@ export class RedisStateStore implements StateStore {
     const id = this.opts.instanceId;
     if (this.redis.status === 'ready') {
       try {
-        await this.resync(); // removes entries whose removal failed earlier
+        await this.resync(false); // removes entries whose removal failed earlier
         if (this.owned.size === 0) {
           await this.redis.multi().srem(instanceKeys.all, id).del(instanceKeys.heartbeat(id), instanceKeys.peers(id)).exec();
         }

@@ -260,7 +260,11 @@ describe('reaping', () => {
     await once(x, 'exit');
 
     // Every reaping attempt on dead-x, as Redis executes them.
-    const monitor = await new Redis(redis.url).monitor();
+    const base = new Redis(redis.url);
+    base.on('error', () => {});
+    t.after(() => base.disconnect());
+    const monitor = await base.monitor();
+    monitor.on('error', () => {});
     const attempts: number[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (/^eval/i.test(args[0] ?? '') && args.includes('instance#dead-x#peers')) attempts.push(Date.now());
@@ -334,6 +338,8 @@ describe('resync', () => {
     await assert.rejects(s.store.listPeers('sub', room));
     const failedIn = performance.now() - t0;
     t.diagnostic(`3 calls failed in ${failedIn.toFixed(1)} ms`);
+    // A queue flushed at the next reconnect attempt would take 100 ms or more.
+    assert.ok(failedIn < 100, `calls took ${failedIn.toFixed(1)} ms to fail while Redis is down`);
     assert.notEqual(s.store.health(), null);
     assert.equal(s.store.localEntries(), 3); // a, p and p's media: b is forgotten
 
