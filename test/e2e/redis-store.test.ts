@@ -221,7 +221,12 @@ setInterval(noop, 1 << 30);
 `;
 
 async function startDeadToBe(instance: string, room: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', DEAD_INSTANCE], {
+  return (await startChild(DEAD_INSTANCE, instance, room)).child;
+}
+
+/** Runs `script` as a store in its own process; resolves once it printed `ready`, with every stdout line it prints. */
+async function startChild(script: string, instance: string, room: string): Promise<{ child: ChildProcess; lines: string[] }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     env: {
       ...process.env,
       STORE_MODULE: new URL('../../src/state/redis.js', import.meta.url).href,
@@ -232,7 +237,9 @@ async function startDeadToBe(instance: string, room: string): Promise<ChildProce
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
+  const out: string[] = [];
   const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (l) => void out.push(l));
   let timer: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -243,7 +250,7 @@ async function startDeadToBe(instance: string, room: string): Promise<ChildProce
   } finally {
     clearTimeout(timer);
   }
-  return child;
+  return { child, lines: out };
 }
 
 describe('reaping', () => {
@@ -314,6 +321,101 @@ describe('reaping', () => {
     assert.deepEqual(await inspect.smembers('instance#live-b#peers'), ['pub r3 bpub+1']);
     assert.deepEqual(await inspect.smembers('instance#live-c#peers'), ['sub r3 csub+1']);
     assert.ok(reapedIn <= 7000, `reaped ${reapedIn} ms after the survivors connected`);
+  });
+});
+
+// A store in its own process that stays alive: it prints its warnings and errors (as JSON lines)
+// and `resynced` for every onResynced call, so the test sees what it noticed after a pause.
+const LIVE_INSTANCE = `
+const { RedisStateStore } = await import(process.env.STORE_MODULE);
+const noop = () => {};
+const say = (level) => (a, b) => process.stdout.write(JSON.stringify({ level, msg: typeof a === 'string' ? a : b }) + '\\n');
+const log = { trace: noop, debug: noop, info: noop, warn: say('warn'), error: say('error'), fatal: say('fatal') };
+const room = process.env.ROOM;
+const onResynced = () => process.stdout.write('resynced\\n');
+const store = await RedisStateStore.connect({ url: process.env.REDIS_URL, instanceId: process.env.INSTANCE, log, onReaped: noop, onResynced });
+if (!(await store.addPeer('pub', room, 'alive+1'))) throw new Error('pub refused');
+await store.setMedia(room, 'alive+1', { audio: 1, video: 1 });
+if (!(await store.addPeer('sub', room, 'viewer+1'))) throw new Error('sub refused');
+process.stdout.write('ready\\n');
+setInterval(noop, 1 << 30);
+`;
+
+describe('reaped while alive', () => {
+  it('an instance reaped while alive (paused past its heartbeat) writes its entries back when it resumes', async () => {
+    const room = 'r';
+    const { child: x, lines } = await startChild(LIVE_INSTANCE, 'paused-x', room);
+    const xEntries = ['pub r alive+1', 'sub r viewer+1'];
+    assert.deepEqual(sorted(await inspect.smembers('instance#paused-x#peers')), xEntries);
+    await waitFor('the heartbeat of paused-x', async () => (await inspect.exists('instance#paused-x')) === 1);
+    assert.equal(await inspect.sismember('instances', 'paused-x'), 1);
+
+    const b = await open('alive-b');
+    // Paused like a process stopped by the OS or a debugger: its socket stays open, it just says nothing.
+    assert.ok(x.kill('SIGSTOP'));
+    const stoppedAt = Date.now();
+
+    // Its heartbeat lapses within 5 s; B judges others 5 s after connecting, then reaps it.
+    await waitFor('B to reap the paused instance', () => b.reaped.some((r) => r.instance === 'paused-x'), 10_000, 50);
+    await waitFor(
+      'the paused instance gone from Redis',
+      async () =>
+        (await inspect.scard('room#r#pub_list')) === 0 &&
+        (await inspect.scard('room#r#sub_list')) === 0 &&
+        (await inspect.exists('room#r#media', 'instance#paused-x#peers')) === 0 &&
+        (await inspect.sismember('instances', 'paused-x')) === 0,
+      2000,
+      50,
+    );
+    assert.equal(b.reaped.length, 1);
+    assert.deepEqual(
+      [...b.reaped[0]!.peers].sort((p, q) => p.fullId.localeCompare(q.fullId)),
+      [
+        { role: 'pub', room, fullId: 'alive+1' },
+        { role: 'sub', room, fullId: 'viewer+1' },
+      ],
+    );
+    assert.ok(!lines.includes('resynced'), 'the paused instance resynced before it resumed');
+
+    assert.ok(x.kill('SIGCONT'));
+    const resumedAt = Date.now();
+    await waitFor(
+      'the resumed instance to write its entries back',
+      async () =>
+        sorted(await inspect.smembers('room#r#pub_list')).join() === 'alive+1' &&
+        (await inspect.sismember('room#r#sub_list', 'viewer+1')) === 1 &&
+        (await inspect.hget('room#r#media', 'alive+1#audio')) === '1' &&
+        (await inspect.hget('room#r#media', 'alive+1#video')) === '1' &&
+        sorted(await inspect.smembers('instance#paused-x#peers')).join() === xEntries.join() &&
+        (await inspect.sismember('instances', 'paused-x')) === 1,
+      5000,
+      50,
+    );
+    const back = Date.now() - resumedAt;
+    assert.deepEqual(await inspect.smembers('room#r#pub_list'), ['alive+1']);
+    assert.deepEqual(await inspect.smembers('room#r#sub_list'), ['viewer+1']);
+    assert.deepEqual(await inspect.hgetall('room#r#media'), { 'alive+1#audio': '1', 'alive+1#video': '1' });
+    assert.equal(await inspect.exists('instance#paused-x'), 1);
+    await assertTtl24h('room#r#pub_list');
+    await assertTtl24h('instance#paused-x#peers');
+
+    // The full id is taken again: B cannot hand it out to anyone else.
+    assert.equal(await b.store.addPeer('pub', room, 'alive+1'), false);
+    assert.equal(await b.store.addPeer('sub', room, 'viewer+1'), false);
+    assert.equal(await inspect.exists('instance#alive-b#peers'), 0);
+
+    // X said why, and told its rooms (onResynced).
+    await waitFor('the resumed instance to report onResynced', () => lines.includes('resynced'), 2000, 20);
+    const said = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string });
+    assert.equal(
+      said.filter((l) => l.level === 'warn' && l.msg === 'this instance was reaped while alive; rewriting its entries').length,
+      1,
+      `paused-x said: ${JSON.stringify(said)}`,
+    );
+    assert.equal(lines.filter((l) => l === 'resynced').length, 1);
+    // Beating again: not reaped a second time.
+    assert.equal(b.reaped.length, 1);
+    assert.ok(back < 5000 && resumedAt - stoppedAt < 12_000);
   });
 });
 
