@@ -25,8 +25,9 @@ export interface CrossPhase {
   forwardedPacketsPerSecond: number;
   /** CPU of both instances over the window ÷ packets forwarded to subscribers */
   serverCpuUsPerPacket: number;
-  publisherInstanceCpuPercent: number;
-  subscriberInstanceCpuPercent: number;
+  /** CPU of instance A (the publisher's) and B, % of a core */
+  cpuPercentA: number;
+  cpuPercentB: number;
   delayP50Ms: number;
   delayP99Ms: number;
   lossPercent: number;
@@ -68,8 +69,8 @@ async function phase(
     placement,
     forwardedPacketsPerSecond: Math.round(forwarded / o.seconds),
     serverCpuUsPerPacket: Number((cpu.reduce((a, b) => a + b, 0) / Math.max(1, forwarded)).toFixed(2)),
-    publisherInstanceCpuPercent: pct(cpu[both.indexOf(pubSide)]!),
-    subscriberInstanceCpuPercent: pct(cpu[subIdx]!),
+    cpuPercentA: pct(cpu[0]!),
+    cpuPercentB: pct(cpu[1]!),
     delayP50Ms: Number(percentile(delays, 50).toFixed(3)),
     delayP99Ms: Number(percentile(delays, 99).toFixed(3)),
     lossPercent: Number((Math.max(0, 1 - got / Math.max(1, sent * o.subscribers)) * 100).toFixed(2)),
@@ -115,7 +116,7 @@ export async function crossInstance(o: CrossOptions) {
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const p of phases) {
     console.log(
-      `| ${p.placement} | ${p.forwardedPacketsPerSecond} | ${p.serverCpuUsPerPacket} | ${p.publisherInstanceCpuPercent} | ${p.subscriberInstanceCpuPercent} | ${p.delayP50Ms} | ${p.delayP99Ms} | ${p.lossPercent} | ${p.duplicates} |`,
+      `| ${p.placement} | ${p.forwardedPacketsPerSecond} | ${p.serverCpuUsPerPacket} | ${p.cpuPercentA} | ${p.cpuPercentB} | ${p.delayP50Ms} | ${p.delayP99Ms} | ${p.lossPercent} | ${p.duplicates} |`,
     );
   }
   const added = {
