@@ -27,8 +27,8 @@ pids=()
 stop() {
   trap - INT TERM EXIT
   echo "cluster.sh: stopping" >&2
-  # instances first (they leave their rooms cleanly), then the bus and the store
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  # instances first (SIGINT: they close their peers at once and leave their rooms), then NATS and Redis
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -INT "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
   exit 0

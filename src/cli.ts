@@ -31,21 +31,22 @@ async function main(): Promise<void> {
     url.hostname = 'localhost'; // secure context for getUserMedia without TLS
     process.stderr.write(`demo: ${url.origin}/?room=demo\n`);
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  // SIGTERM drains: no new peers, the current ones stay until they leave or --drain-timeout.
+  // SIGINT (Ctrl-C) closes them at once. A second signal closes at once too.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
     log.info({ signal }, 'stopping');
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        log.error({ err }, 'stop failed');
-        process.exit(1);
-      },
-    );
+    const timeoutMs = signal === 'SIGTERM' && signals === 1 ? config.drainTimeoutMs : 0;
+    server.drain(timeoutMs).catch((err) => {
+      log.error({ err }, 'stop failed');
+      process.exit(1);
+    });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // However it was started (signal or /preStop), the process ends once the instance has closed.
+  server.stopped.then(() => process.exit(0));
 }
 
 main().catch((err) => {

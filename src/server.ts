@@ -15,6 +15,7 @@ import type { Config } from './config/config.js';
 import { MediaEngine } from './media/engine.js';
 import { Sfu } from './media/sfu.js';
 import type { Logger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
 import { registerPrivateApi } from './signalling/private-api.js';
 import { installErrorHandling, registerPublicApi } from './signalling/public-api.js';
 import { MemoryStateStore } from './state/memory.js';
@@ -29,18 +30,41 @@ export interface RunningServer {
   instanceId: string;
   publicUrl: string;
   privateUrl: string;
+  /** closes every peer and both servers at once; idempotent */
   close(): Promise<void>;
+  /**
+   * Stops taking peers (readiness BUSY, POST 503), waits until the last one leaves or
+   * `timeoutMs` passes, then closes. Idempotent; a shorter timeout given later wins.
+   */
+  drain(timeoutMs: number): Promise<void>;
+  /** resolves once the instance has closed, whoever started it (signal, /preStop) */
+  stopped: Promise<void>;
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   // Unique per process: a restarted pod must not inherit the entries of its previous life.
   const instanceId = `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
   let sfu: Sfu | undefined;
-  const { store, bus } = await connectShared(config, log, instanceId, () => sfu);
+  const metrics = new Metrics(process.env.POD_NAME || hostname(), () =>
+    sfu
+      ? {
+          peersByRoom: () => sfu!.peersByRoom(),
+          tracks: () => sfu!.tracks(),
+          traffic: () => sfu!.traffic(),
+          busCounters: () => sfu!.bus.stats().nats ?? {},
+        }
+      : undefined,
+  );
+  const shared = await connectShared(config, log, instanceId, () => sfu);
+  const { bus } = shared;
+  const store = metrics.instrument(shared.store);
   const engine = new MediaEngine(config, log);
-  sfu = new Sfu(config, engine, store, bus, log);
+  sfu = new Sfu(config, engine, store, bus, log, (seconds) => {
+    metrics.renegotiations.inc();
+    metrics.renegotiationSeconds.observe(seconds);
+  });
   const purge = setInterval(() => {
-    if (store instanceof MemoryStateStore) store.purgeExpired();
+    if (shared.store instanceof MemoryStateStore) shared.store.purgeExpired();
   }, 60_000);
   purge.unref();
   const resources = () => ({
@@ -62,8 +86,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     : (Fastify(common) as unknown as FastifyInstance);
   installErrorHandling(pub);
   await registerPublicApi(pub, config, sfu);
+  const management = {
+    resources,
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    preStop: () => {
+      void drain(config.drainTimeoutMs);
+    },
+  };
   if (config.debug) {
-    registerPrivateApi(pub, sfu, resources);
+    registerPrivateApi(pub, sfu, management);
     for (const [path, file, type] of [
       ['/', 'index.html', 'text/html; charset=utf-8'],
       ['/demo.js', 'demo.js', 'text/javascript; charset=utf-8'],
@@ -74,7 +105,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   const priv: FastifyInstance = Fastify(common) as unknown as FastifyInstance;
   installErrorHandling(priv);
-  registerPrivateApi(priv, sfu, resources);
+  registerPrivateApi(priv, sfu, management);
 
   const publicAddr = await pub.listen({ host: config.host, port: config.port });
   let privateAddr: string;
@@ -97,20 +128,46 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     'weever-streaming listening',
   );
 
-  return {
-    sfu,
-    instanceId,
-    publicUrl: publicAddr,
-    privateUrl: privateAddr,
-    async close() {
+  let closing: Promise<void> | undefined;
+  let stoppedResolve!: () => void;
+  const stopped = new Promise<void>((r) => {
+    stoppedResolve = r;
+  });
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
       clearInterval(purge);
+      sfu.draining = true;
       await sfu.close();
       await Promise.all([pub.close(), priv.close()]);
       await bus.close();
       await store.close();
       engine.close();
-    },
+      log.info('stopped');
+      stoppedResolve();
+    })();
+    return closing;
   };
+  let drainDeadline = Number.POSITIVE_INFINITY;
+  let drainTimer: NodeJS.Timeout | undefined;
+  const drain = (timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    if (closing || deadline >= drainDeadline) return stopped;
+    drainDeadline = deadline;
+    if (!sfu.draining) {
+      sfu.draining = true;
+      log.info({ peers: sfu.resources().peers, timeoutMs }, 'draining: no new peers; closing when the last one leaves');
+      void sfu.idle().then(() => close());
+    }
+    clearTimeout(drainTimer);
+    drainTimer = setTimeout(() => {
+      if (!closing) log.info({ peers: sfu.resources().peers }, 'drain timeout: closing the remaining peers');
+      void close();
+    }, timeoutMs);
+    drainTimer.unref();
+    return stopped;
+  };
+
+  return { sfu, instanceId, publicUrl: publicAddr, privateUrl: privateAddr, close, drain, stopped };
 }
 
 /** The embedded store and bus, or Redis and NATS when configured. Fails naming the option. */

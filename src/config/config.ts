@@ -45,6 +45,8 @@ export interface Config {
   answerTimeoutMs: number;
   sessionTimeoutMs: number;
   maxBodyBytes: number;
+  /** SIGTERM or /preStop: how long existing peers may stay before they are closed, ms */
+  drainTimeoutMs: number;
 }
 
 /** Thrown for a bad option value; `message` names the option. */
@@ -160,6 +162,11 @@ export function buildCommand(): Command {
         .default(86400),
     )
     .addOption(
+      opt('--drain-timeout <s>', 'on SIGTERM or /preStop, wait this long for peers to leave, seconds', 'DRAIN_TIMEOUT')
+        .argParser(int(0, 86400))
+        .default(30),
+    )
+    .addOption(
       opt('--max-body <bytes>', 'largest accepted SDP offer, bytes', 'MAX_BODY')
         .argParser(int(1024, 10 * 1024 * 1024))
         .default(128 * 1024),
@@ -191,6 +198,7 @@ interface RawOptions {
   mediaTimeout: number;
   sessionTimeout: number;
   maxBody: number;
+  drainTimeout: number;
 }
 
 function readPem(option: string, path: string): Buffer {
@@ -233,6 +241,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     answerTimeoutMs: 15_000,
     sessionTimeoutMs: o.sessionTimeout * 1000,
     maxBodyBytes: o.maxBody,
+    drainTimeoutMs: o.drainTimeout * 1000,
   };
   if (o.stun) config.stun = o.stun;
   if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };

@@ -20,6 +20,8 @@ export interface PeerContext {
   log: Logger;
   /** called once when a peer has closed, after its own cleanup started */
   onClosed(peer: Peer, reason: CloseReason): void;
+  /** a server offer was answered after `seconds` */
+  onRenegotiated(seconds: number): void;
 }
 
 export type CloseReason =

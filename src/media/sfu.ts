@@ -33,6 +33,9 @@ export class Sfu {
   private readonly sweeper: NodeJS.Timeout;
   private readonly ctx: PeerContext;
   draining = false;
+  /** traffic of peers that have closed, so the totals only grow */
+  private readonly closedTraffic = { receivedPackets: 0, forwardedPackets: 0, forwardedBytes: 0 };
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     readonly config: Config,
@@ -40,6 +43,7 @@ export class Sfu {
     readonly store: StateStore,
     readonly bus: Bus,
     readonly log: Logger,
+    onRenegotiated: (seconds: number) => void = () => {},
   ) {
     this.ctx = {
       config,
@@ -48,6 +52,7 @@ export class Sfu {
       bus,
       log,
       onClosed: (peer, reason) => this.onClosed(peer, reason),
+      onRenegotiated,
     };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
@@ -109,7 +114,43 @@ export class Sfu {
 
   private onClosed(peer: Peer, reason: CloseReason): void {
     this.sessions.delete(peer.sessionId);
+    const t = trafficOf(peer);
+    this.closedTraffic.receivedPackets += t.receivedPackets;
+    this.closedTraffic.forwardedPackets += t.forwardedPackets;
+    this.closedTraffic.forwardedBytes += t.forwardedBytes;
     peer.log.debug({ reason }, 'closed');
+    if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when no peer is left. */
+  idle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Peers on this instance per room and role (metrics). */
+  peersByRoom(): Map<string, Record<Role, number>> {
+    const out = new Map<string, Record<Role, number>>();
+    for (const p of this.sessions.values()) {
+      let c = out.get(p.room);
+      if (!c) {
+        c = { pub: 0, sub: 0 };
+        out.set(p.room, c);
+      }
+      c[p.role]++;
+    }
+    return out;
+  }
+
+  /** Live tracks by kind: received from publishers, forwarded to subscribers (metrics). */
+  tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> } {
+    const published = { audio: 0, video: 0 };
+    const forwarded = { audio: 0, video: 0 };
+    for (const p of this.sessions.values()) {
+      if (p instanceof Publisher) for (const t of p.liveTracks()) if (t.flowing) published[t.info.kind]++;
+      if (p instanceof Subscriber) for (const f of p.forwarded()) forwarded[f.kind]++;
+    }
+    return { published, forwarded };
   }
 
   private sweep(): void {
@@ -141,27 +182,36 @@ export class Sfu {
     return { peers: this.sessions.size, timers, bus: this.bus.stats() };
   }
 
-  /** Packets received from publishers and forwarded to subscribers by the peers alive now. */
+  /** Packets received from publishers and forwarded to subscribers since start (monotonic). */
   traffic(): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number } {
-    let receivedPackets = 0;
-    let forwardedPackets = 0;
-    let forwardedBytes = 0;
+    const total = { ...this.closedTraffic };
     for (const p of this.sessions.values()) {
-      if (p instanceof Publisher) for (const t of p.tracks) receivedPackets += t.packets;
-      else if (p instanceof Subscriber) {
-        for (const f of p.forwarded()) {
-          forwardedPackets += f.packets;
-          forwardedBytes += f.bytes;
-        }
-      }
+      const t = trafficOf(p);
+      total.receivedPackets += t.receivedPackets;
+      total.forwardedPackets += t.forwardedPackets;
+      total.forwardedBytes += t.forwardedBytes;
     }
-    return { receivedPackets, forwardedPackets, forwardedBytes };
+    return total;
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
   }
+}
+
+function trafficOf(p: Peer): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number } {
+  const t = { receivedPackets: 0, forwardedPackets: 0, forwardedBytes: 0 };
+  if (p instanceof Publisher) for (const x of p.tracks) t.receivedPackets += x.packets;
+  else if (p instanceof Subscriber) {
+    t.forwardedPackets = p.retiredPackets;
+    t.forwardedBytes = p.retiredBytes;
+    for (const f of p.forwarded()) {
+      t.forwardedPackets += f.packets;
+      t.forwardedBytes += f.bytes;
+    }
+  }
+  return t;
 }
 
 function firstLine(err: unknown): string {

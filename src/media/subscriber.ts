@@ -67,6 +67,10 @@ export class Subscriber extends Peer {
   private dirty = false;
   private answerTimer: NodeJS.Timeout | undefined;
   offersSent = 0;
+  /** what forwarders of removed tracks sent, so totals only grow */
+  retiredPackets = 0;
+  retiredBytes = 0;
+  private offeredAt = 0;
   /** RTCP came from this client at least once: then its silence means it is gone */
   private rtcpSeen = false;
   /** video packets forwarded to this client, and when that count last moved */
@@ -254,7 +258,11 @@ export class Subscriber extends Peer {
   private retire(slot: Slot): void {
     slot.unsubscribe?.();
     slot.keyframes?.close();
-    if (slot.forwarder) slot.forwarder.enabled = false;
+    if (slot.forwarder) {
+      slot.forwarder.enabled = false;
+      this.retiredPackets += slot.forwarder.packets;
+      this.retiredBytes += slot.forwarder.bytes;
+    }
     slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = slot.ssrc = undefined;
     slot.pending = false;
     slot.retiring = true;
@@ -269,6 +277,7 @@ export class Subscriber extends Peer {
       const offer = this.pc.localDescription();
       if (!offer) throw new Error('engine produced no offer');
       this.negotiating = true;
+      this.offeredAt = performance.now();
       this.offersSent++;
       this.answerTimer = this.setTimer(this.ctx.config.answerTimeoutMs, () => {
         this.send(errorMessage('no SDP_ANSWER to the last offer in time'));
@@ -299,6 +308,7 @@ export class Subscriber extends Peer {
       return;
     }
     this.negotiating = false;
+    this.ctx.onRenegotiated((performance.now() - this.offeredAt) / 1000);
     this.clearTimer(this.answerTimer);
     this.answerTimer = undefined;
     for (const slot of this.slots) {
@@ -336,10 +346,10 @@ export class Subscriber extends Peer {
   }
 
   /** Forwarded packets so far, per publisher track; for stats and tests. */
-  forwarded(): { pub: string; trackId: string; packets: number; bytes: number }[] {
+  forwarded(): { pub: string; kind: Kind; trackId: string; packets: number; bytes: number }[] {
     return this.slots
       .filter((s) => s.forwarder && s.pub && s.info)
-      .map((s) => ({ pub: s.pub!, trackId: s.info!.trackId, packets: s.forwarder!.packets, bytes: s.forwarder!.bytes }));
+      .map((s) => ({ pub: s.pub!, kind: s.kind, trackId: s.info!.trackId, packets: s.forwarder!.packets, bytes: s.forwarder!.bytes }));
   }
 
   protected override async release(reason: CloseReason): Promise<void> {

@@ -8,7 +8,16 @@ import { SfuError } from '../media/sfu.js';
 import type { Role } from '../state/store.js';
 import { checkName } from './validate.js';
 
-export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: () => object): void {
+export interface Management {
+  /** what the instance holds (debug) */
+  resources(): object;
+  /** Prometheus exposition */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** starts draining (Kubernetes preStop hook) */
+  preStop(): void;
+}
+
+export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: Management): void {
   const list = (role: Role) => async (req: FastifyRequest<{ Params: { room: string } }>, reply: FastifyReply) => {
     const invalid = checkName('room', req.params.room);
     if (invalid) throw new SfuError(400, invalid);
@@ -71,5 +80,14 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, resources: ()
     return reply.send({ pub: pub.sort(), sub: sub.sort(), media: Object.fromEntries(media) });
   });
   // What the instance holds right now (peers, timers, bus subscriptions, store keys).
-  app.get('/debug/resources', async (_req, reply) => reply.send(resources()));
+  app.get('/debug/resources', async (_req, reply) => reply.send(management.resources()));
+  app.get('/metrics', async (_req, reply) => {
+    const m = await management.metrics();
+    return reply.type(m.contentType).send(m.body);
+  });
+  // Kubernetes calls this before SIGTERM: stop taking peers, let the current ones finish.
+  app.get('/preStop', async (_req, reply) => {
+    management.preStop();
+    return reply.type('text/plain').send('DRAINING');
+  });
 }

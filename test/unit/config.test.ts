@@ -50,7 +50,15 @@ describe('parseConfig defaults', () => {
       answerTimeoutMs: 15_000,
       sessionTimeoutMs: 86_400_000,
       maxBodyBytes: 131_072,
+      drainTimeoutMs: 30_000,
     });
+  });
+
+  it('reads --drain-timeout and DRAIN_TIMEOUT in seconds, 0 allowed', () => {
+    assert.equal(parseConfig(['--drain-timeout', '0'], {}).drainTimeoutMs, 0);
+    assert.equal(parseConfig([], { DRAIN_TIMEOUT: '120' }).drainTimeoutMs, 120_000);
+    rejectsOption(['--drain-timeout', '-1'], {}, '--drain-timeout');
+    rejectsOption(['--drain-timeout', '86401'], {}, '--drain-timeout');
   });
 
   it('does not read the real process environment when given one', () => {

@@ -1,0 +1,130 @@
+/**
+ * Prometheus metrics (prom-client). Nothing here runs per packet: gauges and counters
+ * of traffic are read from the SFU's own counters when Prometheus scrapes, and labels
+ * are rooms and kinds, never packets. Rooms that empty disappear from the peer gauge.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Role, StateStore } from '../state/store.js';
+
+export interface MetricsSource {
+  /** peers on this instance per room and role */
+  peersByRoom(): Map<string, Record<Role, number>>;
+  /** live tracks on this instance: received from publishers, and forwarded to subscribers */
+  tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> };
+  /** monotonic totals since start */
+  traffic(): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number };
+  /** bus counters (NATS: publish errors, drops…) */
+  busCounters(): Record<string, number>;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly renegotiations: Counter;
+  readonly renegotiationSeconds: Histogram;
+  readonly storeSeconds: Histogram<'op' | 'result'>;
+
+  constructor(pod: string, source: () => MetricsSource | undefined) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry }); // process, heap, GC, event-loop lag
+    new Gauge({
+      name: 'sfu_pod_peer_count',
+      help: 'Peers on this instance per room and type (pub|sub)',
+      labelNames: ['pod', 'room', 'type'],
+      registers,
+      collect() {
+        this.reset(); // a room that emptied is gone from the output
+        const s = source();
+        if (!s) return;
+        for (const [room, counts] of s.peersByRoom()) {
+          for (const type of ['pub', 'sub'] as const) if (counts[type] > 0) this.set({ pod, room, type }, counts[type]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'sfu_tracks',
+      help: 'Live tracks on this instance by kind and direction (published = received from publishers)',
+      labelNames: ['kind', 'direction'],
+      registers,
+      collect() {
+        const s = source();
+        if (!s) return;
+        const t = s.tracks();
+        for (const kind of ['audio', 'video'] as const) {
+          this.set({ kind, direction: 'published' }, t.published[kind]);
+          this.set({ kind, direction: 'forwarded' }, t.forwarded[kind]);
+        }
+      },
+    });
+    const traffic = (name: string, help: string, pick: (t: ReturnType<MetricsSource['traffic']>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = source();
+          if (!s) return;
+          // the SFU's totals are monotonic (closed peers included): mirror them
+          this.reset();
+          this.inc(pick(s.traffic()));
+        },
+      });
+    traffic('sfu_received_packets_total', 'RTP packets received from publishers', (t) => t.receivedPackets);
+    traffic('sfu_forwarded_packets_total', 'RTP packets forwarded to subscribers', (t) => t.forwardedPackets);
+    traffic('sfu_forwarded_bytes_total', 'RTP bytes forwarded to subscribers', (t) => t.forwardedBytes);
+    new Gauge({
+      name: 'sfu_bus_events',
+      help: 'Bus counters since start (NATS: published, received, publishErrors, droppedDisconnected, sinkErrors, slowConsumers, serverErrors, disconnects, reconnects)',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        const s = source();
+        if (!s) return;
+        for (const [event, n] of Object.entries(s.busCounters())) this.set({ event }, n);
+      },
+    });
+    this.renegotiations = new Counter({
+      name: 'sfu_renegotiations_total',
+      help: 'Server offers answered by subscribers',
+      registers,
+    });
+    this.renegotiationSeconds = new Histogram({
+      name: 'sfu_renegotiation_seconds',
+      help: 'Server SDP_OFFER sent → SDP_ANSWER applied',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+      registers,
+    });
+    this.storeSeconds = new Histogram({
+      name: 'sfu_state_store_seconds',
+      help: 'State store call latency by operation and result',
+      labelNames: ['op', 'result'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+      registers,
+    });
+  }
+
+  /** The store, with every call timed into `sfu_state_store_seconds`. */
+  instrument(store: StateStore): StateStore {
+    const h = this.storeSeconds;
+    return new Proxy(store, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function' || prop === 'health' || prop === 'localEntries' || prop === 'close') {
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return (...args: unknown[]) => {
+          const end = h.startTimer({ op: String(prop) });
+          return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).then(
+            (v) => {
+              end({ result: 'ok' });
+              return v;
+            },
+            (err) => {
+              end({ result: 'error' });
+              throw err;
+            },
+          );
+        };
+      },
+    });
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Operations (contract §6): Prometheus metrics, and draining by /preStop and SIGTERM,
+ * against the real server process with real peers.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import {
+  callIn,
+  chromiumOffer,
+  launchBrowser,
+  mediaOf,
+  openPage,
+  publishFrom,
+  type ServerProcess,
+  startServer,
+  subscribeFrom,
+  subView,
+  waitFor,
+} from './harness.js';
+
+let browser: Browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function metrics(server: ServerProcess): Promise<string> {
+  const r = await fetch(`${server.privateUrl}/metrics`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/plain/);
+  return r.text();
+}
+
+/** The value of one sample line, e.g. `sfu_pod_peer_count{pod="x",room="r",type="pub"}`; undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+async function exitCode(server: ServerProcess): Promise<number | null> {
+  if (server.proc.exitCode !== null) return server.proc.exitCode;
+  const [code] = (await once(server.proc, 'exit')) as [number | null];
+  return code;
+}
+
+describe('metrics', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServer([], { POD_NAME: 'pod-a' });
+  });
+  after(async () => server?.stop());
+
+  it('peer gauge per room goes 1 → gone when the peer leaves; traffic, renegotiations, store latency, event loop', async () => {
+    const room = 'metrics-room';
+    const pubPage = await openPage(browser, server);
+    await publishFrom(pubPage, room, 'alice');
+    const subPage = await openPage(browser, server);
+    await subscribeFrom(subPage, room, 'bob');
+    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const m = await metrics(server);
+    assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'pub' }), 1);
+    assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'sub' }), 1);
+    assert.equal(sample(m, 'sfu_tracks', { kind: 'video', direction: 'published' }), 1);
+    assert.equal(sample(m, 'sfu_tracks', { kind: 'audio', direction: 'forwarded' }), 1);
+    assert.ok(sample(m, 'sfu_forwarded_packets_total')! > 100);
+    assert.ok(sample(m, 'sfu_forwarded_bytes_total')! > 10_000);
+    assert.ok(sample(m, 'sfu_renegotiations_total')! >= 1);
+    assert.ok(sample(m, 'sfu_renegotiation_seconds_count')! >= 1);
+    assert.ok(sample(m, 'sfu_state_store_seconds_count', { op: 'addPeer', result: 'ok' })! >= 2);
+    assert.notEqual(sample(m, 'nodejs_eventloop_lag_seconds'), undefined);
+    assert.notEqual(sample(m, 'process_resident_memory_bytes'), undefined);
+
+    await callIn(subPage, 'sub', 'stop');
+    await waitFor('sub gauge gone', async () => sample(await metrics(server), 'sfu_pod_peer_count', { room, type: 'sub' }) === undefined);
+    const forwarded = sample(await metrics(server), 'sfu_forwarded_packets_total')!;
+    assert.ok(forwarded >= sample(m, 'sfu_forwarded_packets_total')!, 'totals never go down when a peer leaves');
+    await callIn(pubPage, 'pub', 'stop');
+    await waitFor('room gone from the gauge', async () => !(await metrics(server)).includes(`room="${room}"`));
+    await Promise.all([pubPage.close(), subPage.close()]);
+  });
+});
+
+describe('drain', () => {
+  let server: ServerProcess | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('/preStop: readiness BUSY, new POSTs 503, media goes on; the process exits 0 when the last peer leaves', async () => {
+    server = await startServer();
+    const room = 'prestop';
+    const pubPage = await openPage(browser, server);
+    await publishFrom(pubPage, room, 'alice');
+    const subPage = await openPage(browser, server);
+    await subscribeFrom(subPage, room, 'bob');
+    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const offer = await chromiumOffer(subPage, false);
+
+    const r = await fetch(`${server.privateUrl}/preStop`);
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), 'DRAINING');
+    const ready = await fetch(`${server.privateUrl}/readiness`);
+    assert.equal(ready.status, 503);
+    assert.equal(await ready.text(), 'BUSY');
+    const post = await fetch(`${server.publicUrl}/sub/${room}/late`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: offer,
+    });
+    assert.equal(post.status, 503);
+    const f0 = mediaOf(await subView(subPage)).videoFrames;
+    await waitFor('media still flowing while draining', async () => mediaOf(await subView(subPage)).videoFrames > f0 + 30);
+    assert.equal(server.proc.exitCode, null);
+
+    await callIn(subPage, 'sub', 'stop');
+    await callIn(pubPage, 'pub', 'stop');
+    assert.equal(await exitCode(server), 0);
+    await Promise.all([pubPage.close(), subPage.close()]);
+  });
+
+  it('SIGTERM waits for the last peer, then exits 0', async () => {
+    server = await startServer();
+    const room = 'sigterm';
+    const pubPage = await openPage(browser, server);
+    await publishFrom(pubPage, room, 'alice');
+    const subPage = await openPage(browser, server);
+    await subscribeFrom(subPage, room, 'bob');
+    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    server.proc.kill('SIGTERM');
+    await waitFor('readiness BUSY', async () => (await fetch(`${server!.privateUrl}/readiness`)).status === 503);
+    const f0 = mediaOf(await subView(subPage)).videoFrames;
+    await waitFor('media still flowing after SIGTERM', async () => mediaOf(await subView(subPage)).videoFrames > f0 + 30);
+    assert.equal(server.proc.exitCode, null, 'still running while peers are connected');
+    await callIn(subPage, 'sub', 'stop');
+    await callIn(pubPage, 'pub', 'stop');
+    assert.equal(await exitCode(server), 0);
+    assert.ok(server.logs.some((l) => l.includes('"draining: no new peers; closing when the last one leaves"')));
+    await Promise.all([pubPage.close(), subPage.close()]);
+  });
+
+  it('--drain-timeout: peers that stay are closed when it passes, and the process exits 0', async () => {
+    server = await startServer(['--drain-timeout', '2']);
+    const subPage = await openPage(browser, server);
+    await subscribeFrom(subPage, 'timeout', 'stays');
+    const t0 = Date.now();
+    server.proc.kill('SIGTERM');
+    assert.equal(await exitCode(server), 0);
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 1900 && elapsed < 8000, `${elapsed} ms`);
+    assert.ok(server.logs.some((l) => l.includes('"drain timeout: closing the remaining peers"')));
+    assert.ok(server.logs.some((l) => l.includes('"subscriber left"') && l.includes('"shutdown"')));
+    await subPage.close();
+  });
+});
