@@ -47,6 +47,8 @@ export interface Config {
   maxBodyBytes: number;
   /** SIGTERM or /preStop: how long existing peers may stay before they are closed, ms */
   drainTimeoutMs: number;
+  /** HS256 secret: bearer JWTs granting role, room and id are accepted without a stored token */
+  jwtSecret?: Uint8Array;
 }
 
 /** Thrown for a bad option value; `message` names the option. */
@@ -134,6 +136,9 @@ export function buildCommand(): Command {
     .addOption(
       opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false),
     )
+    .addOption(
+      opt('--jwt-secret <secret>', 'HS256 secret (≥ 32 characters) for bearer JWTs granting role, room, id (with --auth)', 'JWT_SECRET'),
+    )
     .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances), e.g. redis://host:6379', 'REDIS').argParser(redisUrl))
     .addOption(
       opt('--nats <urls>', 'NATS URLs, comma separated, own node first, for media routing (several instances)', 'NATS').argParser(natsUrls),
@@ -199,6 +204,7 @@ interface RawOptions {
   sessionTimeout: number;
   maxBody: number;
   drainTimeout: number;
+  jwtSecret?: string;
 }
 
 function readPem(option: string, path: string): Buffer {
@@ -225,6 +231,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
   if (o.turn && (!o.turnUsername || !o.turnPassword)) throw new ConfigError('--turn needs --turn-username and --turn-password');
+  if (o.jwtSecret !== undefined && !o.auth) throw new ConfigError('--jwt-secret needs --auth');
+  if (o.jwtSecret !== undefined && o.jwtSecret.length < 32) throw new ConfigError('--jwt-secret must be at least 32 characters');
   if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');
   const config: Config = {
     host: o.host,
@@ -251,6 +259,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (o.rtcUdpPort) config.rtcUdpPort = o.rtcUdpPort;
   if (o.rtcBindAddress) config.rtcBindAddress = o.rtcBindAddress;
   if (o.redis) config.redis = o.redis;
+  if (o.jwtSecret) config.jwtSecret = new TextEncoder().encode(o.jwtSecret);
   if (o.nats) config.nats = o.nats;
   return config;
 }

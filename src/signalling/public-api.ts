@@ -7,7 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Config } from '../config/config.js';
 import { type Sfu, SfuError } from '../media/sfu.js';
 import type { Role } from '../state/store.js';
-import { bearer, tokensEqual } from './auth.js';
+import { bearer, looksLikeJwt, tokensEqual, verifyJwt } from './auth.js';
 import { corsAllows } from './cors.js';
 import { checkRoomAndFullId, idOf, ownerOf } from './validate.js';
 
@@ -63,7 +63,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     if (!/^application\/sdp\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
       throw new SfuError(415, 'unsupported Content-Type (send application/sdp)');
     if (typeof req.body !== 'string' || req.body.length === 0) throw new SfuError(400, 'request body must be an SDP offer');
-    if (config.auth) await authorize(sfu, role, room, fullId, req.headers.authorization);
+    if (config.auth) await authorize(sfu, config, role, room, fullId, req.headers.authorization);
     const { answer, sessionId } = await sfu.connect(role, room, fullId, req.body);
     const links = iceLinks(config);
     if (links.length > 0) void reply.header('Link', links);
@@ -80,9 +80,16 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
   });
 }
 
-async function authorize(sfu: Sfu, role: Role, room: string, fullId: string, header: string | undefined): Promise<void> {
+async function authorize(sfu: Sfu, config: Config, role: Role, room: string, fullId: string, header: string | undefined): Promise<void> {
   // `alice-screen` publishes under alice's token.
   const user = role === 'pub' ? ownerOf(idOf(fullId)) : idOf(fullId);
+  const given = bearer(header);
+  // A JWT grants by itself: no token lookup, no private-API call needed for this peer.
+  if (given !== undefined && config.jwtSecret && looksLikeJwt(given)) {
+    const refused = await verifyJwt(given, config.jwtSecret, { role, room, id: user });
+    if (refused) throw new SfuError(401, refused);
+    return;
+  }
   let expected: string | null;
   try {
     expected = await sfu.store.getToken(role, room, user);
@@ -90,7 +97,6 @@ async function authorize(sfu: Sfu, role: Role, room: string, fullId: string, hea
     throw new SfuError(503, 'state store unavailable');
   }
   if (expected === null) return; // no token set for this peer: open (contract §5)
-  const given = bearer(header);
   if (given === undefined) throw new SfuError(401, 'missing bearer token');
   if (!tokensEqual(given, expected)) throw new SfuError(401, 'bad token');
 }

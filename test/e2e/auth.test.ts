@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import type { Browser } from 'playwright-core';
 import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer } from './harness.js';
 
@@ -54,5 +55,84 @@ describe('--auth: tokens set through the private API', () => {
     assert.ok(!server.logs.some((l) => l.includes('tok-5ecret-value')), 'token absent from logs');
     const r = await server.resources();
     assert.equal(r.peers, 0);
+  });
+});
+
+describe('--auth with --jwt-secret: stateless tokens', () => {
+  const SECRET = 'a-test-secret-of-at-least-32-characters!';
+  let server: ServerProcess;
+  let browser: Browser;
+  let subOffer: string;
+  let pubOffer: string;
+  before(async () => {
+    server = await startServer(['--auth'], { JWT_SECRET: SECRET });
+    browser = await launchBrowser();
+    const page = await openPage(browser, server);
+    subOffer = await chromiumOffer(page, false);
+    pubOffer = await chromiumOffer(page, true);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const jwt = (claims: Record<string, unknown>, opts: { secret?: string; exp?: string | number; alg?: string } = {}) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: opts.alg ?? 'HS256' })
+      .setExpirationTime(opts.exp ?? '5m')
+      .sign(new TextEncoder().encode(opts.secret ?? SECRET));
+
+  const join = async (role: 'pub' | 'sub', room: string, fullId: string, token: string) => {
+    const r = await fetch(`${server.publicUrl}/${role}/${room}/${fullId}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
+      body: role === 'pub' ? pubOffer : subOffer,
+    });
+    const text = await r.text();
+    if (r.status === 201) await fetch(`${server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
+    return { status: r.status, text: text.trim() };
+  };
+
+  it('valid JWT accepted with no private-API call; expired, forged, wrong room/id/role → 401 with the reason', async () => {
+    const sub = await jwt({ room: 'jr', id: 'carol', role: 'sub' });
+    assert.equal((await join('sub', 'jr', 'carol+1', sub)).status, 201);
+    const both = await jwt({ room: 'jr', id: 'dave', roles: ['pub', 'sub'] });
+    assert.equal((await join('pub', 'jr', 'dave+1', both)).status, 201);
+    assert.equal((await join('pub', 'jr', 'dave-screen+1', both)).status, 201, 'a -screen publisher uses its owner’s grant');
+    assert.equal((await join('sub', 'jr', 'dave+2', both)).status, 201);
+
+    assert.deepEqual(
+      await join('sub', 'jr', 'carol+2', await jwt({ room: 'jr', id: 'carol', role: 'sub' }, { exp: Math.floor(Date.now() / 1000) - 60 })),
+      {
+        status: 401,
+        text: 'token expired',
+      },
+    );
+    assert.deepEqual(
+      await join(
+        'sub',
+        'jr',
+        'carol+3',
+        await jwt({ room: 'jr', id: 'carol', role: 'sub' }, { secret: 'another-secret-of-at-least-32-chars!!' }),
+      ),
+      {
+        status: 401,
+        text: 'token signature invalid',
+      },
+    );
+    assert.deepEqual(await join('sub', 'other', 'carol+4', sub), { status: 401, text: 'token is for another room' });
+    assert.deepEqual(await join('sub', 'jr', 'mallory+1', sub), { status: 401, text: 'token is for another id' });
+    assert.deepEqual(await join('pub', 'jr', 'carol+5', sub), { status: 401, text: 'token does not grant pub' });
+    assert.deepEqual(await join('sub', 'jr', 'carol+6', await jwt({ room: 'jr', id: 'carol', role: 'sub' }, { alg: 'HS512' })), {
+      status: 401,
+      text: 'token algorithm not allowed (HS256 only)',
+    });
+    const noExp = await new SignJWT({ room: 'jr', id: 'carol', role: 'sub' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+    assert.equal((await join('sub', 'jr', 'carol+7', noExp)).status, 401, 'exp is required');
+
+    assert.ok(!server.logs.some((l) => l.includes(sub) || l.includes(SECRET)), 'neither token nor secret logged');
+    assert.equal((await server.resources()).peers, 0);
   });
 });

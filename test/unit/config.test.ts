@@ -54,6 +54,14 @@ describe('parseConfig defaults', () => {
     });
   });
 
+  it('--jwt-secret / JWT_SECRET: needs --auth and 32 characters, kept as bytes', () => {
+    const secret = 'x'.repeat(32);
+    assert.deepEqual(parseConfig(['--auth', '--jwt-secret', secret], {}).jwtSecret, new TextEncoder().encode(secret));
+    assert.deepEqual(parseConfig([], { AUTH: 'true', JWT_SECRET: secret }).jwtSecret, new TextEncoder().encode(secret));
+    rejectsConfig(['--jwt-secret', secret], {}, /^--jwt-secret needs --auth$/);
+    rejectsConfig(['--auth', '--jwt-secret', 'short'], {}, /^--jwt-secret must be at least 32 characters$/);
+  });
+
   it('reads --drain-timeout and DRAIN_TIMEOUT in seconds, 0 allowed', () => {
     assert.equal(parseConfig(['--drain-timeout', '0'], {}).drainTimeoutMs, 0);
     assert.equal(parseConfig([], { DRAIN_TIMEOUT: '120' }).drainTimeoutMs, 120_000);
