@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     process.stderr.write(`error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(level)})\n`);
     process.exit(2);
   }
-  const log = createLogger(level);
+  const log = createLogger(level, config.logPretty);
   // One peer's failed promise must not take every other peer down with the process.
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
   const server = await startServer(config, log);

@@ -47,6 +47,8 @@ export interface Config {
   maxBodyBytes: number;
   /** SIGTERM or /preStop: how long existing peers may stay before they are closed, ms */
   drainTimeoutMs: number;
+  /** human-readable logs instead of JSON lines */
+  logPretty: boolean;
   /** HS256 secret: bearer JWTs granting role, room and id are accepted without a stored token */
   jwtSecret?: Uint8Array;
 }
@@ -136,6 +138,7 @@ export function buildCommand(): Command {
     .addOption(
       opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false),
     )
+    .addOption(opt('--log-pretty [bool]', 'human-readable logs instead of JSON lines', 'LOG_PRETTY').argParser(bool).default(false))
     .addOption(
       opt('--jwt-secret <secret>', 'HS256 secret (≥ 32 characters) for bearer JWTs granting role, room, id (with --auth)', 'JWT_SECRET'),
     )
@@ -205,6 +208,7 @@ interface RawOptions {
   maxBody: number;
   drainTimeout: number;
   jwtSecret?: string;
+  logPretty: boolean;
 }
 
 function readPem(option: string, path: string): Buffer {
@@ -250,6 +254,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     sessionTimeoutMs: o.sessionTimeout * 1000,
     maxBodyBytes: o.maxBody,
     drainTimeoutMs: o.drainTimeout * 1000,
+    logPretty: o.logPretty,
   };
   if (o.stun) config.stun = o.stun;
   if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };

@@ -308,7 +308,9 @@ export class Subscriber extends Peer {
       return;
     }
     this.negotiating = false;
-    this.ctx.onRenegotiated((performance.now() - this.offeredAt) / 1000);
+    const seconds = (performance.now() - this.offeredAt) / 1000;
+    this.ctx.onRenegotiated(seconds);
+    this.log.info({ offer: this.offersSent, ms: Math.round(seconds * 1000), tracks: this.attachedCount() }, 'subscriber renegotiated');
     this.clearTimer(this.answerTimer);
     this.answerTimer = undefined;
     for (const slot of this.slots) {
@@ -319,6 +321,12 @@ export class Subscriber extends Peer {
       }
     }
     if (this.dirty) this.renegotiate();
+  }
+
+  private attachedCount(): number {
+    let n = 0;
+    for (const slots of this.attached.values()) n += slots.length;
+    return n;
   }
 
   protected override onRemoteTrack(track: Track): void {

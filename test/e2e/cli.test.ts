@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI } from './harness.js';
+
+const ROOT = join(dirname(CLI), '..', '..');
 
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
   spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 10_000 });
@@ -31,6 +35,14 @@ describe('command line', () => {
     ]) {
       assert.match(r.stdout, new RegExp(`${flag}\\b[\\s\\S]*?env:\\s+${env}\\)`), flag);
     }
+  });
+
+  it('the README documents exactly the options --help lists', () => {
+    const help = run(['--help'], { COLUMNS: '80' });
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /<!-- options:begin[^\n]*-->\n```text\n([\s\S]*?)\n```\n<!-- options:end -->/.exec(readme);
+    assert.ok(block, 'README.md has the options block');
+    assert.equal(block[1], help.stdout.trimEnd(), 'README options differ from --help: run `node scripts/sync-readme-options.mjs`');
   });
 
   it('a bad value stops the start with a message naming the option (flag and environment)', () => {

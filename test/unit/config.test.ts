@@ -51,6 +51,7 @@ describe('parseConfig defaults', () => {
       sessionTimeoutMs: 86_400_000,
       maxBodyBytes: 131_072,
       drainTimeoutMs: 30_000,
+      logPretty: false,
     });
   });
 
