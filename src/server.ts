@@ -2,7 +2,7 @@
  * Assembles one instance: engine, state store, bus, SFU, and the public and
  * private HTTP servers.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -80,6 +80,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     loggerInstance: log,
     routerOptions: { maxParamLength: 1024 }, // long names reach our validation and get a 400, not a 404
     bodyLimit: config.maxBodyBytes,
+    // a caller's X-Request-Id is kept (tracing through a proxy); otherwise a fresh uuid
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
   };
   const pub: FastifyInstance = config.tls
     ? (Fastify({ ...common, https: { cert: config.tls.cert, key: config.tls.key } }) as unknown as FastifyInstance)

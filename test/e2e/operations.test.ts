@@ -84,6 +84,22 @@ describe('metrics', () => {
     assert.ok(forwarded >= sample(m, 'sfu_forwarded_packets_total')!, 'totals never go down when a peer leaves');
     await callIn(pubPage, 'pub', 'stop');
     await waitFor('room gone from the gauge', async () => !(await metrics(server)).includes(`room="${room}"`));
+    // one log line per lifecycle event, with the room, the peer and (on leaving) the reason
+    const lines = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.room === room);
+    const events = (msg: string) => lines.filter((l) => l.msg === msg);
+    assert.equal(events('joined').length, 2);
+    assert.ok(events('subscriber renegotiated').length >= 1);
+    assert.deepEqual(
+      events('subscriber left').map((l) => l.reason),
+      ['stop'],
+    );
+    assert.deepEqual(
+      events('publisher left').map((l) => l.reason),
+      ['stop'],
+    );
+    // request ids: a caller's X-Request-Id is used, otherwise a fresh one per request
+    await fetch(`${server.privateUrl}/liveness`, { headers: { 'X-Request-Id': 'trace-42' } });
+    await waitFor('request id in the log', () => server.logs.some((l) => l.includes('"reqId":"trace-42"')));
     await Promise.all([pubPage.close(), subPage.close()]);
   });
 });
