@@ -3,6 +3,8 @@
  * environment fallback (the flag wins); a bad value stops the start with a message
  * naming the option.
  */
+
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -219,6 +221,26 @@ function readPem(option: string, path: string): Buffer {
   }
 }
 
+/** Reads and checks the pair at start, so a bad file is named now, not at the first TLS handshake. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const cert = readPem('--cert-file', certFile);
+  const key = readPem('--key-file', keyFile);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(`--cert-file: ${certFile} is not a PEM certificate`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`--key-file: ${keyFile} is not a PEM private key (unencrypted)`);
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new ConfigError(`--key-file: ${keyFile} does not match the certificate of --cert-file`);
+  return { cert, key };
+}
+
 /** Parses argv (without node and script) and the environment into a Config. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const cmd = buildCommand().exitOverride();
@@ -258,7 +280,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   };
   if (o.stun) config.stun = o.stun;
   if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };
-  if (o.certFile && o.keyFile) config.tls = { cert: readPem('--cert-file', o.certFile), key: readPem('--key-file', o.keyFile) };
+  if (o.certFile && o.keyFile) config.tls = readTls(o.certFile, o.keyFile);
   if (o.publicIp) config.publicIp = o.publicIp;
   if (o.rtcPortRange) config.rtcPortRange = o.rtcPortRange;
   if (o.rtcUdpPort) config.rtcUdpPort = o.rtcUdpPort;

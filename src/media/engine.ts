@@ -122,8 +122,20 @@ function engineLogLevel(level: string): nodeDataChannel.LogLevel {
 /** Replaces the address of host candidates with the announced public IP (1:1 NAT). */
 export function announcePublicIp(sdp: string, publicIp: string | undefined): string {
   if (!publicIp) return sdp;
-  return sdp.replace(
-    /^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host)/gm,
-    (_all, head: string, _addr: string, tail: string) => `${head}${publicIp}${tail}`,
-  );
+  const family = publicIp.includes(':') ? 'IP6' : 'IP4';
+  const seen = new Set<string>();
+  return sdp
+    .split('\r\n')
+    .flatMap((line) => {
+      // The connection address too: it would otherwise show the private one.
+      if (line.startsWith('c=IN ')) return [`c=IN ${family} ${publicIp}`];
+      const m = /^(a=candidate:\S+ (\d+) \S+ \d+ )(\S+)( (\d+) typ host.*)$/.exec(line);
+      if (!m) return [line];
+      // Several local addresses on one port become one public candidate, once.
+      const key = `${m[2]} ${m[5]}`;
+      if (seen.has(key)) return [];
+      seen.add(key);
+      return [`${m[1]}${publicIp}${m[4]}`];
+    })
+    .join('\r\n');
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -301,13 +302,22 @@ describe('parseConfig TLS files', () => {
   let dir: string;
   let cert: string;
   let key: string;
+  let otherKey: string;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'weever-config-test-'));
     cert = join(dir, 'cert.pem');
     key = join(dir, 'key.pem');
-    writeFileSync(cert, 'CERT PEM');
-    writeFileSync(key, 'KEY PEM');
+    otherKey = join(dir, 'other-key.pem');
+    // a real self-signed pair (Debian's openssl), and a key that belongs to no certificate
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', otherKey], { stdio: 'ignore' });
   });
 
   after(() => {
@@ -316,13 +326,26 @@ describe('parseConfig TLS files', () => {
 
   it('reads both files', () => {
     const c = parseConfig(['--cert-file', cert, '--key-file', key], {});
-    assert.deepEqual(c.tls, { cert: Buffer.from('CERT PEM'), key: Buffer.from('KEY PEM') });
+    assert.deepEqual(c.tls, { cert: readFileSync(cert), key: readFileSync(key) });
   });
 
   it('reads them from CERT_FILE / KEY_FILE', () => {
     const c = parseConfig([], { CERT_FILE: cert, KEY_FILE: key });
-    assert.equal(c.tls?.cert.toString(), 'CERT PEM');
-    assert.equal(c.tls?.key.toString(), 'KEY PEM');
+    assert.match(c.tls!.cert.toString(), /^-----BEGIN CERTIFICATE-----/);
+    assert.match(c.tls!.key.toString(), /^-----BEGIN PRIVATE KEY-----/);
+  });
+
+  it('names the option when a file is not PEM, or the key does not match the certificate', () => {
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a pem file');
+    rejectsConfig(['--cert-file', garbage, '--key-file', key], {}, `--cert-file: ${garbage} is not a PEM certificate`);
+    rejectsConfig(['--cert-file', cert, '--key-file', garbage], {}, `--key-file: ${garbage} is not a PEM private key (unencrypted)`);
+    rejectsConfig(['--cert-file', key, '--key-file', cert], {}, `--cert-file: ${key} is not a PEM certificate`);
+    rejectsConfig(
+      ['--cert-file', cert, '--key-file', otherKey],
+      {},
+      `--key-file: ${otherKey} does not match the certificate of --cert-file`,
+    );
   });
 
   it('rejects --cert-file without --key-file and the other way round', () => {
