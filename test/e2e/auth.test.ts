@@ -136,3 +136,38 @@ describe('--auth with --jwt-secret: stateless tokens', () => {
     assert.equal((await server.resources()).peers, 0);
   });
 });
+
+describe('auth off (the default): tokens are not checked', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let offer: string;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    offer = await chromiumOffer(await openPage(browser, server), false);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('a token set for a peer does not gate it: missing, wrong or right, 201', async () => {
+    const set = await fetch(`${server.privateUrl}/create/sub`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: 'open', id: 'erin', token: 'tok-erin' }),
+    });
+    assert.equal(set.status, 200);
+    for (const [fullId, token] of [
+      ['erin+1', undefined],
+      ['erin+2', 'wrong'],
+      ['erin+3', 'tok-erin'],
+    ] as const) {
+      const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const r = await fetch(`${server.publicUrl}/sub/open/${fullId}`, { method: 'POST', headers, body: offer });
+      assert.equal(r.status, 201, fullId);
+      await fetch(`${server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
+    }
+  });
+});

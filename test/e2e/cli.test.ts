@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI } from './harness.js';
+import { CLI, waitFor } from './harness.js';
 
 const ROOT = join(dirname(CLI), '..', '..');
 
@@ -35,6 +36,23 @@ describe('command line', () => {
     ]) {
       assert.match(r.stdout, new RegExp(`${flag}\\b[\\s\\S]*?env:\\s+${env}\\)`), flag);
     }
+  });
+
+  it('--log-pretty prints human-readable lines instead of JSON', async () => {
+    const proc = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--log-pretty'], {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await waitFor('the listening line', () => out.includes('weever-streaming listening'), 10_000);
+    proc.kill('SIGINT');
+    await once(proc, 'exit');
+    const line = out.split('\n').find((l) => l.includes('weever-streaming listening'))!;
+    assert.match(line, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: weever-streaming listening/);
+    assert.throws(() => JSON.parse(line));
   });
 
   it('the README documents exactly the options --help lists', () => {
