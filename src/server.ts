@@ -140,13 +140,25 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     closing ??= (async () => {
       clearInterval(purge);
       sfu.draining = true;
-      await sfu.close();
-      await Promise.all([pub.close(), priv.close()]);
-      await bus.close();
-      await store.close();
-      engine.close();
-      log.info('stopped');
-      stoppedResolve();
+      // Each step runs even if one before failed; `stopped` always resolves.
+      const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+        try {
+          await fn();
+        } catch (err) {
+          log.error({ err, step: what }, 'error while stopping');
+        }
+      };
+      try {
+        await step('peers', () => sfu.close());
+        await step('http', () => Promise.all([pub.close(), priv.close()]));
+        // The store before the bus: no reaping (and its pub-left) once the bus is going away.
+        await step('state store', () => store.close());
+        await step('bus', () => bus.close());
+        await step('engine', () => engine.close());
+        log.info('stopped');
+      } finally {
+        stoppedResolve();
+      }
     })();
     return closing;
   };

@@ -224,6 +224,11 @@ export abstract class Peer {
     return this.timers.size;
   }
 
+  /** Resolves when the peer's cleanup (store entries, room events) has finished. */
+  released(): Promise<void> {
+    return this.cleanup;
+  }
+
   /** Idempotent; everything the peer owns is released here and only here. */
   close(reason: CloseReason): Promise<void> {
     if (this.closed) return this.cleanup;

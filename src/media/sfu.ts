@@ -36,6 +36,8 @@ export class Sfu {
   /** traffic of peers that have closed, so the totals only grow */
   private readonly closedTraffic = { receivedPackets: 0, forwardedPackets: 0, forwardedBytes: 0 };
   private idleWaiters: (() => void)[] = [];
+  /** cleanups of closed peers still running (store removal, pub-left): shutdown waits for them */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(
     readonly config: Config,
@@ -83,6 +85,11 @@ export class Sfu {
     }
     if (!reserved)
       throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
+    if (this.draining) {
+      // drain (or close) began while the reservation was in flight
+      await this.store.removePeer(role, room, fullId).catch(() => {});
+      throw new SfuError(503, 'instance is draining; connect to another one');
+    }
     let peer: Peer;
     try {
       peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId, offer.mids);
@@ -119,12 +126,21 @@ export class Sfu {
     this.closedTraffic.forwardedPackets += t.forwardedPackets;
     this.closedTraffic.forwardedBytes += t.forwardedBytes;
     peer.log.debug({ reason }, 'closed');
-    if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    const cleanup = peer.released();
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => {
+      this.cleanups.delete(cleanup);
+      this.wakeIdle();
+    });
   }
 
-  /** Resolves when no peer is left. */
+  private wakeIdle(): void {
+    if (this.sessions.size === 0 && this.cleanups.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when no peer is left and every closed peer has finished its cleanup. */
   idle(): Promise<void> {
-    if (this.sessions.size === 0) return Promise.resolve();
+    if (this.sessions.size === 0 && this.cleanups.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -196,7 +212,10 @@ export class Sfu {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.draining = true;
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
+    // and peers that closed just before: their pub-left must go out before the bus closes
+    await Promise.allSettled([...this.cleanups]);
   }
 }
 

@@ -93,6 +93,7 @@ export class Subscriber extends Peer {
   }
 
   protected override onControlOpen(): void {
+    if (this.closed) return; // an open event that raced with close: nothing would unsubscribe
     // Subscribe before reading the snapshot so no event falls between the two.
     this.queued = [];
     this.unsubscribeRoom = this.ctx.bus.subscribeRoom(this.room, (e) => this.onRoomEvent(e));

@@ -93,6 +93,8 @@ export interface RedisStoreOptions {
 export class RedisStateStore implements StateStore {
   private readonly redis: Scripted;
   private readonly owned = new Map<string, Owned>();
+  /** entries whose addPeer script is in flight (count per entry) */
+  private readonly adding = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readySince = 0;
   private wasReady = false;
@@ -243,12 +245,12 @@ export class RedisStateStore implements StateStore {
     const ownerKey = instanceKeys.peers(id);
     try {
       const inRedis = await this.redis.smembers(ownerKey);
-      // Built after the read, from the current view: a peer added or removed meanwhile is
-      // in (or out of) `owned` already, and its own commands were sent before ours.
+      // Built after the read, from the current view: a peer removed meanwhile is out of
+      // `owned` and its removal was sent before ours; one being added is in `adding`.
       const m = this.redis.multi();
       m.set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS).sadd(instanceKeys.all, id);
       for (const e of inRedis) {
-        if (this.owned.has(e)) continue;
+        if (this.owned.has(e) || this.adding.has(e)) continue;
         const [role, room, fullId] = e.split(' ');
         if ((role !== 'pub' && role !== 'sub') || !room || !fullId) continue;
         m.srem(keys.list(role, room), fullId).srem(ownerKey, e);
@@ -282,13 +284,26 @@ export class RedisStateStore implements StateStore {
 
   async addPeer(role: Role, room: string, fullId: string): Promise<boolean> {
     const entry = entryOf(role, room, fullId);
-    const added = await this.redis.weeverAddPeer(
-      keys.list(role, room),
-      instanceKeys.peers(this.opts.instanceId),
-      fullId,
-      entry,
-      STATE_TTL_SECONDS,
-    );
+    // While the script is in flight, a resync must not take its entry for a ghost.
+    this.adding.set(entry, (this.adding.get(entry) ?? 0) + 1);
+    let added: number;
+    try {
+      added = await this.redis.weeverAddPeer(
+        keys.list(role, room),
+        instanceKeys.peers(this.opts.instanceId),
+        fullId,
+        entry,
+        STATE_TTL_SECONDS,
+      );
+    } catch (err) {
+      // It may have run (a timeout): the next resync removes it if we do not own it.
+      this.resyncDue = true;
+      throw err;
+    } finally {
+      const n = (this.adding.get(entry) ?? 1) - 1;
+      if (n > 0) this.adding.set(entry, n);
+      else this.adding.delete(entry);
+    }
     if (added === 1) this.owned.set(entry, { role, room, fullId });
     return added === 1;
   }
