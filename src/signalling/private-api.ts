@@ -13,8 +13,8 @@ export interface Management {
   resources(): object;
   /** Prometheus exposition */
   metrics(): Promise<{ contentType: string; body: string }>;
-  /** starts draining (Kubernetes preStop hook) */
-  preStop(): void;
+  /** starts draining (Kubernetes preStop hook); resolves when no peer is left */
+  preStop(): Promise<void>;
 }
 
 export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: Management): void {
@@ -85,9 +85,10 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
     const m = await management.metrics();
     return reply.type(m.contentType).send(m.body);
   });
-  // Kubernetes calls this before SIGTERM: stop taking peers, let the current ones finish.
+  // Kubernetes calls this before SIGTERM and waits for the answer: stop taking peers, let
+  // the current ones finish (or --drain-timeout pass), then answer; both servers close after.
   app.get('/preStop', async (_req, reply) => {
-    management.preStop();
-    return reply.type('text/plain').send('DRAINING');
+    await management.preStop();
+    return reply.type('text/plain').send('DRAINED');
   });
 }

@@ -111,7 +111,7 @@ describe('drain', () => {
     server = undefined;
   });
 
-  it('/preStop: readiness BUSY, new POSTs 503, media goes on; the process exits 0 when the last peer leaves', async () => {
+  it('/preStop: readiness BUSY, new POSTs 503, media goes on; it answers and the process exits 0 when the last peer leaves', async () => {
     server = await startServer();
     const room = 'prestop';
     const pubPage = await openPage(browser, server);
@@ -121,9 +121,13 @@ describe('drain', () => {
     await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
     const offer = await chromiumOffer(subPage, false);
 
-    const r = await fetch(`${server.privateUrl}/preStop`);
-    assert.equal(r.status, 200);
-    assert.equal(await r.text(), 'DRAINING');
+    // answered only when the instance has no peer left
+    let answered = false;
+    const preStop = fetch(`${server.privateUrl}/preStop`).then(async (r) => {
+      answered = true;
+      return { status: r.status, text: await r.text() };
+    });
+    await waitFor('draining', async () => (await fetch(`${server!.privateUrl}/readiness`)).status === 503);
     const ready = await fetch(`${server.privateUrl}/readiness`);
     assert.equal(ready.status, 503);
     assert.equal(await ready.text(), 'BUSY');
@@ -136,9 +140,11 @@ describe('drain', () => {
     const f0 = mediaOf(await subView(subPage)).videoFrames;
     await waitFor('media still flowing while draining', async () => mediaOf(await subView(subPage)).videoFrames > f0 + 30);
     assert.equal(server.proc.exitCode, null);
+    assert.equal(answered, false, '/preStop has not answered while peers are connected');
 
     await callIn(subPage, 'sub', 'stop');
     await callIn(pubPage, 'pub', 'stop');
+    assert.deepEqual(await preStop, { status: 200, text: 'DRAINED' });
     assert.equal(await exitCode(server), 0);
     await Promise.all([pubPage.close(), subPage.close()]);
   });
