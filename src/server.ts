@@ -195,6 +195,7 @@ async function connectShared(
   instanceId: string,
   sfu: () => Sfu | undefined,
 ): Promise<{ store: StateStore; bus: Bus }> {
+  const onHandlerError = (err: unknown) => log.error({ err }, 'room event handler failed');
   let bus: Bus;
   if (config.nats) {
     try {
@@ -202,13 +203,13 @@ async function connectShared(
         servers: config.nats,
         name: `weever-streaming ${instanceId}`,
         log: log.child({ component: 'nats' }),
-        onError: (err) => log.error({ err }, 'room event handler failed'),
+        onError: onHandlerError,
       });
     } catch (err) {
       throw new Error(`--nats: cannot connect to ${config.nats.join(',')}: ${(err as Error).message}`);
     }
   } else {
-    bus = new LocalBus((err) => log.error({ err }, 'room event handler failed'));
+    bus = new LocalBus(onHandlerError);
   }
   if (!config.redis) return { store: new MemoryStateStore(), bus };
   try {

@@ -58,3 +58,20 @@ export const subjects = {
   track: (room: string, pubFullId: string, kind: Kind, trackId: string) => `rtc.${room}.${pubFullId}.${kind}.${trackId}`,
   room: (room: string) => `cmd.${room}`,
 };
+
+/**
+ * Calls each room-event handler in its own microtask: asynchronously, as a remote event
+ * would arrive, so a publisher closing never re-enters a subscriber; a throwing handler
+ * goes to `onError`, never to the caller or the event loop.
+ */
+export function deliverRoomEvent(handlers: Iterable<(event: RoomEvent) => void>, event: RoomEvent, onError: (err: unknown) => void): void {
+  for (const h of [...handlers]) {
+    queueMicrotask(() => {
+      try {
+        h(event);
+      } catch (err) {
+        onError(err);
+      }
+    });
+  }
+}

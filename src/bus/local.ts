@@ -5,7 +5,7 @@
  * while a packet is being fanned out.
  */
 import type { RtpHeader } from '../media/rtp.js';
-import type { Bus, BusStats, PacketSink, RoomEvent, TrackSender, Unsubscribe } from './bus.js';
+import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
 
 class TrackChannel {
   sinks: readonly PacketSink[] = [];
@@ -75,17 +75,7 @@ export class LocalBus implements Bus {
 
   publishRoomEvent(room: string, event: RoomEvent): void {
     const handlers = this.rooms.get(room);
-    if (!handlers) return;
-    // Delivered asynchronously, as over NATS, so a publisher closing never re-enters a subscriber.
-    for (const h of [...handlers]) {
-      queueMicrotask(() => {
-        try {
-          h(event);
-        } catch (err) {
-          this.onError(err);
-        }
-      });
-    }
+    if (handlers) deliverRoomEvent(handlers, event, this.onError);
   }
 
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {

@@ -17,7 +17,16 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { RtpHeader } from '../media/rtp.js';
 import type { Logger } from '../observability/log.js';
 import { checkName } from '../signalling/validate.js';
-import type { Bus, BusStats, PacketSink, RoomEvent, TrackInfo, TrackSender, Unsubscribe } from './bus.js';
+import {
+  type Bus,
+  type BusStats,
+  deliverRoomEvent,
+  type PacketSink,
+  type RoomEvent,
+  type TrackInfo,
+  type TrackSender,
+  type Unsubscribe,
+} from './bus.js';
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -268,16 +277,7 @@ export class NatsBus implements Bus {
 
   private deliverRoomEvent(room: string, event: RoomEvent): void {
     const entry = this.rooms.get(room);
-    if (!entry) return;
-    for (const h of [...entry.handlers]) {
-      queueMicrotask(() => {
-        try {
-          h(event);
-        } catch (err) {
-          this.onError(err);
-        }
-      });
-    }
+    if (entry) deliverRoomEvent(entry.handlers, event, this.onError);
   }
 
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -19,7 +18,7 @@ import { NatsBus } from '../../src/bus/nats.js';
 import { RtpHeader } from '../../src/media/rtp.js';
 import type { Logger } from '../../src/observability/log.js';
 import { waitFor } from './harness.js';
-import { freePort, type NatsCluster, startNatsCluster } from './services.js';
+import { accepts, freePort, type NatsCluster, startNatsCluster } from './services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -436,18 +435,6 @@ describe('NatsBus on a 3-node nats-server cluster', { timeout: 120_000 }, () => 
     assert.equal(b.bus.stats().roomSubscriptions, 0);
   });
 });
-
-/** Resolves when something accepts connections on 127.0.0.1:`port`. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 describe('NatsBus publish errors', { timeout: 60_000 }, () => {
   let proc: ChildProcess | undefined;
