@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { crossInstance } from './cross-instance.js';
 import { fanout } from './fanout.js';
 import { join } from './join.js';
+import { profile } from './profile.js';
 
 const intList = (v: string) => {
   const xs = v.split(',').map((x) => Number(x));
@@ -46,5 +47,19 @@ program
   .option('--size <bytes>', 'RTP packet size', int, 1100)
   .action(async (o) => {
     console.log(JSON.stringify(await crossInstance(o)));
+  });
+program
+  .command('profile')
+  .description('fanout with perf sampling of the server: where the CPU per forwarded packet goes')
+  .option('--subscribers <n>', 'number of subscribers', int, 20)
+  .option('--seconds <s>', 'sampling window', int, 10)
+  .option('--warmup <s>', 'warm-up before the window', int, 3)
+  .option('--pps <n>', 'publisher packets per second', int, 300)
+  .option('--size <bytes>', 'RTP packet size', int, 1100)
+  .option('--cpu-prof', 'also write a V8 .cpuprofile of the JS thread', false)
+  .action(async (o) => {
+    console.log(JSON.stringify(await profile(o)));
+    // The engine's threads would keep the process alive.
+    process.exit(0);
   });
 await program.parseAsync(process.argv);
