@@ -329,8 +329,18 @@ describe('prepareOffer errors', () => {
     throwsSdp(chromiumOffer().replace('a=mid:1\r\n', ''), 'every m= line needs a=mid');
   });
 
-  it('refuses a video section with no VP8 (H264 only)', () => {
-    throwsSdp(chromiumOffer({ videoCodecs: 'h264-only' }), 'no supported video codec offered (need VP8)');
+  it('accepts a video section with only H264 (packetization-mode=1) and cuts it to that codec', () => {
+    const p = prepareOffer(chromiumOffer({ videoCodecs: 'h264-only' }));
+    assert.equal(p.media[1]!.codec, 'H264');
+    assert.equal(p.media[1]!.payloadType, 102);
+    assert.match(p.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 102\r\n/);
+  });
+
+  it('refuses a video section with neither VP8 nor H264 packetization-mode=1', () => {
+    throwsSdp(
+      chromiumOffer({ videoCodecs: 'h264-only' }).replace('packetization-mode=1', 'packetization-mode=0'),
+      'no supported video codec offered (need VP8 or H264 with packetization-mode=1)',
+    );
   });
 
   it('refuses an audio section with no opus', () => {
