@@ -24,13 +24,15 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err instanceof SfuError ? err.status : (err.statusCode ?? 500);
     const message =
-      status === 413
-        ? 'request body is too large'
-        : status === 415
-          ? 'unsupported Content-Type (send application/sdp)'
-          : status >= 500 && !(err instanceof SfuError)
-            ? 'internal error'
-            : err.message;
+      err instanceof SfuError
+        ? err.message
+        : status === 413
+          ? 'request body is too large'
+          : status === 415
+            ? 'unsupported Content-Type (send application/sdp)'
+            : status >= 500
+              ? 'internal error'
+              : err.message;
     if (status >= 500) req.log.error({ err }, 'request failed');
     if (err instanceof SfuError) for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
     void reply

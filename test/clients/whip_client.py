@@ -29,9 +29,9 @@ VIDEO = {
     "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
     # What OBS sends by default: H264 Constrained Baseline, packetization-mode=1.
     "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=300 ! "
-    "video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency ! "
+    "video/x-h264,profile=constrained-baseline,level=(string)3.1 ! h264parse ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency ! "
     "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
-    "packetization-mode=(string)1,profile-level-id=(string)42e01f",
+    "packetization-mode=(string)1",
 }
 AUDIO = (
     "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! "
