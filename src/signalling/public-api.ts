@@ -53,7 +53,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     origin: (origin, cb) => cb(null, origin === undefined ? false : corsAllows(origin, config.corsDomain)),
     methods: ['GET', 'POST', 'DELETE', 'PATCH', 'OPTIONS'],
     allowedHeaders: ['Authorization', 'Accept', 'Content-Type', 'If-Match'],
-    exposedHeaders: ['Location', 'ETag', 'Link'],
+    exposedHeaders: ['Location', 'ETag', 'Link', 'Retry-After'],
     maxAge: 600,
   });
   // Only SDP and JSON (management routes under --debug) are parsed; text/plain is not.

@@ -152,6 +152,57 @@ describe('WHEP players (no data channel)', () => {
     assert.equal(v2.msids.length, 2, 'no renegotiation: still the m-lines of the answer');
     assert.equal(await stopPlayer(player), 200);
   });
+
+  it('a room-wide player of an empty room gets a publisher that joins later on its idle m-lines', async () => {
+    const room = 'whep-late';
+    const player = await page();
+    const r = await whepPlay(player, `${server.publicUrl}/sub/${room}/early+1`);
+    assert.equal(r.status, 201, r.text);
+    const idle = await playerView(player);
+    assert.deepEqual(idle.directions, ['sendonly', 'sendonly'], 'idle m-lines are answered sendonly, to be filled later');
+    assert.equal(idle.videoFrames, 0);
+    const pubPage = await page();
+    await publishFrom(pubPage, room, 'late');
+    await framesIncrease(player, 0, 20, 'frames from the publisher that joined after the answer');
+    assert.equal(await stopPlayer(player), 200);
+  });
+});
+
+describe('--auth on /whep: the subscriber token of id "whep"', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  before(async () => {
+    server = await startServer(['--auth']);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('401 without or with a wrong token; with the token the request reaches the room (409: not live)', async () => {
+    const set = await fetch(`${server.privateUrl}/create/sub`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: 'secure', id: 'whep', token: 'watch-me' }),
+    });
+    assert.equal(set.status < 300, true);
+    const page = await openPage(browser, server);
+    const none = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`);
+    assert.equal(none.status, 401, none.text);
+    const wrong = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`, { token: 'nope' });
+    assert.equal(wrong.status, 401, wrong.text);
+    const right = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`, { token: 'watch-me' });
+    assert.equal(right.status, 409, right.text);
+    await page.close();
+    // clear the token: then nothing at all is left
+    await fetch(`${server.privateUrl}/create/sub`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: 'secure', id: 'whep' }),
+    });
+    await waitEmpty(server);
+  });
 });
 
 describe('WHIP/WHEP session resource: status codes', () => {
