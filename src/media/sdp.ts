@@ -150,7 +150,9 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       continue;
     }
     if (m.type !== 'audio' && m.type !== 'video') throw new SdpError(`unsupported m= line type ${m.type}`);
-    if (m.port === 0) continue; // rejected/stopped m-line: leave it as it is
+    // Port 0 is a rejected/stopped m-line (left as it is), unless it is bundle-only: GStreamer's
+    // webrtcbin offers every m-line after the first that way under max-bundle.
+    if (m.port === 0 && !(m as { bundleOnly?: string }).bundleOnly) continue;
     const kind: Kind = m.type;
     const direction = (m.direction ?? 'sendrecv') as OfferedMedia['direction'];
     const codecs = usableCodecs(m, kind);

@@ -25,17 +25,17 @@ gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 VIDEO = {
-    "vp8": "vp8enc deadline=1 cpu-used=8 keyframe-max-dist=30 target-bitrate=300000 ! rtpvp8pay pt=96 ! "
-    "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+    "vp8": "vp8enc deadline=1 cpu-used=8 keyframe-max-dist=30 target-bitrate=300000 ! rtpvp8pay pt={pt} ! "
+    "application/x-rtp,media=video,encoding-name=VP8,payload={pt},clock-rate=90000",
     # What OBS sends by default: H264 Constrained Baseline, packetization-mode=1.
     "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=300 ! "
-    "video/x-h264,profile=constrained-baseline,level=(string)3.1 ! h264parse ! rtph264pay config-interval=-1 pt=102 aggregate-mode=zero-latency ! "
-    "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
+    "video/x-h264,profile=constrained-baseline,level=(string)3.1 ! h264parse ! rtph264pay config-interval=-1 pt={pt} aggregate-mode=zero-latency ! "
+    "application/x-rtp,media=video,encoding-name=H264,payload={pt},clock-rate=90000,"
     "packetization-mode=(string)1",
 }
 AUDIO = (
-    "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! "
-    "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! wb."
+    "audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt={pt} ! "
+    "application/x-rtp,media=audio,encoding-name=OPUS,payload={pt},clock-rate=48000 ! wb."
 )
 
 
@@ -52,10 +52,10 @@ class WhipClient:
         if args.video != "none":
             parts.append(
                 "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! "
-                f"videoconvert ! queue ! {VIDEO[args.video]} ! wb."
+                f"videoconvert ! queue ! {VIDEO[args.video].format(pt=args.video_pt)} ! wb."
             )
         if args.audio:
-            parts.append(AUDIO)
+            parts.append(AUDIO.format(pt=args.audio_pt))
         self.pipe = Gst.parse_launch(" ".join(parts))
         self.wb = self.pipe.get_by_name("wb")
         self.wb.connect("on-negotiation-needed", self.on_negotiation_needed)
@@ -141,6 +141,9 @@ def main():
     p.add_argument("--token")
     p.add_argument("--video", choices=["vp8", "h264", "none"], default="vp8")
     p.add_argument("--no-audio", dest="audio", action="store_false")
+    # Payload types differ between real clients; the server must not assume Chromium's.
+    p.add_argument("--video-pt", type=int, default=96)
+    p.add_argument("--audio-pt", type=int, default=111)
     p.add_argument("--duration", type=int, default=60)
     args = p.parse_args()
     Gst.init(None)

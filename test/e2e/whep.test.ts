@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, publishFrom, type ServerProcess, startServer, waitEmpty, waitFor } from './harness.js';
+import { chromiumOffer, launchBrowser, openPage, publishFrom, type ServerProcess, startServer, waitEmpty, waitFor } from './harness.js';
 import { framesIncrease, liveGauges, playerView, stopPlayer, whepPlay } from './whep-player.js';
 
 describe('WHEP players (no data channel)', () => {
@@ -289,6 +289,14 @@ describe('WHIP/WHEP session resource: status codes', () => {
 
     await check('200 DELETE', await req(location, { method: 'DELETE' }), 200);
     await check('404 DELETE again', await req(location, { method: 'DELETE' }), 404);
+    // What other clients send: rtcp-mux-only, no data channel, and the ssrc-group:FID Chromium has.
+    const pubOffer = (await chromiumOffer(page, true))
+      .replace(/m=application[\s\S]*$/, '')
+      .replace(/a=group:BUNDLE (.*) \d+\r\n/, 'a=group:BUNDLE $1\r\n')
+      .replace(/a=rtcp-mux\r\n/g, 'a=rtcp-mux\r\na=rtcp-mux-only\r\n');
+    assert.match(pubOffer, /a=ssrc-group:FID/);
+    const muxOnly = await check('201 POST /pub rtcp-mux-only, no data channel', await post(`/pub/${room}/mux+1`, pubOffer), 201);
+    await check('200 DELETE it', await req(muxOnly.headers.get('location')!, { method: 'DELETE' }), 200);
     assert.deepEqual(await server.list('sub', room), ['dup+1'], 'refused requests left nothing');
     await check('200 DELETE dup', await req(dup.headers.get('location')!, { method: 'DELETE' }), 200);
     await pubPage.evaluate(() => (window as unknown as { pub: { stop(): void } }).pub.stop());

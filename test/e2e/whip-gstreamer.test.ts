@@ -58,7 +58,9 @@ describe('GStreamer webrtcbin WHIP publisher', () => {
       const room = `gst-${codec}`;
       const sub = await page();
       await subscribeFrom(sub, room, 'viewer');
-      const client = await startWhipClient(`${server.publicUrl}/pub/${room}/gst+${codec}`, ['--video', codec]);
+      // Payload types other than Chromium's (VP8 120, H264 98, Opus 109): the subscriber still gets ours.
+      const pts = codec === 'vp8' ? ['--video-pt', '120'] : ['--video-pt', '98'];
+      const client = await startWhipClient(`${server.publicUrl}/pub/${room}/gst+${codec}`, ['--video', codec, ...pts, '--audio-pt', '109']);
       clients.push(client);
       const created = client.events.find((e) => e.event === 'created')!;
       assert.equal(created.status, 201);

@@ -332,6 +332,17 @@ describe('prepareOffer for a WHEP player (receiver)', () => {
   });
 });
 
+describe('prepareOffer on what GStreamer webrtcbin sends', () => {
+  it('takes a port-0 bundle-only m-line as an active one', () => {
+    const offer = chromiumOffer().replace('m=audio 9 ', 'm=audio 0 ').replace('a=mid:0\r\n', 'a=mid:0\r\na=bundle-only\r\n');
+    const p = prepareOffer(offer);
+    assert.deepEqual(
+      p.media.map((m) => `${m.mid} ${m.kind} ${m.codec}`),
+      ['0 audio opus', '1 video VP8'],
+    );
+  });
+});
+
 describe('prepareOffer errors', () => {
   const throwsSdp = (raw: string, message: string) =>
     assert.throws(
