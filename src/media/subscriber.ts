@@ -19,15 +19,11 @@ import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
 import { idOf, ownerOf } from '../signalling/validate.js';
 import type { TrackCounts } from '../state/store.js';
-import { announcePublicIp, guard, type MediaDescription, type MediaEngine, type Track } from './engine.js';
-
-type MediaEngineAudio = MediaEngine['audio'];
-type MediaEngineVideo = MediaEngine['video'];
-
+import { announcePublicIp, guard, type MediaDescription, type Track } from './engine.js';
 import { Forwarder } from './forwarder.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
-import { hasKeyframeRequest, randomSsrc as newSsrc, type RtpRewriter } from './rtp.js';
+import { hasKeyframeRequest, type RtpRewriter, randomSsrc } from './rtp.js';
 import { CODECS, type CodecName, codecByName, type Kind, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
@@ -170,13 +166,8 @@ export class Subscriber extends Peer {
         this.pc.addTrack(d);
         return;
       }
-      const ssrc = newSsrc();
-      const d = m.kind === 'video' ? this.ctx.engine.video(m.mid) : this.ctx.engine.audio(m.mid);
-      for (const c of m.codecs) {
-        if (c.name === 'opus') (d as ReturnType<MediaEngineAudio>).addOpusCodec(c.payloadType, c.fmtp);
-        else if (c.name === 'VP8') (d as ReturnType<MediaEngineVideo>).addVP8Codec(c.payloadType);
-        else (d as ReturnType<MediaEngineVideo>).addH264Codec(c.payloadType, c.fmtp);
-      }
+      const ssrc = randomSsrc();
+      const d = this.describeWhep(m);
       const msid = fill ? (whep.target === undefined ? fill.pub : streamId) : streamId;
       d.addSSRC(ssrc, msid === '-' ? this.fullId : msid, msid, fill?.info.trackId ?? `${m.kind}${i}`);
       const slot = this.newSlot(m.mid, m.kind, this.pc.addTrack(d));
@@ -185,6 +176,21 @@ export class Subscriber extends Peer {
       if (fill) this.assign(slot, fill.pub, fill.info);
     });
     this.log.info({ publishers: this.desired.size, filled: this.attachedCount(), mlines: whep.media.length }, 'WHEP subscriber ready');
+  }
+
+  /** A player's m-line as we answer it: sendonly, every codec of it we can forward, with its payload types. */
+  private describeWhep(m: OfferedMedia): MediaDescription {
+    if (m.kind === 'video') {
+      const v = this.ctx.engine.video(m.mid);
+      for (const c of m.codecs) {
+        if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
+        else v.addVP8Codec(c.payloadType);
+      }
+      return v;
+    }
+    const a = this.ctx.engine.audio(m.mid);
+    for (const c of m.codecs) a.addOpusCodec(c.payloadType, c.fmtp);
+    return a;
   }
 
   /**
@@ -367,7 +373,7 @@ export class Subscriber extends Peer {
 
   private attach(pub: string, info: TrackInfo): Slot {
     const kind = info.kind;
-    const ssrc = newSsrc();
+    const ssrc = randomSsrc();
     const recycled = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
     const mid = recycled ? recycled.mid : this.nextMid();
     const d = this.describe(mid, kind, info.codec);
