@@ -13,6 +13,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -95,11 +96,18 @@ class WhipClient:
         if self.args.token:
             headers["Authorization"] = f"Bearer {self.args.token}"
         req = urllib.request.Request(self.args.url, data=sdp.encode(), headers=headers, method="POST")
+        t0 = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 answer = r.read().decode()
                 self.location = urllib.parse.urljoin(self.args.url, r.headers["Location"])
-                say("created", status=r.status, location=self.location, etag=r.headers.get("ETag"))
+                say(
+                    "created",
+                    status=r.status,
+                    location=self.location,
+                    etag=r.headers.get("ETag"),
+                    ms=round((time.monotonic() - t0) * 1000),
+                )
         except urllib.error.HTTPError as e:
             say("refused", status=e.code, reason=e.read().decode().strip())
             self.quit(1)

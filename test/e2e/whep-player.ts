@@ -27,6 +27,8 @@ export interface Played {
   location?: string;
   etag?: string;
   retryAfter?: string;
+  /** POST sent → response received, in ms (measured in the page) */
+  postMs?: number;
 }
 
 export interface PlayerView {
@@ -90,8 +92,10 @@ export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}):
       }
       const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
       if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+      const t0 = performance.now();
       const r = await fetch(url, { method: 'POST', headers, body: pc.localDescription!.sdp });
       const text = await r.text();
+      const postMs = Math.round(performance.now() - t0);
       if (r.status !== 201) {
         pc.close();
         return { status: r.status, text, retryAfter: r.headers.get('Retry-After') ?? undefined };
@@ -101,7 +105,7 @@ export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}):
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
       (window as unknown as { player: unknown }).player = { pc, location, etag, patches };
       await sendCandidates();
-      return { status: r.status, text, location, etag };
+      return { status: r.status, text, location, etag, postMs };
     },
     { url, opts },
   );

@@ -65,11 +65,13 @@ describe('GStreamer webrtcbin WHIP publisher', () => {
       const created = client.events.find((e) => e.event === 'created')!;
       assert.equal(created.status, 201);
       assert.match(String(created.location), /\/session\//);
+      const t0 = Date.now();
       const seen = await waitFor(`${codec} frames decoded from gst`, async () => {
         const r = await controlSubFrames(sub, `gst+${codec}`);
         return r.frames >= 20 ? r : undefined;
       });
       assert.equal(seen.codec, codec === 'vp8' ? 'video/VP8' : 'video/H264');
+      console.error(`WHIP figures (${codec}): POST→201 ${created.ms} ms; 20 frames decoded by the subscriber ${Date.now() - t0} ms after`);
       const state = (await subView(sub)).state;
       assert.ok(state.joins.includes(`gst+${codec}`), 'PUB_JOIN for the WHIP publisher');
       const audio = (await subView(sub)).inbound.filter((s) => s.kind === 'audio').reduce((n, s) => n + s.packetsReceived, 0);
