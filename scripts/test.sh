@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
-# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, and the npm dependencies; then
+# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, GStreamer
+# with python3-gst (WHIP client tests), and the npm dependencies; then
 # builds, lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,12 @@ command -v redis-server >/dev/null || apt_need+=(redis-server)
 command -v nats-server >/dev/null || apt_need+=(nats-server)
 command -v openssl >/dev/null || apt_need+=(openssl)
 command -v ps >/dev/null || apt_need+=(procps) # the cluster-script test lists its process group
+# The WHIP tests publish with GStreamer's webrtcbin from Debian's python3 (test/clients/whip_client.py).
+[ -e /usr/lib/python3/dist-packages/gi/overrides/Gst.py ] || apt_need+=(python3-gst-1.0)
+for pkg in gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+  gstreamer1.0-plugins-ugly gstreamer1.0-nice; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || apt_need+=("$pkg")
+done
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2

@@ -4,7 +4,7 @@
  * default; a NATS bus implements the same interface for several instances.
  */
 import type { RtpHeader } from '../media/rtp.js';
-import type { Kind } from '../media/sdp.js';
+import type { CodecName, Kind } from '../media/sdp.js';
 
 /**
  * Receives RTP packets of one track. Implemented by forwarders: no closure per packet.
@@ -24,6 +24,8 @@ export interface TrackInfo {
   kind: Kind;
   /** `<kind><n>`, numbered per publisher and kind in arrival order */
   trackId: string;
+  /** encoding of the track when not the kind's default (VP8/opus), e.g. H264 from a WHIP client */
+  codec?: CodecName;
 }
 
 export type RoomEvent = { type: 'pub-join'; pub: string; tracks: TrackInfo[] } | { type: 'pub-left'; pub: string };

@@ -400,10 +400,12 @@ export function parseRoomEvent(text: string): RoomEvent | null {
   if (e.type !== 'pub-join' || !Array.isArray(e.tracks)) return null;
   const tracks: TrackInfo[] = [];
   for (const t of e.tracks as unknown[]) {
-    const tt = t as { kind?: unknown; trackId?: unknown };
+    const tt = t as { kind?: unknown; trackId?: unknown; codec?: unknown };
     if ((tt.kind !== 'audio' && tt.kind !== 'video') || typeof tt.trackId !== 'string' || !/^(audio|video)\d+$/.test(tt.trackId))
       return null;
-    tracks.push({ kind: tt.kind, trackId: tt.trackId });
+    // An unknown codec is left out: the track is then taken as the kind's default codec.
+    const codec = tt.codec === 'H264' || tt.codec === 'VP8' || tt.codec === 'opus' ? tt.codec : undefined;
+    tracks.push({ kind: tt.kind, trackId: tt.trackId, ...(codec ? { codec } : {}) });
   }
   return { type: 'pub-join', pub: e.pub, tracks };
 }

@@ -12,15 +12,18 @@ export class Forwarder implements PacketSink {
   packets = 0;
   bytes = 0;
   sendErrors = 0;
-  private readonly rewriter: RtpRewriter;
+  readonly rewriter: RtpRewriter;
 
   constructor(
     private readonly track: Track,
     ssrc: number,
     payloadType: number,
     tsStep: number,
+    /** the rewriter of the forwarder this one replaces on the same outgoing SSRC */
+    previous?: RtpRewriter,
   ) {
     this.rewriter = new RtpRewriter(ssrc, payloadType, tsStep);
+    if (previous) this.rewriter.continueFrom(previous);
   }
 
   onPacket(packet: Buffer, header: RtpHeader): void {

@@ -41,9 +41,29 @@ export type CloseReason =
 
 const GATHERING_TIMEOUT_MS = 5000;
 
+/** A PATCH of the session refused; `status` is the HTTP status. */
+export class PatchRefused extends Error {
+  override name = 'PatchRefused';
+  constructor(
+    readonly status: 400 | 422,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function restartRefused(): PatchRefused {
+  return new PatchRefused(
+    422,
+    'ICE restart is not supported (the WebRTC engine cannot restart ICE); trickle ICE is. DELETE this session and POST a new offer',
+  );
+}
+
 export abstract class Peer {
   abstract readonly role: Role;
   readonly sessionId = randomUUID();
+  /** entity tag of the session resource (WHIP/WHEP PATCH needs it in If-Match) */
+  readonly etag = `"${randomUUID()}"`;
   readonly id: string;
   readonly log: Logger;
   protected readonly pc: PeerConnection;
@@ -90,6 +110,48 @@ export abstract class Peer {
     const local = this.pc.localDescription();
     if (!local) throw new Error('engine produced no answer');
     return announcePublicIp(local.sdp, this.ctx.config.publicIp);
+  }
+
+  /**
+   * Applies a `application/trickle-ice-sdpfrag` body (RFC 8840): its candidates are added.
+   * New ICE credentials would mean an ICE restart, which libdatachannel refuses ("Invalid
+   * ICE settings from remote SDP", libdatachannel issue #545): WHIP/WHEP then prescribe
+   * 422 (trickle supported, restart not); the session goes on untouched.
+   * Returns how many candidates were added.
+   */
+  trickle(fragment: string): number {
+    const remote = this.pc.remoteDescription()?.sdp ?? '';
+    const remoteUfrag = /^a=ice-ufrag:(\S+)/m.exec(remote)?.[1];
+    const remotePwd = /^a=ice-pwd:(\S+)/m.exec(remote)?.[1];
+    const defaultMid = /^a=mid:(\S+)/m.exec(remote)?.[1] ?? '0';
+    const lines = fragment.split(/\r?\n/).map((l) => l.trim());
+    const candidates: { candidate: string; mid: string }[] = [];
+    let mid = defaultMid;
+    for (const line of lines) {
+      if (line === '') continue;
+      if (line.startsWith('m=')) mid = defaultMid;
+      else if (line.startsWith('a=mid:')) mid = line.slice(6);
+      else if (line.startsWith('a=ice-ufrag:')) {
+        if (line.slice(12) !== remoteUfrag) throw restartRefused();
+      } else if (line.startsWith('a=ice-pwd:')) {
+        if (line.slice(10) !== remotePwd) throw restartRefused();
+      } else if (line.startsWith('a=candidate:')) candidates.push({ candidate: line.slice(2), mid });
+      else if (!/^[a-z]=/.test(line)) throw new PatchRefused(400, `not an SDP fragment line: ${line.slice(0, 60)}`);
+    }
+    for (const c of candidates) {
+      if (!/^candidate:\S+ \d+ (udp|tcp) \d+ \S+ \d+ typ \w+/i.test(c.candidate)) {
+        throw new PatchRefused(400, `malformed ICE candidate: ${c.candidate.slice(0, 80)}`);
+      }
+    }
+    for (const c of candidates) {
+      try {
+        this.pc.addRemoteCandidate(c.candidate, c.mid);
+      } catch (err) {
+        throw new PatchRefused(400, `candidate refused: ${String(err instanceof Error ? err.message : err).split('\n')[0]}`);
+      }
+    }
+    if (candidates.length > 0) this.log.debug({ candidates: candidates.length }, 'trickled candidates');
+    return candidates.length;
   }
 
   private gatheringComplete(): Promise<void> {

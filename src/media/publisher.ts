@@ -5,11 +5,12 @@
 import { subjects, type TrackInfo, type TrackSender, type Unsubscribe } from '../bus/bus.js';
 import type { ClientCommand } from '../signalling/control.js';
 import { errorMessage } from '../signalling/control.js';
+import type { TrackCounts } from '../state/store.js';
 import { announcePublicIp, type Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { RtpHeader } from './rtp.js';
-import { type Kind, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { type CodecName, type Kind, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
@@ -104,6 +105,8 @@ export class Publisher extends Peer {
   private readonly counters: Record<Kind, number> = { audio: 0, video: 0 };
   /** mids of the m-lines the client said it sends on */
   private expectedMids = new Set<string>();
+  /** codec each m-line was cut to (VP8 or H264 for video) */
+  private codecOfMid = new Map<string, CodecName>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
@@ -121,6 +124,7 @@ export class Publisher extends Peer {
 
   private expectFrom(offer: PreparedOffer): void {
     this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
+    this.codecOfMid = new Map(offer.media.map((m) => [m.mid, m.codec]));
   }
 
   liveTracks(): PublishedTrack[] {
@@ -153,7 +157,12 @@ export class Publisher extends Peer {
   }
 
   private publishTrack(track: Track, mid: string, kind: Kind): PublishedTrack {
-    const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}` };
+    const codec = this.codecOfMid.get(mid);
+    const info: TrackInfo = {
+      kind,
+      trackId: `${kind}${this.counters[kind]++}`,
+      ...(kind === 'video' && codec && codec !== 'VP8' ? { codec } : {}),
+    };
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const published = new PublishedTrack(
       info,
@@ -198,8 +207,10 @@ export class Publisher extends Peer {
       .map((t) => t.info);
     if (tracks.length === 0) return;
     this.announced = true;
-    const counts = { audio: 0, video: 0 };
+    const counts: TrackCounts = { audio: 0, video: 0 };
     for (const t of tracks) counts[t.kind]++;
+    const videoCodecs = tracks.filter((t) => t.kind === 'video').map((t) => t.codec ?? 'VP8');
+    if (videoCodecs.some((c) => c !== 'VP8')) counts.videoCodecs = videoCodecs;
     // Store first, so a subscriber joining after the event finds us; the event goes out even
     // when the store is down (it is rewritten when the store returns).
     this.ctx.store

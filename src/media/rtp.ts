@@ -66,6 +66,17 @@ export class RtpRewriter {
   ) {}
 
   /**
+   * Continues the numbering of `previous` (same outgoing SSRC, new source): the next packet
+   * counts as a source change, so its sequence number and timestamp follow on.
+   */
+  continueFrom(previous: RtpRewriter): void {
+    if (!previous.started) return;
+    this.lastSeq = previous.lastSeq;
+    this.lastTs = previous.lastTs;
+    this.started = true;
+  }
+
+  /**
    * Rewrites the header of `p`, whose original fields are in `h`. False when the packet
    * is dropped: a straggler of the previous source after a switch.
    */

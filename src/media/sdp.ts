@@ -1,35 +1,71 @@
 /**
  * SDP work on the client's offer, done before the engine sees it. libdatachannel
- * answers with every codec it is offered, so we cut each m-line down to the one
- * codec we forward; and we drop transport-cc so Chromium relies on the REMB we send
- * (libdatachannel generates REMB, not TWCC feedback).
+ * answers with every codec it is offered, so on a sending m-line (a publisher's) we
+ * cut the m-line down to the one codec we forward; and we drop transport-cc so Chromium
+ * relies on the REMB we send (libdatachannel generates REMB, not TWCC feedback).
+ * A receiving m-line (a WHEP player's) keeps its codec list: which codec it gets is
+ * decided per track when the subscriber fills it.
  */
 import sdpTransform from 'sdp-transform';
 
 export type Kind = 'audio' | 'video';
 
+/** Encoding names we forward; the name as in a=rtpmap, compared case-insensitively. */
+export type CodecName = 'opus' | 'VP8' | 'H264';
+
 export interface Codec {
-  /** encoding name as in a=rtpmap, compared case-insensitively */
-  name: string;
+  name: CodecName;
   kind: Kind;
   clockRate: number;
   channels?: number;
-  /** payload type we use towards subscribers */
+  /** payload type we use towards subscribers in our own offers */
   payloadType: number;
   fmtp?: string;
 }
 
-/** What we forward, in order of preference. Subscribers are offered exactly these. */
+/** The default codec of each kind: what a track without a named codec carries. */
 export const CODECS: Readonly<Record<Kind, Codec>> = {
   audio: { name: 'opus', kind: 'audio', clockRate: 48000, channels: 2, payloadType: 111, fmtp: 'minptime=10;useinbandfec=1' },
   video: { name: 'VP8', kind: 'video', clockRate: 90000, payloadType: 96 },
 };
 
+/**
+ * H264 as WHIP clients send it (OBS, GStreamer, browsers): only packetization-mode=1
+ * (FU-A/STAP-A; mode 0 is single-NAL only, which encoders do not keep to) is accepted.
+ */
+export const H264: Readonly<Codec> = {
+  name: 'H264',
+  kind: 'video',
+  clockRate: 90000,
+  payloadType: 102,
+  fmtp: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+};
+
+/** Video codecs a publisher may send, in order of preference. */
+export const VIDEO_CODECS: readonly Codec[] = [CODECS.video, H264];
+
+export function codecByName(kind: Kind, name: string | undefined): Codec {
+  if (kind === 'audio') return CODECS.audio;
+  return VIDEO_CODECS.find((c) => c.name === name) ?? CODECS.video;
+}
+
+/** One usable codec of an offered m-line: its payload type and format parameters there. */
+export interface OfferedCodec {
+  name: CodecName;
+  payloadType: number;
+  fmtp?: string;
+}
+
 export interface OfferedMedia {
   mid: string;
   kind: Kind;
   direction: 'sendonly' | 'recvonly' | 'sendrecv' | 'inactive';
+  /** payload type of the chosen codec (sending m-lines); of the first usable one otherwise */
   payloadType: number;
+  /** the codec a sending m-line was cut to */
+  codec: CodecName;
+  /** every usable codec of the m-line, in the client's order (receiving m-lines choose from these) */
+  codecs: OfferedCodec[];
 }
 
 export interface PreparedOffer {
@@ -47,7 +83,48 @@ export class SdpError extends Error {
 
 const DROPPED_FEEDBACK = new Set(['transport-cc']);
 
-export function prepareOffer(raw: string): PreparedOffer {
+type MediaSection = sdpTransform.SessionDescription['media'][number];
+
+function fmtpOf(m: MediaSection, pt: number): string | undefined {
+  return m.fmtp?.find((f) => f.payload === pt)?.config;
+}
+
+/** packetization-mode of an H264 fmtp line; absent means 0 (RFC 6184). */
+function h264Mode(fmtp: string | undefined): number {
+  const m = /(?:^|;)\s*packetization-mode=(\d)/.exec(fmtp ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** The usable codecs of an m-line, in the client's order. */
+function usableCodecs(m: MediaSection, kind: Kind): OfferedCodec[] {
+  const out: OfferedCodec[] = [];
+  for (const r of m.rtp) {
+    const name = r.codec.toLowerCase();
+    const fmtp = fmtpOf(m, r.payload);
+    if (kind === 'audio') {
+      if (name === 'opus' && r.rate === 48000) out.push({ name: 'opus', payloadType: r.payload, ...(fmtp ? { fmtp } : {}) });
+    } else if (name === 'vp8' && r.rate === 90000) {
+      out.push({ name: 'VP8', payloadType: r.payload });
+    } else if (name === 'h264' && r.rate === 90000 && h264Mode(fmtp) === 1) {
+      out.push({ name: 'H264', payloadType: r.payload, ...(fmtp ? { fmtp } : {}) });
+    }
+  }
+  return out;
+}
+
+/** A sending m-line's codec: VP8 first, then H264 — preferring Constrained Baseline (42e0xx), which every receiver decodes. */
+function chooseSendCodec(codecs: OfferedCodec[]): OfferedCodec | undefined {
+  const vp8 = codecs.find((c) => c.name === 'VP8');
+  if (vp8) return vp8;
+  const h264 = codecs.filter((c) => c.name === 'H264');
+  return h264.find((c) => /profile-level-id=42e0/i.test(c.fmtp ?? '')) ?? h264[0] ?? codecs.find((c) => c.name === 'opus');
+}
+
+/**
+ * Parses and checks a client offer; sending m-lines are cut to the codec we forward.
+ * For a subscriber (`receiver`), a sendrecv m-line is a receiving one (WHEP allows it).
+ */
+export function prepareOffer(raw: string, receiver = false): PreparedOffer {
   if (!/^v=0\r?\n/.test(raw)) throw new SdpError('body is not an SDP offer (must start with v=0)');
   let session: sdpTransform.SessionDescription;
   try {
@@ -73,12 +150,33 @@ export function prepareOffer(raw: string): PreparedOffer {
       continue;
     }
     if (m.type !== 'audio' && m.type !== 'video') throw new SdpError(`unsupported m= line type ${m.type}`);
-    if (m.port === 0) continue; // rejected/stopped m-line: leave it as it is
-    const want = CODECS[m.type];
-    const chosen = m.rtp.find((r) => r.codec.toLowerCase() === want.name.toLowerCase() && r.rate === want.clockRate);
-    if (!chosen) throw new SdpError(`no supported ${m.type} codec offered (need ${want.name})`);
-    const pt = chosen.payload;
-    m.rtp = [chosen];
+    // Port 0 is a rejected/stopped m-line (left as it is), unless it is bundle-only: GStreamer's
+    // webrtcbin offers every m-line after the first that way under max-bundle.
+    if (m.port === 0 && !(m as { bundleOnly?: string }).bundleOnly) continue;
+    const kind: Kind = m.type;
+    const direction = (m.direction ?? 'sendrecv') as OfferedMedia['direction'];
+    const codecs = usableCodecs(m, kind);
+    if (direction === 'recvonly' || direction === 'inactive' || (receiver && direction === 'sendrecv')) {
+      // A player's m-line: nothing is cut; it stays unused when no codec fits.
+      const first = codecs[0];
+      out.push({
+        mid: String(m.mid),
+        kind,
+        direction,
+        payloadType: first?.payloadType ?? -1,
+        codec: first?.name ?? CODECS[kind].name,
+        codecs,
+      });
+      continue;
+    }
+    const chosen = chooseSendCodec(codecs);
+    if (!chosen) {
+      throw new SdpError(
+        `no supported ${kind} codec offered (need ${kind === 'audio' ? 'opus' : 'VP8 or H264 with packetization-mode=1'})`,
+      );
+    }
+    const pt = chosen.payloadType;
+    m.rtp = m.rtp.filter((r) => r.payload === pt);
     m.fmtp = (m.fmtp ?? []).filter((f) => f.payload === pt);
     m.rtcpFb = (m.rtcpFb ?? []).filter((f) => Number(f.payload) === pt && !DROPPED_FEEDBACK.has(f.type));
     m.payloads = String(pt);
@@ -91,8 +189,22 @@ export function prepareOffer(raw: string): PreparedOffer {
     }
     if (m.ssrcs) m.ssrcs = m.ssrcs.filter((s) => !secondary.has(Number(s.id)));
     delete m.ssrcGroups;
-    const direction = (m.direction ?? 'sendrecv') as OfferedMedia['direction'];
-    out.push({ mid: String(m.mid), kind: m.type, direction, payloadType: pt });
+    out.push({ mid: String(m.mid), kind, direction, payloadType: pt, codec: chosen.name, codecs });
   }
   return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };
+}
+
+/**
+ * The codec of `codecs` a receiver gets for a track sending `name`. For H264 the receiver
+ * must take packetization-mode=1 (checked when parsed); any profile is accepted, since
+ * decoders handle the Constrained Baseline that WHIP encoders send under all of them.
+ */
+export function receivable(codecs: readonly OfferedCodec[], name: CodecName): OfferedCodec | undefined {
+  if (name !== 'H264') return codecs.find((c) => c.name === name);
+  const h264 = codecs.filter((c) => c.name === 'H264');
+  return (
+    h264.find((c) => /profile-level-id=42e01f/i.test(c.fmtp ?? '')) ??
+    h264.find((c) => /profile-level-id=42e0/i.test(c.fmtp ?? '')) ??
+    h264[0]
+  );
 }

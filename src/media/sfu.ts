@@ -10,7 +10,7 @@ import type { MediaEngine } from './engine.js';
 import type { CloseReason, Peer, PeerContext } from './peer.js';
 import { Publisher } from './publisher.js';
 import { prepareOffer, SdpError } from './sdp.js';
-import { Subscriber } from './subscriber.js';
+import { Subscriber, WhepRefused } from './subscriber.js';
 
 /** A request the SFU refuses; `status` is the HTTP status to answer with. */
 export class SfuError extends Error {
@@ -18,14 +18,26 @@ export class SfuError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** extra response headers, e.g. Retry-After on a 409 of the WHEP endpoint */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
+/** Seconds a WHEP player is told to wait before asking again for a publisher that is not live. */
+export const WHEP_RETRY_AFTER_SECONDS = 5;
+
+export interface ConnectOptions {
+  /** per-publisher WHEP endpoint: play only this publisher (id or full id) */
+  whepTarget?: string;
+}
+
 export interface Connected {
   answer: string;
   sessionId: string;
+  /** ETag of the session resource */
+  etag: string;
 }
 
 export class Sfu {
@@ -60,22 +72,37 @@ export class Sfu {
     this.sweeper.unref();
   }
 
-  async connect(role: Role, room: string, fullId: string, offerSdp: string): Promise<Connected> {
+  /**
+   * Connects a peer from its complete offer. Two modes per role: with the `control` data
+   * channel (ours), or without it — a plain WHIP publisher, or a WHEP player whose offer
+   * carries recvonly m-lines and gets the room's media in the answer.
+   */
+  async connect(role: Role, room: string, fullId: string, offerSdp: string, opts: ConnectOptions = {}): Promise<Connected> {
     if (this.draining) throw new SfuError(503, 'instance is draining; connect to another one');
     let offer: ReturnType<typeof prepareOffer>;
     try {
-      offer = prepareOffer(offerSdp);
+      offer = prepareOffer(offerSdp, role === 'sub');
     } catch (err) {
       throw err instanceof SdpError ? new SfuError(400, err.message) : err;
     }
-    if (!offer.hasDataChannel) throw new SfuError(400, 'offer has no data channel (create one labelled "control")');
     if (role === 'pub' && offer.media.length === 0) throw new SfuError(400, 'publisher offer has no audio or video m= line');
     if (role === 'pub' && offer.media.some((m) => m.direction === 'recvonly')) {
       throw new SfuError(400, 'publisher m= lines must be sendonly');
     }
-    if (role === 'sub' && offer.media.length > 0) {
-      throw new SfuError(400, 'subscriber offer must carry only the data channel; media is added by the server');
+    const whep = role === 'sub' && offer.media.length > 0;
+    if (whep && offer.hasDataChannel) {
+      throw new SfuError(400, 'subscriber offer must carry either only the data channel, or only recvonly audio/video (WHEP)');
     }
+    if (role === 'sub' && !whep && !offer.hasDataChannel) {
+      throw new SfuError(400, 'subscriber offer has neither a data channel nor recvonly audio/video m= lines');
+    }
+    if (whep && offer.media.some((m) => m.direction === 'sendonly')) {
+      throw new SfuError(400, 'subscriber m= lines must be recvonly (WHEP); to send, POST to /pub');
+    }
+    if (whep && !offer.media.some((m) => m.codecs.length > 0)) {
+      throw new SfuError(400, 'no m= line offers a codec we forward (opus, VP8, H264 with packetization-mode=1)');
+    }
+    if (opts.whepTarget !== undefined && !whep) throw new SfuError(400, 'WHEP offer must carry recvonly audio/video m= lines');
     let reserved: boolean;
     try {
       reserved = await this.store.addPeer(role, room, fullId);
@@ -92,7 +119,16 @@ export class Sfu {
     }
     let peer: Peer;
     try {
-      peer = role === 'pub' ? new Publisher(this.ctx, room, fullId, offer) : new Subscriber(this.ctx, room, fullId, offer.mids);
+      peer =
+        role === 'pub'
+          ? new Publisher(this.ctx, room, fullId, offer)
+          : new Subscriber(
+              this.ctx,
+              room,
+              fullId,
+              offer.mids,
+              whep ? { media: offer.media, ...(opts.whepTarget !== undefined ? { target: opts.whepTarget } : {}) } : undefined,
+            );
     } catch (err) {
       await this.store.removePeer(role, room, fullId);
       throw err;
@@ -103,10 +139,13 @@ export class Sfu {
       if (peer.closed) throw new SfuError(400, 'connection closed while answering');
       peer.log.info('joined');
       peer.log.debug({ offer: offer.sdp, answer }, 'sdp');
-      return { answer, sessionId: peer.sessionId };
+      return { answer, sessionId: peer.sessionId, etag: peer.etag };
     } catch (err) {
       await peer.close('bad-offer');
       if (err instanceof SfuError) throw err;
+      if (err instanceof WhepRefused) {
+        throw new SfuError(err.status, err.message, err.status === 409 ? { 'Retry-After': String(WHEP_RETRY_AFTER_SECONDS) } : {});
+      }
       throw new SfuError(400, `offer rejected by the WebRTC engine: ${firstLine(err)}`);
     }
   }

@@ -6,6 +6,13 @@
  * events); `attached` is what the last offer carried. At most one offer is
  * outstanding; changes meanwhile only mark the state dirty, and the answer
  * triggers ONE follow-up offer carrying all of them.
+ *
+ * WHEP mode (a player's offer with recvonly m-lines and no data channel): there is no
+ * renegotiation. The player's m-lines become our slots, sendonly with a fixed SSRC, and
+ * are filled before the answer with the room's tracks in publisher arrival order. Later,
+ * a publisher that leaves frees its slots (the player's track goes silent) and one that
+ * joins fills free slots of its kind — the msid of the answer then no longer names it,
+ * which is why a dynamic room is better watched in control-channel mode.
  */
 import { type RoomEvent, subjects, type TrackInfo, type Unsubscribe } from '../bus/bus.js';
 import type { ClientCommand } from '../signalling/control.js';
@@ -16,8 +23,8 @@ import { announcePublicIp, guard, type MediaDescription, type Track } from './en
 import { Forwarder } from './forwarder.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
-import { hasKeyframeRequest, randomSsrc } from './rtp.js';
-import { CODECS, type Kind } from './sdp.js';
+import { hasKeyframeRequest, type RtpRewriter, randomSsrc } from './rtp.js';
+import { CODECS, type CodecName, codecByName, type Kind, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
 const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
@@ -50,6 +57,29 @@ interface Slot {
   retiring?: boolean;
   /** added in the outstanding offer: forwarding starts after the answer */
   pending?: boolean;
+  /** WHEP slot: the codecs the player's m-line accepts (its payload types) */
+  accepts?: OfferedCodec[];
+  /** WHEP slot: numbering of the last forwarder, continued by the next one */
+  lastRewriter?: RtpRewriter;
+}
+
+/** What a WHEP player asked for. */
+export interface WhepRequest {
+  /** the player's audio/video m-lines, in offer order */
+  media: OfferedMedia[];
+  /** per-publisher endpoint: the publisher id (or full id) this session plays */
+  target?: string;
+}
+
+/** A WHEP request refused while preparing the answer; `status` is the HTTP status. */
+export class WhepRefused extends Error {
+  override name = 'WhepRefused';
+  constructor(
+    readonly status: 409 | 503,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class Subscriber extends Peer {
@@ -83,13 +113,163 @@ export class Subscriber extends Peer {
     fullId: string,
     /** mids of the client's offer (its data channel), never reused for our m-lines */
     private readonly clientMids: ReadonlySet<string>,
+    /** set for a WHEP player: no data channel, media in the answer */
+    private readonly whep?: WhepRequest,
   ) {
     super(ctx, room, fullId, 'sub');
   }
 
   /** A publisher that belongs to this subscriber's own user is never sent to it. */
   private isOwn(pubFullId: string): boolean {
+    if (this.whep?.target !== undefined) return !this.isTarget(pubFullId);
     return ownerOf(idOf(pubFullId)) === this.id;
+  }
+
+  /** Per-publisher WHEP: the publisher by full id, or by id (any connection of that user, so a reconnect plays on). */
+  private isTarget(pubFullId: string): boolean {
+    const target = this.whep?.target;
+    if (target === undefined) return true;
+    return target.includes('+') ? pubFullId === target : idOf(pubFullId) === target;
+  }
+
+  override async answer(offerSdp: string): Promise<string> {
+    if (this.whep) await this.prepareWhep(this.whep);
+    return super.answer(offerSdp);
+  }
+
+  /** WHEP: reads the room, then adds one sendonly m-line per player m-line, filled where a track fits. */
+  private async prepareWhep(whep: WhepRequest): Promise<void> {
+    this.queued = [];
+    this.unsubscribeRoom = this.ctx.bus.subscribeRoom(this.room, (e) => this.onRoomEvent(e));
+    let media: Map<string, TrackCounts>;
+    try {
+      media = await this.ctx.store.getMedia(this.room);
+    } catch (err) {
+      this.log.error({ err }, 'could not read room media');
+      throw new WhepRefused(503, 'state store unavailable');
+    }
+    if (this.closed) return;
+    for (const [pub, counts] of media) this.setDesired(pub, tracksOf(counts));
+    for (const e of this.queued) this.applyEvent(e);
+    this.queued = undefined;
+    if (whep.target !== undefined && this.desired.size === 0)
+      throw new WhepRefused(409, `publisher ${whep.target} is not live in room ${this.room}`);
+    // The per-publisher endpoint names its one MediaStream after the publisher it plays.
+    const streamId = whep.target === undefined ? '-' : [...this.desired.keys()][0]!;
+    const planned = this.plan(whep.media.map((m) => ({ kind: m.kind, accepts: m.codecs })));
+    whep.media.forEach((m, i) => {
+      const fill = planned[i];
+      if (m.codecs.length === 0 || m.direction === 'inactive') {
+        // Nothing we could ever send on it: answered inactive.
+        const d = this.describe(m.mid, m.kind);
+        d.setDirection('Inactive');
+        this.pc.addTrack(d);
+        return;
+      }
+      const ssrc = randomSsrc();
+      const d = this.describeWhep(m);
+      const msid = fill ? (whep.target === undefined ? fill.pub : streamId) : streamId;
+      d.addSSRC(ssrc, msid === '-' ? this.fullId : msid, msid, fill?.info.trackId ?? `${m.kind}${i}`);
+      const slot = this.newSlot(m.mid, m.kind, this.pc.addTrack(d));
+      slot.ssrc = ssrc;
+      slot.accepts = m.codecs;
+      if (fill) this.assign(slot, fill.pub, fill.info);
+    });
+    this.log.info({ publishers: this.desired.size, filled: this.attachedCount(), mlines: whep.media.length }, 'WHEP subscriber ready');
+  }
+
+  /** A player's m-line as we answer it: sendonly, every codec of it we can forward, with its payload types. */
+  private describeWhep(m: OfferedMedia): MediaDescription {
+    if (m.kind === 'video') {
+      const v = this.ctx.engine.video(m.mid);
+      for (const c of m.codecs) {
+        if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
+        else v.addVP8Codec(c.payloadType);
+      }
+      return v;
+    }
+    const a = this.ctx.engine.audio(m.mid);
+    for (const c of m.codecs) a.addOpusCodec(c.payloadType, c.fmtp);
+    return a;
+  }
+
+  /**
+   * Which track goes on which slot: publishers in arrival order, their tracks in order,
+   * each on the first free slot of its kind that can receive its codec. Per-publisher
+   * WHEP takes at most one track per kind.
+   */
+  private plan(slots: { kind: Kind; accepts: OfferedCodec[]; taken?: boolean }[]): ({ pub: string; info: TrackInfo } | undefined)[] {
+    const out: ({ pub: string; info: TrackInfo } | undefined)[] = slots.map(() => undefined);
+    const perKind = this.whep?.target !== undefined;
+    for (const [pub, tracks] of this.desired) {
+      if (this.isPlaced(pub, perKind)) continue;
+      const kindsDone = new Set<Kind>();
+      for (const info of tracks) {
+        if (perKind && kindsDone.has(info.kind)) continue;
+        if (this.isAssigned(pub, info.trackId)) continue;
+        const codec: CodecName = info.codec ?? CODECS[info.kind].name;
+        const i = slots.findIndex((s, n) => !s.taken && !out[n] && s.kind === info.kind && receivable(s.accepts, codec) !== undefined);
+        if (i < 0) continue; // no m-line of the player can take it (kind full, or e.g. H264 to a VP8-only player)
+        out[i] = { pub, info };
+        kindsDone.add(info.kind);
+      }
+      if (perKind && kindsDone.size > 0) break; // one publisher only
+    }
+    return out;
+  }
+
+  /** Per-publisher WHEP plays one publisher at a time: while one is placed, others wait. */
+  private isPlaced(pub: string, perKind: boolean): boolean {
+    if (!perKind) return false;
+    for (const s of this.slots) if (s.pub !== undefined && s.pub !== pub) return true;
+    return false;
+  }
+
+  private isAssigned(pub: string, trackId: string): boolean {
+    return this.slots.some((s) => s.pub === pub && s.info?.trackId === trackId);
+  }
+
+  /** Puts a publisher track on a WHEP slot; forwarding starts once the track is open. */
+  private assign(slot: Slot, pub: string, info: TrackInfo): void {
+    const codec = receivable(slot.accepts ?? [], info.codec ?? CODECS[info.kind].name);
+    if (!codec || slot.ssrc === undefined) return;
+    slot.pub = pub;
+    slot.info = info;
+    const subject = subjects.track(this.room, pub, info.kind, info.trackId);
+    const forwarder = new Forwarder(slot.track, slot.ssrc, codec.payloadType, TS_STEP[info.kind], slot.lastRewriter);
+    slot.forwarder = forwarder;
+    slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
+    if (info.kind === 'video') {
+      slot.keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
+    }
+    this.enable(slot);
+  }
+
+  /** Takes a track off a WHEP slot; the slot keeps its SSRC and numbering for the next one. */
+  private unassign(slot: Slot): void {
+    slot.unsubscribe?.();
+    slot.keyframes?.close();
+    if (slot.forwarder) {
+      slot.forwarder.enabled = false;
+      this.retiredPackets += slot.forwarder.packets;
+      this.retiredBytes += slot.forwarder.bytes;
+      slot.lastRewriter = slot.forwarder.rewriter;
+    }
+    slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = undefined;
+  }
+
+  /** WHEP: brings the slots to `desired` without renegotiating (see the module comment). */
+  private refill(): void {
+    for (const slot of this.slots) {
+      if (slot.pub === undefined) continue;
+      const tracks = this.desired.get(slot.pub);
+      if (!tracks?.some((t) => t.trackId === slot.info!.trackId)) this.unassign(slot);
+    }
+    const free = this.slots.map((s) => ({ kind: s.kind, accepts: s.accepts ?? [], taken: s.pub !== undefined || s.ssrc === undefined }));
+    const planned = this.plan(free);
+    planned.forEach((fill, i) => {
+      if (fill) this.assign(this.slots[i]!, fill.pub, fill.info);
+    });
   }
 
   protected override onControlOpen(): void {
@@ -125,7 +305,8 @@ export class Subscriber extends Peer {
       return;
     }
     this.applyEvent(event);
-    this.renegotiate();
+    if (this.whep) this.refill();
+    else this.renegotiate();
   }
 
   private applyEvent(event: RoomEvent): void {
@@ -177,11 +358,12 @@ export class Subscriber extends Peer {
     if (changed) this.sendOffer();
   }
 
-  private describe(mid: string, kind: Kind): MediaDescription {
-    const codec = CODECS[kind];
+  private describe(mid: string, kind: Kind, codecName?: CodecName): MediaDescription {
+    const codec = codecByName(kind, codecName);
     if (kind === 'video') {
       const v = this.ctx.engine.video(mid);
-      v.addVP8Codec(codec.payloadType);
+      if (codec.name === 'H264') v.addH264Codec(codec.payloadType, codec.fmtp);
+      else v.addVP8Codec(codec.payloadType);
       return v;
     }
     const a = this.ctx.engine.audio(mid);
@@ -194,7 +376,7 @@ export class Subscriber extends Peer {
     const ssrc = randomSsrc();
     const recycled = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
     const mid = recycled ? recycled.mid : this.nextMid();
-    const d = this.describe(mid, kind);
+    const d = this.describe(mid, kind, info.codec);
     d.addSSRC(ssrc, pub, pub, info.trackId);
     const handle = this.pc.addTrack(d);
     const slot = recycled ?? this.newSlot(mid, kind, handle);
@@ -204,7 +386,7 @@ export class Subscriber extends Peer {
     slot.ssrc = ssrc;
     slot.pending = true;
     const subject = subjects.track(this.room, pub, kind, info.trackId);
-    const forwarder = new Forwarder(slot.track, ssrc, CODECS[kind].payloadType, TS_STEP[kind]);
+    const forwarder = new Forwarder(slot.track, ssrc, codecByName(kind, info.codec).payloadType, TS_STEP[kind]);
     slot.forwarder = forwarder;
     slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
     if (kind === 'video') {
@@ -392,7 +574,10 @@ function closeHandle(h: Track): void {
 function tracksOf(counts: TrackCounts): TrackInfo[] {
   const out: TrackInfo[] = [];
   for (const kind of ['audio', 'video'] as const) {
-    for (let i = 0; i < counts[kind]; i++) out.push({ kind, trackId: `${kind}${i}` });
+    for (let i = 0; i < counts[kind]; i++) {
+      const codec = kind === 'video' ? counts.videoCodecs?.[i] : undefined;
+      out.push({ kind, trackId: `${kind}${i}`, ...(codec && codec !== 'VP8' ? { codec } : {}) });
+    }
   }
   return out;
 }

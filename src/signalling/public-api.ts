@@ -1,15 +1,18 @@
 /**
- * The public HTTP API (contract §2): one POST per peer carrying its offer, answered
- * with `201` + SDP + `Location`; `DELETE` on the session URL ends the session.
+ * The public HTTP API (contract §2, §7): one POST per peer carrying its offer, answered
+ * with `201` + SDP + `Location` + `ETag`; the session URL takes `DELETE` (end) and `PATCH`
+ * with a trickle-ice-sdpfrag (WHIP RFC 9725 / WHEP). `/whep/{room}/{pubId}` plays one publisher.
  */
+import { randomBytes } from 'node:crypto';
 import cors from '@fastify/cors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
-import { type Sfu, SfuError } from '../media/sfu.js';
+import { PatchRefused } from '../media/peer.js';
+import { type ConnectOptions, type Sfu, SfuError } from '../media/sfu.js';
 import type { Role } from '../state/store.js';
 import { bearer, looksLikeJwt, tokensEqual, verifyJwt } from './auth.js';
 import { corsAllows } from './cors.js';
-import { checkRoomAndFullId, idOf, ownerOf } from './validate.js';
+import { checkName, checkRoomAndFullId, idOf, ownerOf } from './validate.js';
 
 interface PeerParams {
   room: string;
@@ -21,14 +24,17 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err instanceof SfuError ? err.status : (err.statusCode ?? 500);
     const message =
-      status === 413
-        ? 'request body is too large'
-        : status === 415
-          ? 'unsupported Content-Type (send application/sdp)'
-          : status >= 500 && !(err instanceof SfuError)
-            ? 'internal error'
-            : err.message;
+      err instanceof SfuError
+        ? err.message
+        : status === 413
+          ? 'request body is too large'
+          : status === 415
+            ? 'unsupported Content-Type (send application/sdp)'
+            : status >= 500
+              ? 'internal error'
+              : err.message;
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (err instanceof SfuError) for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
     void reply
       .code(status)
       .type('text/plain; charset=utf-8')
@@ -47,30 +53,54 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     origin: (origin, cb) => cb(null, origin === undefined ? false : corsAllows(origin, config.corsDomain)),
     methods: ['GET', 'POST', 'DELETE', 'PATCH', 'OPTIONS'],
     allowedHeaders: ['Authorization', 'Accept', 'Content-Type', 'If-Match'],
-    exposedHeaders: ['Location', 'ETag', 'Link'],
+    exposedHeaders: ['Location', 'ETag', 'Link', 'Retry-After'],
     maxAge: 600,
   });
   // Only SDP and JSON (management routes under --debug) are parsed; text/plain is not.
   app.removeContentTypeParser(['text/plain']);
-  app.addContentTypeParser('application/sdp', { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
-    done(null, body);
-  });
+  for (const type of ['application/sdp', 'application/trickle-ice-sdpfrag']) {
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+      done(null, body);
+    });
+  }
+
+  const answer = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    role: Role,
+    room: string,
+    fullId: string,
+    opts: ConnectOptions = {},
+  ): Promise<FastifyReply> => {
+    if (!/^application\/sdp\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
+      throw new SfuError(415, 'unsupported Content-Type (send application/sdp)');
+    if (typeof req.body !== 'string' || req.body.length === 0) throw new SfuError(400, 'request body must be an SDP offer');
+    const { answer, sessionId, etag } = await sfu.connect(role, room, fullId, req.body, opts);
+    const links = iceLinks(config);
+    if (links.length > 0) void reply.header('Link', links);
+    return reply.code(201).type('application/sdp').header('Location', `/session/${sessionId}`).header('ETag', etag).send(answer);
+  };
 
   const connect = (role: Role) => async (req: FastifyRequest<{ Params: PeerParams }>, reply: FastifyReply) => {
     const { room, fullId } = req.params;
     const invalid = checkRoomAndFullId(room, fullId);
     if (invalid) throw new SfuError(400, invalid);
-    if (!/^application\/sdp\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
-      throw new SfuError(415, 'unsupported Content-Type (send application/sdp)');
-    if (typeof req.body !== 'string' || req.body.length === 0) throw new SfuError(400, 'request body must be an SDP offer');
-    if (config.auth) await authorize(sfu, config, role, room, fullId, req.headers.authorization);
-    const { answer, sessionId } = await sfu.connect(role, room, fullId, req.body);
-    const links = iceLinks(config);
-    if (links.length > 0) void reply.header('Link', links);
-    return reply.code(201).type('application/sdp').header('Location', `/session/${sessionId}`).send(answer);
+    if (config.auth) await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization);
+    return answer(req, reply, role, room, fullId);
   };
   app.post('/pub/:room/:fullId', connect('pub'));
   app.post('/sub/:room/:fullId', connect('sub'));
+
+  // WHEP for one publisher: the "watch this stream" link. The viewer is a subscriber with
+  // id `whep` (its token, when auth is on, is the subscriber token of id `whep`).
+  app.post('/whep/:room/:pubId', async (req: FastifyRequest<{ Params: { room: string; pubId: string } }>, reply) => {
+    const { room, pubId } = req.params;
+    const invalid = checkName('room', room) ?? checkName('publisher id', pubId) ?? checkName('publisher id', idOf(pubId));
+    if (invalid) throw new SfuError(400, invalid);
+    if (config.auth) await authorize(sfu, config, 'sub', room, WHEP_VIEWER_ID, req.headers.authorization);
+    const fullId = `${WHEP_VIEWER_ID}+${randomBytes(6).toString('hex')}`;
+    return answer(req, reply, 'sub', room, fullId, { whepTarget: pubId });
+  });
 
   app.delete('/session/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     const peer = sfu.session(req.params.id);
@@ -78,11 +108,59 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     await peer.close('delete');
     return reply.code(200).type('text/plain; charset=utf-8').send('OK\n');
   });
+
+  // Trickle ICE (RFC 8840 fragment). ICE restart is answered 422: see Peer.trickle.
+  app.patch('/session/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    const peer = sfu.session(req.params.id);
+    if (!peer) throw new SfuError(404, 'no such session');
+    if (!/^application\/trickle-ice-sdpfrag\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
+      throw new SfuError(415, 'unsupported Content-Type (send application/trickle-ice-sdpfrag)');
+    const ifMatch = req.headers['if-match'];
+    if (ifMatch === undefined) throw new SfuError(428, 'If-Match with the ETag of the session is required');
+    if (ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === peer.etag)) {
+      throw new SfuError(412, 'If-Match does not match the ETag of the session');
+    }
+    if (typeof req.body !== 'string') throw new SfuError(400, 'request body must be an SDP fragment');
+    try {
+      peer.trickle(req.body);
+    } catch (err) {
+      if (err instanceof PatchRefused) throw new SfuError(err.status, err.message);
+      throw err;
+    }
+    return reply.code(204).header('ETag', peer.etag).send();
+  });
+
+  // Wrong methods on our resources get 405 + Allow; OPTIONS (not a CORS preflight, which
+  // the CORS hook answers first) gets the allowed methods.
+  const resources: [string, string][] = [
+    ['/pub/:room/:fullId', 'POST, OPTIONS'],
+    ['/sub/:room/:fullId', 'POST, OPTIONS'],
+    ['/whep/:room/:pubId', 'POST, OPTIONS'],
+    ['/session/:id', 'PATCH, DELETE, OPTIONS'],
+  ];
+  for (const [url, allow] of resources) {
+    const allowed = allow.split(', ');
+    const others = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'].filter((m) => !allowed.includes(m));
+    app.route({
+      method: others as ('GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'PATCH')[],
+      url,
+      exposeHeadRoute: false,
+      handler: async (req, reply) =>
+        reply.code(405).header('Allow', allow).type('text/plain; charset=utf-8').send(`method ${req.method} not allowed; use ${allow}\n`),
+    });
+    app.options(url, async (_req, reply) => reply.code(204).header('Allow', allow).send());
+  }
 }
 
-async function authorize(sfu: Sfu, config: Config, role: Role, room: string, fullId: string, header: string | undefined): Promise<void> {
-  // `alice-screen` publishes under alice's token.
-  const user = role === 'pub' ? ownerOf(idOf(fullId)) : idOf(fullId);
+/** The id of viewers of the per-publisher WHEP endpoint (for auth and lists). */
+export const WHEP_VIEWER_ID = 'whep';
+
+/** The user a token is checked for: `alice-screen` publishes under alice's token. */
+function idOfUser(role: Role, fullId: string): string {
+  return role === 'pub' ? ownerOf(idOf(fullId)) : idOf(fullId);
+}
+
+async function authorize(sfu: Sfu, config: Config, role: Role, room: string, user: string, header: string | undefined): Promise<void> {
   const given = bearer(header);
   // A JWT grants by itself: no token lookup, no private-API call needed for this peer.
   if (given !== undefined && config.jwtSecret && looksLikeJwt(given)) {

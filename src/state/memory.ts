@@ -2,7 +2,7 @@
  * The embedded state store: the same keys and shapes as Redis (§8), held in this
  * process, with the same 24 h expiry. Default when no --redis is given.
  */
-import { keys, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
 
 interface Entry<T> {
   value: T;
@@ -56,8 +56,8 @@ export class MemoryStateStore implements StateStore {
 
   async setMedia(room: string, pubFullId: string, counts: TrackCounts): Promise<void> {
     const hash = this.touch(this.hashes, keys.media(room), () => new Map<string, string>());
-    hash.set(keys.mediaField(pubFullId, 'audio'), String(counts.audio));
-    hash.set(keys.mediaField(pubFullId, 'video'), String(counts.video));
+    hash.set(keys.mediaField(pubFullId, 'audio'), mediaValue(counts, 'audio'));
+    hash.set(keys.mediaField(pubFullId, 'video'), mediaValue(counts, 'video'));
   }
 
   async removeMedia(room: string, pubFullId: string): Promise<void> {

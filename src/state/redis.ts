@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/log.js';
-import { keys, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
 
 export const HEARTBEAT_INTERVAL_MS = 1000;
 /** An instance whose heartbeat key is this old is dead. */
@@ -278,7 +278,13 @@ export class RedisStateStore implements StateStore {
 
   private writeMedia(m: ReturnType<Redis['multi']>, room: string, fullId: string, counts: TrackCounts): void {
     const key = keys.media(room);
-    m.hset(key, keys.mediaField(fullId, 'audio'), String(counts.audio), keys.mediaField(fullId, 'video'), String(counts.video));
+    m.hset(
+      key,
+      keys.mediaField(fullId, 'audio'),
+      mediaValue(counts, 'audio'),
+      keys.mediaField(fullId, 'video'),
+      mediaValue(counts, 'video'),
+    );
     m.expire(key, STATE_TTL_SECONDS);
   }
 

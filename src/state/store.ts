@@ -2,11 +2,22 @@
  * Room state shared by every instance of the service (contract §8). Async and
  * key-shaped so the in-memory store and the Redis store are interchangeable.
  */
-import type { Kind } from '../media/sdp.js';
+import type { CodecName, Kind } from '../media/sdp.js';
 
 export type Role = 'pub' | 'sub';
 
-export type TrackCounts = Record<Kind, number>;
+/**
+ * Track counts of one publisher; `videoCodecs[n]` is the codec of `video<n>` when any
+ * video track is not VP8 (stored after the count, `2;H264,VP8`: readers that only
+ * parseInt the value still get the count).
+ */
+export type TrackCounts = Record<Kind, number> & { videoCodecs?: CodecName[] };
+
+/** The `room#<room>#media` field value of one kind. */
+export function mediaValue(counts: TrackCounts, kind: Kind): string {
+  const codecs = kind === 'video' ? counts.videoCodecs : undefined;
+  return codecs?.some((c) => c !== 'VP8') ? `${counts[kind]};${codecs.join(',')}` : String(counts[kind]);
+}
 
 /** Entries expire after 24 h unless rewritten, as the Redis keys do. */
 export const STATE_TTL_SECONDS = 24 * 60 * 60;
@@ -54,6 +65,10 @@ export function parseMediaHash(hash: Record<string, string>): Map<string, TrackC
       out.set(pub, counts);
     }
     counts[kind] = n;
+    if (kind === 'video') {
+      const codecs = value.split(';')[1]?.split(',');
+      if (codecs?.every((c) => c === 'VP8' || c === 'H264')) counts.videoCodecs = codecs as CodecName[];
+    }
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CODECS, prepareOffer, SdpError } from '../../src/media/sdp.js';
+import { CODECS, prepareOffer, receivable, SdpError } from '../../src/media/sdp.js';
 
 const FINGERPRINT = 'a=fingerprint:sha-256 3A:96:6D:57:B2:C2:C7:61:A0:46:3E:1C:97:39:D3:F7:0A:88:A0:B1:EC:03:FB:0D:A7:AF:F2:84:9A:9D:AF:9E';
 
@@ -136,10 +136,18 @@ describe('prepareOffer on a Chromium offer', () => {
 
   it('reports the data channel and each media section', () => {
     assert.equal(prepared.hasDataChannel, true);
-    assert.deepEqual(prepared.media, [
-      { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111 },
-      { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96 },
-    ]);
+    assert.deepEqual(
+      prepared.media.map(({ codecs, ...m }) => m),
+      [
+        { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111, codec: 'opus' },
+        { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8' },
+      ],
+    );
+    // every usable codec of the offer, in its order: VP8, and H264 with packetization-mode=1
+    assert.deepEqual(
+      prepared.media[1]!.codecs.map((c) => `${c.name}/${c.payloadType}`),
+      ['VP8/96', 'H264/102'],
+    );
   });
 
   it('keeps only opus in the audio section', () => {
@@ -231,7 +239,9 @@ describe('prepareOffer on a Chromium offer', () => {
   it('produces an offer that prepares to itself again', () => {
     const again = prepareOffer(prepared.sdp);
     assert.equal(again.sdp, prepared.sdp);
-    assert.deepEqual(again.media, prepared.media);
+    // the same choices; only the chosen codec is left to choose from
+    const choices = (p: typeof prepared) => p.media.map(({ codecs, ...m }) => m);
+    assert.deepEqual(choices(again), choices(prepared));
   });
 
   it('forwards the codecs of CODECS', () => {
@@ -289,6 +299,50 @@ describe('prepareOffer variants', () => {
   });
 });
 
+describe('prepareOffer for a WHEP player (receiver)', () => {
+  const recvonly = chromiumOffer().replace(/a=sendonly/g, 'a=recvonly');
+
+  it('keeps every codec of a recvonly m-line and lists the usable ones', () => {
+    const p = prepareOffer(recvonly, true);
+    assert.deepEqual(
+      p.media.map((m) => [m.direction, m.codecs.map((c) => c.name)]),
+      [
+        ['recvonly', ['opus']],
+        ['recvonly', ['VP8', 'H264']],
+      ],
+    );
+    assert.ok(p.sdp.includes('a=rtpmap:98 VP9/90000'), 'nothing cut');
+  });
+
+  it('treats sendrecv as receiving for a subscriber, as sending for a publisher', () => {
+    const sendrecv = chromiumOffer().replace(/a=sendonly/g, 'a=sendrecv');
+    assert.ok(prepareOffer(sendrecv, true).sdp.includes('a=rtpmap:98 VP9/90000'));
+    assert.ok(!prepareOffer(sendrecv).sdp.includes('a=rtpmap:98 VP9/90000'));
+  });
+
+  it('receivable() prefers H264 42e01f and needs the same codec name', () => {
+    const codecs = [
+      { name: 'H264' as const, payloadType: 100, fmtp: 'packetization-mode=1;profile-level-id=64001f' },
+      { name: 'H264' as const, payloadType: 102, fmtp: 'packetization-mode=1;profile-level-id=42e01f' },
+      { name: 'VP8' as const, payloadType: 96 },
+    ];
+    assert.equal(receivable(codecs, 'H264')?.payloadType, 102);
+    assert.equal(receivable(codecs, 'VP8')?.payloadType, 96);
+    assert.equal(receivable(codecs, 'opus'), undefined);
+  });
+});
+
+describe('prepareOffer on what GStreamer webrtcbin sends', () => {
+  it('takes a port-0 bundle-only m-line as an active one', () => {
+    const offer = chromiumOffer().replace('m=audio 9 ', 'm=audio 0 ').replace('a=mid:0\r\n', 'a=mid:0\r\na=bundle-only\r\n');
+    const p = prepareOffer(offer);
+    assert.deepEqual(
+      p.media.map((m) => `${m.mid} ${m.kind} ${m.codec}`),
+      ['0 audio opus', '1 video VP8'],
+    );
+  });
+});
+
 describe('prepareOffer errors', () => {
   const throwsSdp = (raw: string, message: string) =>
     assert.throws(
@@ -329,8 +383,18 @@ describe('prepareOffer errors', () => {
     throwsSdp(chromiumOffer().replace('a=mid:1\r\n', ''), 'every m= line needs a=mid');
   });
 
-  it('refuses a video section with no VP8 (H264 only)', () => {
-    throwsSdp(chromiumOffer({ videoCodecs: 'h264-only' }), 'no supported video codec offered (need VP8)');
+  it('accepts a video section with only H264 (packetization-mode=1) and cuts it to that codec', () => {
+    const p = prepareOffer(chromiumOffer({ videoCodecs: 'h264-only' }));
+    assert.equal(p.media[1]!.codec, 'H264');
+    assert.equal(p.media[1]!.payloadType, 102);
+    assert.match(p.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 102\r\n/);
+  });
+
+  it('refuses a video section with neither VP8 nor H264 packetization-mode=1', () => {
+    throwsSdp(
+      chromiumOffer({ videoCodecs: 'h264-only' }).replace('packetization-mode=1', 'packetization-mode=0'),
+      'no supported video codec offered (need VP8 or H264 with packetization-mode=1)',
+    );
   });
 
   it('refuses an audio section with no opus', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keys, parseMediaHash } from '../../src/state/store.js';
+import { keys, mediaValue, parseMediaHash } from '../../src/state/store.js';
 
 describe('keys', () => {
   it('uses the reference key names', () => {
@@ -70,5 +70,24 @@ describe('parseMediaHash', () => {
 
   it('returns an empty map for an empty hash', () => {
     assert.deepEqual(parseMediaHash({}), new Map());
+  });
+
+  it('reads the video codecs after the count (H264 from WHIP clients), ignores unknown ones', () => {
+    assert.deepEqual(
+      parseMediaHash({ 'obs+1#audio': '1', 'obs+1#video': '2;H264,VP8', 'x+1#video': '1;AV2' }),
+      new Map([
+        ['obs+1', { audio: 1, video: 2, videoCodecs: ['H264', 'VP8'] }],
+        ['x+1', { audio: 0, video: 1 }],
+      ]),
+    );
+  });
+});
+
+describe('mediaValue', () => {
+  it('is the bare count unless a video track is not VP8 (compatible with the reference)', () => {
+    assert.equal(mediaValue({ audio: 1, video: 2 }, 'video'), '2');
+    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['VP8'] }, 'video'), '1');
+    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['H264'] }, 'video'), '1;H264');
+    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['H264'] }, 'audio'), '1');
   });
 });
