@@ -30,9 +30,13 @@ describe('demo site: video conference (--debug)', () => {
     }
     // quality hint per tile, from getStats
     await waitFor('quality hint on bob’s tile', () =>
-      a.evaluate(() => /good|fair|poor/.test(document.querySelector('figure[data-user="bob"]:not([data-local]) .quality')?.textContent ?? '')),
+      a.evaluate(() =>
+        /good|fair|poor/.test(document.querySelector('figure[data-user="bob"]:not([data-local]) .quality')?.textContent ?? ''),
+      ),
     );
-    await waitFor('join notification', async () => (await a.getByRole('list', { name: 'Notifications' }).textContent())?.includes('bob joined'));
+    await waitFor('join notification', async () =>
+      (await a.getByRole('list', { name: 'Notifications' }).textContent())?.includes('bob joined'),
+    );
 
     // screen share: a second tile appears on the other page, plays, then goes away
     await b.getByRole('button', { name: 'Share screen' }).click();
@@ -46,7 +50,10 @@ describe('demo site: video conference (--debug)', () => {
     // leave: the other page's tile goes away
     await b.getByRole('button', { name: 'Leave' }).click();
     await waitFor('bob’s tile gone from ann', async () => (await tiles(a)).every((x) => x.user !== 'bob'));
-    assert.deepEqual(await ctx.server.list('pub', room), (await ctx.server.list('pub', room)).filter((x) => x.startsWith('ann+')));
+    assert.deepEqual(
+      await ctx.server.list('pub', room),
+      (await ctx.server.list('pub', room)).filter((x) => x.startsWith('ann+')),
+    );
 
     // join again, then close the tab: the tile goes away too
     await joinIn(b, { room, name: 'bob' });
@@ -54,7 +61,10 @@ describe('demo site: video conference (--debug)', () => {
     await b.close();
     await waitFor('bob’s tile gone after closing the tab', async () => (await tiles(a)).every((x) => x.user !== 'bob'), 20_000);
     await a.getByRole('button', { name: 'Leave' }).click();
-    await waitFor('room empty', async () => (await ctx.server.list('pub', room)).length === 0 && (await ctx.server.list('sub', room)).length === 0);
+    await waitFor(
+      'room empty',
+      async () => (await ctx.server.list('pub', room)).length === 0 && (await ctx.server.list('sub', room)).length === 0,
+    );
     await a.close();
   });
 

@@ -82,8 +82,18 @@ export async function waitPlaying(page: Page, user: string, kind = 'camera', mor
 }
 
 /** The SDK's per-stream stats summary, from the page's client. */
-export function pageStats(page: Page): Promise<
-  { fullId: string; id: string; kind: string; direction: string; audio?: { packets: number; audioLevel?: number }; video?: { packets: number; frames?: number }; quality: string }[]
+export function pageStats(
+  page: Page,
+): Promise<
+  {
+    fullId: string;
+    id: string;
+    kind: string;
+    direction: string;
+    audio?: { packets: number; audioLevel?: number };
+    video?: { packets: number; frames?: number };
+    quality: string;
+  }[]
 > {
   return page.evaluate(async () => {
     const d = (window as unknown as { demo: { client: { getStats(): Promise<unknown[]> } | null } }).demo;
