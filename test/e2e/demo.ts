@@ -81,20 +81,18 @@ export async function waitPlaying(page: Page, user: string, kind = 'camera', mor
   await waitFor(`${user}'s ${kind} tile keeps playing`, async () => (await tileFrames(page, user, kind)) >= start + more, ms);
 }
 
+export interface PageStat {
+  fullId: string;
+  id: string;
+  kind: string;
+  direction: string;
+  audio?: { packets: number; audioLevel?: number };
+  video?: { packets: number; frames?: number };
+  quality: string;
+}
+
 /** The SDK's per-stream stats summary, from the page's client. */
-export function pageStats(
-  page: Page,
-): Promise<
-  {
-    fullId: string;
-    id: string;
-    kind: string;
-    direction: string;
-    audio?: { packets: number; audioLevel?: number };
-    video?: { packets: number; frames?: number };
-    quality: string;
-  }[]
-> {
+export function pageStats(page: Page): Promise<PageStat[]> {
   return page.evaluate(async () => {
     const d = (window as unknown as { demo: { client: { getStats(): Promise<unknown[]> } | null } }).demo;
     return JSON.parse(JSON.stringify((await d.client?.getStats()) ?? []));
