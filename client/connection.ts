@@ -199,8 +199,9 @@ export class Connection {
       }
     }
     if (this.session) {
-      // keepalive: the request survives the page being unloaded
-      await fetch(this.session, { method: 'DELETE', keepalive: true }).catch(() => {});
+      // keepalive: the request survives the page being unloaded; the timeout: a hung
+      // server must not keep close() from resolving (its own timeouts end the session).
+      await fetch(this.session, { method: 'DELETE', keepalive: true, signal: AbortSignal.timeout(5000) }).catch(() => {});
     }
     this.pc.close();
   }
