@@ -81,7 +81,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly links = new Map<'camera' | 'screen' | 'subscriber', Link>();
   /** publishers seen by the subscriber connection, by full id */
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
-  private readonly previousStats = new Map<string, StreamStats>();
+  /** per stream: the sample the quality hint is graded against, and when it was taken */
+  private readonly previousStats = new Map<string, { stats: StreamStats; at: number }>();
   private state: ConnectionState = 'new';
   private closed = false;
   /** pending backoff sleeps, cut short by close() */
@@ -203,8 +204,16 @@ export class WeeverClient extends Emitter<WeeverEvents> {
         if (inbound && !this.remote.has(fullId)) continue; // a stopped m-line of a publisher who left
         const s: StreamStats = { ...publisherInfo(fullId), direction: inbound ? 'inbound' : 'outbound', ...kinds, quality: 'stalled' };
         if (rttMs !== undefined) s.rttMs = rttMs;
-        s.quality = grade(s, this.previousStats.get(fullId));
-        this.previousStats.set(fullId, s);
+        // Grade over at least a second: two callers sampling a few ms apart must not see
+        // "no new packets" (stalled); within the second the last grade stands.
+        const prev = this.previousStats.get(fullId);
+        const now = performance.now();
+        if (prev && now - prev.at < 1000) {
+          s.quality = prev.stats.quality;
+        } else {
+          s.quality = grade(s, prev?.stats);
+          this.previousStats.set(fullId, { stats: s, at: now });
+        }
         out.push(s);
       }
     }
