@@ -142,7 +142,7 @@ function setJoined(joined, mode) {
   $('toolbar').hidden = !joined;
   for (const id of ['camera', 'mic', 'screen']) {
     $(id).hidden = !joined || !mode?.controls.includes(id);
-    $(id).setAttribute('aria-pressed', 'false');
+    $(id).dataset.active = 'false';
   }
   $('camera').textContent = 'Camera off';
   $('mic').textContent = 'Mute mic';
@@ -188,7 +188,7 @@ $('join').addEventListener('submit', async (e) => {
   });
   client.on('screenShareEnded', () => {
     removeTile('local-screen');
-    $('screen').setAttribute('aria-pressed', 'false');
+    $('screen').dataset.active = 'false';
     $('screen').textContent = 'Share screen';
   });
   client.on('error', (err) => status(explain(err), 'error'));
@@ -220,17 +220,18 @@ async function leave(say = true) {
 
 $('leave').addEventListener('click', () => void leave());
 
+// Toggle labels say what a press does next ("Unmute mic"); data-active only styles them.
 $('camera').addEventListener('click', () => {
-  const off = $('camera').getAttribute('aria-pressed') !== 'true';
+  const off = $('camera').dataset.active !== 'true';
   demo.client?.setMuted('video', off);
-  $('camera').setAttribute('aria-pressed', String(off));
+  $('camera').dataset.active = String(off);
   $('camera').textContent = off ? 'Camera on' : 'Camera off';
 });
 
 $('mic').addEventListener('click', () => {
-  const muted = $('mic').getAttribute('aria-pressed') !== 'true';
+  const muted = $('mic').dataset.active !== 'true';
   demo.client?.setMuted('audio', muted);
-  $('mic').setAttribute('aria-pressed', String(muted));
+  $('mic').dataset.active = String(muted);
   $('mic').textContent = muted ? 'Unmute mic' : 'Mute mic';
 });
 
@@ -245,7 +246,7 @@ $('screen').addEventListener('click', async () => {
     $('screen').disabled = true;
     const stream = await client.publishScreen();
     renderTile('local-screen', { label: `${client.id} (your screen)`, stream, local: true, kind: 'screen', user: client.id });
-    $('screen').setAttribute('aria-pressed', 'true');
+    $('screen').dataset.active = 'true';
     $('screen').textContent = 'Stop sharing';
   } catch (err) {
     status(`cannot share the screen: ${explain(err)}`, 'error');

@@ -38,6 +38,20 @@ describe('demo site: video conference (--debug)', () => {
       (await a.getByRole('list', { name: 'Notifications' }).textContent())?.includes('bob joined'),
     );
 
+    // mic and camera toggles: local tracks disabled, no renegotiation needed, media keeps flowing
+    await a.getByRole('button', { name: 'Mute mic' }).click();
+    await a.getByRole('button', { name: 'Camera off' }).click();
+    const muted = () =>
+      a.evaluate(() => {
+        const c = (window as unknown as { demo: { client: { isMuted(k: string): boolean } } }).demo.client;
+        return [c.isMuted('audio'), c.isMuted('video')];
+      });
+    assert.deepEqual(await muted(), [true, true]);
+    await waitPlaying(b, 'ann', 'camera', 5); // black frames still decode
+    await a.getByRole('button', { name: 'Unmute mic' }).click();
+    await a.getByRole('button', { name: 'Camera on' }).click();
+    assert.deepEqual(await muted(), [false, false]);
+
     // screen share: a second tile appears on the other page, plays, then goes away
     await b.getByRole('button', { name: 'Share screen' }).click();
     await waitPlaying(a, 'bob', 'screen');
