@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { connText, joinDemo, tiles, waitPlaying } from './demo.js';
@@ -16,7 +17,7 @@ describe('demo site: reconnect when the server goes away', () => {
   let port: number;
   before(async () => {
     port = await freePort();
-    server = await startServer(['--port', String(port)]);
+    server = await startServer(['--port', String(port), '--drain-timeout', '2']);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -24,7 +25,7 @@ describe('demo site: reconnect when the server goes away', () => {
     await server?.stop();
   });
 
-  it('kill -9 and restart on the same port, then a graceful restart: each page shows "reconnecting…", then media again, without a reload', async () => {
+  it('kill -9, SIGINT and a SIGTERM drain, each followed by a restart on the same port: each page shows "reconnecting…", then media again, without a reload', async () => {
     const room = 'phoenix';
     const a = await joinDemo(browser, server, { room, name: 'ann' });
     const b = await joinDemo(browser, server, { room, name: 'bob' });
@@ -33,16 +34,22 @@ describe('demo site: reconnect when the server goes away', () => {
     // a marker that a reload would wipe out
     await Promise.all([a, b].map((p) => p.evaluate(() => Object.assign(window, { notReloaded: true }))));
 
-    for (const how of ['kill -9', 'SIGINT'] as const) {
+    // kill -9: nobody says goodbye (ICE notices); SIGINT: the server closes the peers at once;
+    // SIGTERM: it drains (new peers get 503) and closes them after --drain-timeout.
+    for (const how of ['kill -9', 'SIGINT', 'SIGTERM'] as const) {
       const before = { a: await remotePeer(a, 'bob'), b: await remotePeer(b, 'ann') };
       if (how === 'kill -9') await server.kill();
-      else await server.stop();
+      else if (how === 'SIGINT') await server.stop();
+      else {
+        server.proc.kill('SIGTERM');
+        await once(server.proc, 'exit');
+      }
       await Promise.all(
         [a, b].map((p, i) =>
           waitFor(`page ${i} shows reconnecting after ${how}`, async () => (await connText(p)).startsWith('reconnecting'), 30_000),
         ),
       );
-      server = await startServer(['--port', String(port)]);
+      server = await startServer(['--port', String(port), '--drain-timeout', '2']);
       assert.equal(new URL(server.publicUrl).port, String(port), 'restarted on the same port');
       await waitFor(
         'both pages connected again',
