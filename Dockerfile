@@ -11,10 +11,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY client client
 COPY src src
 COPY test test
 COPY bench bench
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # glibc (bookworm), not alpine: node-datachannel ships prebuilt binaries for glibc.
 FROM node:${NODE_VERSION}-bookworm-slim
@@ -26,6 +27,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist/src dist/src
+COPY --from=build /app/dist/client dist/client
 COPY public public
 USER node
 # public API (HTTP or HTTPS), private API (probes, lists, tokens), ICE over UDP:

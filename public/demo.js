@@ -1,5 +1,5 @@
-// Minimal browser client of the Weever Streaming protocol, used by the demo page and the
-// end-to-end tests. The typed SDK is a separate, later piece.
+// Minimal low-level client of the Weever Streaming protocol, used by the end-to-end tests
+// to drive the wire protocol directly. Applications use the typed SDK (client/, /sdk/weever.js).
 
 const randomSuffix = () => Math.random().toString(36).slice(2, 8);
 

@@ -3,10 +3,7 @@
  * private HTTP servers.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local.js';
@@ -21,8 +18,7 @@ import { installErrorHandling, registerPublicApi } from './signalling/public-api
 import { MemoryStateStore } from './state/memory.js';
 import { RedisStateStore, redactUrl } from './state/redis.js';
 import type { StateStore } from './state/store.js';
-
-const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
+import { registerDemoSite, registerSdk } from './static-site.js';
 
 export interface RunningServer {
   sfu: Sfu;
@@ -99,14 +95,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await sfu.idle();
     },
   };
+  registerSdk(pub);
   if (config.debug) {
     registerPrivateApi(pub, sfu, management);
-    for (const [path, file, type] of [
-      ['/', 'index.html', 'text/html; charset=utf-8'],
-      ['/demo.js', 'demo.js', 'text/javascript; charset=utf-8'],
-    ] as const) {
-      pub.get(path, async (_req, reply) => reply.type(type).send(await readFile(join(PUBLIC_DIR, file))));
-    }
+    registerDemoSite(pub);
   }
 
   const priv: FastifyInstance = Fastify(common) as unknown as FastifyInstance;

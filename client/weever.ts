@@ -1,0 +1,411 @@
+/**
+ * Weever Streaming browser SDK: one `WeeverClient` per user and room. It publishes the
+ * camera/mic as `<id>+<suffix>` and the screen as `<id>-screen+<suffix>`, subscribes to
+ * everyone else over one connection, and reconnects by itself when a connection is lost.
+ *
+ *   const room = new WeeverClient({ url: 'https://sfu.example.com', room: 'r1', id: 'alice' });
+ *   room.on('stream', ({ stream, id }) => show(id, stream));
+ *   await room.publish({ video: true, audio: true });
+ *   await room.subscribe();
+ */
+import { Connection, type Role } from './connection.js';
+import { Emitter } from './emitter.js';
+import { WeeverError } from './errors.js';
+import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
+import { collect, grade, type StreamStats } from './stats.js';
+
+export { WeeverError, type WeeverErrorCode } from './errors.js';
+export type { PublisherInfo, PublisherKind } from './ids.js';
+export type { KindStats, Quality, StreamStats } from './stats.js';
+
+export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
+
+export interface ReconnectOptions {
+  /** first delay before trying again (ms), doubled per failed attempt; default 500 */
+  initialDelayMs?: number;
+  /** longest delay between attempts (ms); default 8000 */
+  maxDelayMs?: number;
+  /** attempts before giving up (state `failed`); default Infinity */
+  maxAttempts?: number;
+}
+
+export interface WeeverOptions {
+  /** base URL of the server's public API; default: the page's origin */
+  url?: string;
+  room: string;
+  /** your user id (no `+`: the SDK appends a random suffix per connection) */
+  id: string;
+  /** bearer token, when the server runs with --auth */
+  token?: string;
+  iceServers?: RTCIceServer[];
+  /** `false` turns automatic reconnection off */
+  reconnect?: boolean | ReconnectOptions;
+  /** how long a connection may stay ICE-`disconnected` before it is replaced (ms); default 3000 */
+  disconnectGraceMs?: number;
+}
+
+export interface RemoteStream extends PublisherInfo {
+  stream: MediaStream;
+}
+
+export interface WeeverEvents {
+  publisherJoined: PublisherInfo;
+  publisherLeft: PublisherInfo;
+  /** a remote publisher's media: `stream.id` is its full id; tracks may be added to it later */
+  stream: RemoteStream;
+  connectionState: { state: ConnectionState; previous: ConnectionState; reason?: string };
+  error: WeeverError;
+  /** the screen share stopped (the user ended it in the browser UI, or `unpublishScreen()`) */
+  screenShareEnded: { fullId: string };
+}
+
+/** One of our three possible connections, kept alive across reconnects. */
+interface Link {
+  role: Role;
+  kind: PublisherKind | 'subscriber';
+  /** id used in the full id: `alice` or `alice-screen` */
+  id: string;
+  stream: MediaStream | null;
+  conn: Connection | null;
+  state: 'connecting' | 'connected' | 'reconnecting' | 'failed';
+}
+
+export class WeeverClient extends Emitter<WeeverEvents> {
+  readonly room: string;
+  readonly id: string;
+  private readonly url: string;
+  private readonly token: string | undefined;
+  private readonly iceServers: RTCIceServer[];
+  private readonly reconnectOpts: Required<ReconnectOptions> | null;
+  private readonly disconnectGraceMs: number;
+  private readonly links = new Map<'camera' | 'screen' | 'subscriber', Link>();
+  /** publishers seen by the subscriber connection, by full id */
+  private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
+  /** per stream: the sample the quality hint is graded against, and when it was taken */
+  private readonly previousStats = new Map<string, { stats: StreamStats; at: number }>();
+  private state: ConnectionState = 'new';
+  private closed = false;
+  /** pending backoff sleeps, cut short by close() */
+  private readonly wakers = new Set<() => void>();
+  private readonly onPageHide = () => {
+    for (const l of this.links.values()) l.conn?.dispose();
+  };
+
+  constructor(opts: WeeverOptions) {
+    super();
+    if (opts.id.includes('+')) throw new WeeverError(0, 'id must not contain "+": the SDK adds the per-connection suffix', 'bad-request');
+    this.room = opts.room;
+    this.id = opts.id;
+    this.url = opts.url ?? globalThis.location?.origin ?? '';
+    this.token = opts.token;
+    this.iceServers = opts.iceServers ?? [];
+    this.disconnectGraceMs = opts.disconnectGraceMs ?? 3000;
+    this.reconnectOpts =
+      opts.reconnect === false
+        ? null
+        : {
+            initialDelayMs: 500,
+            maxDelayMs: 8000,
+            maxAttempts: Number.POSITIVE_INFINITY,
+            ...(opts.reconnect === true ? {} : opts.reconnect),
+          };
+    globalThis.addEventListener?.('pagehide', this.onPageHide);
+  }
+
+  get connectionState(): ConnectionState {
+    return this.state;
+  }
+
+  /** our camera/mic stream, once published */
+  get localStream(): MediaStream | null {
+    return this.links.get('camera')?.stream ?? null;
+  }
+
+  get screenStream(): MediaStream | null {
+    return this.links.get('screen')?.stream ?? null;
+  }
+
+  /** full ids of our current connections (they change on every reconnect) */
+  get fullIds(): { camera?: string; screen?: string; subscriber?: string } {
+    const out: { camera?: string; screen?: string; subscriber?: string } = {};
+    for (const [k, l] of this.links) if (l.conn) out[k] = l.conn.fullId;
+    return out;
+  }
+
+  /** the remote publishers currently known, with their stream once media arrived */
+  get publishers(): RemoteStream[] {
+    return [...this.remote.values()].filter((r) => r.stream).map((r) => ({ ...r.info, stream: r.stream! }));
+  }
+
+  /**
+   * Publishes camera and/or microphone: a MediaStream you already have, or constraints
+   * for getUserMedia (default `{ audio: true, video: true }`). Resolves with the stream sent.
+   */
+  async publish(source: MediaStream | MediaStreamConstraints = { audio: true, video: true }): Promise<MediaStream> {
+    const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getUserMedia(source));
+    await this.start({ role: 'pub', kind: 'camera', id: this.id, stream, conn: null, state: 'connecting' });
+    return stream;
+  }
+
+  /** Shares the screen as `<id>-screen` (a second publisher); resolves with the stream sent. */
+  async publishScreen(source: MediaStream | DisplayMediaStreamOptions = { video: true, audio: false }): Promise<MediaStream> {
+    const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getDisplayMedia(source));
+    // The browser's own "stop sharing" button ends the track: stop publishing it too.
+    for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => void this.unpublishScreen(), { once: true });
+    await this.start({ role: 'pub', kind: 'screen', id: screenIdOf(this.id), stream, conn: null, state: 'connecting' });
+    return stream;
+  }
+
+  /** Receives every other publisher of the room (events `publisherJoined`, `stream`, `publisherLeft`). */
+  async subscribe(): Promise<void> {
+    await this.start({ role: 'sub', kind: 'subscriber', id: this.id, stream: null, conn: null, state: 'connecting' });
+  }
+
+  /** Stops publishing the camera/mic (the tracks are stopped too). */
+  async unpublish(): Promise<void> {
+    await this.stop('camera');
+  }
+
+  async unpublishScreen(): Promise<void> {
+    const link = this.links.get('screen');
+    if (!link) return;
+    const fullId = link.conn?.fullId ?? '';
+    await this.stop('screen');
+    this.emit('screenShareEnded', { fullId });
+  }
+
+  /** Mutes or unmutes our camera (`video`) or mic (`audio`): no renegotiation, the track is disabled. */
+  setMuted(kind: 'audio' | 'video', muted: boolean): void {
+    const stream = this.localStream;
+    if (!stream) return;
+    for (const t of kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks()) t.enabled = !muted;
+  }
+
+  isMuted(kind: 'audio' | 'video'): boolean {
+    const tracks = kind === 'audio' ? this.localStream?.getAudioTracks() : this.localStream?.getVideoTracks();
+    return !tracks || tracks.length === 0 || tracks.every((t) => !t.enabled);
+  }
+
+  /**
+   * One summary per stream: every remote publisher we receive (`inbound`) and our own
+   * camera/screen (`outbound`), with a quality hint computed since the previous call.
+   */
+  async getStats(): Promise<StreamStats[]> {
+    const out: StreamStats[] = [];
+    for (const link of this.links.values()) {
+      const conn = link.conn;
+      if (!conn) continue;
+      const report = await conn.pc.getStats();
+      const inbound = link.role === 'sub';
+      const { perStream, rttMs } = collect(report, inbound ? 'inbound' : 'outbound', (mid) =>
+        inbound ? (mid === undefined ? undefined : conn.streamOfMid.get(mid)) : conn.fullId,
+      );
+      for (const [fullId, kinds] of perStream) {
+        if (inbound && !this.remote.has(fullId)) continue; // a stopped m-line of a publisher who left
+        const s: StreamStats = { ...publisherInfo(fullId), direction: inbound ? 'inbound' : 'outbound', ...kinds, quality: 'stalled' };
+        if (rttMs !== undefined) s.rttMs = rttMs;
+        // Grade over at least a second: two callers sampling a few ms apart must not see
+        // "no new packets" (stalled); within the second the last grade stands.
+        const prev = this.previousStats.get(fullId);
+        const now = performance.now();
+        if (prev && now - prev.at < 1000) {
+          s.quality = prev.stats.quality;
+        } else {
+          s.quality = grade(s, prev?.stats);
+          this.previousStats.set(fullId, { stats: s, at: now });
+        }
+        out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Leaves: `STOP` and `DELETE` on every connection, local tracks stopped. The client cannot be reused. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of this.wakers) wake();
+    globalThis.removeEventListener?.('pagehide', this.onPageHide);
+    await Promise.all([...this.links.keys()].map((k) => this.stop(k)));
+    this.setState('closed');
+  }
+
+  // ---- internals ----
+
+  private async start(link: Link): Promise<void> {
+    if (this.closed) throw new WeeverError(0, 'this client is closed', 'protocol');
+    const key = link.role === 'sub' ? 'subscriber' : (link.kind as PublisherKind);
+    if (this.links.has(key)) throw new WeeverError(0, `${key} already started`, 'protocol');
+    this.links.set(key, link);
+    this.refreshState();
+    try {
+      link.conn = await this.connect(link);
+    } catch (err) {
+      this.links.delete(key);
+      this.refreshState();
+      throw err;
+    }
+    link.state = 'connected';
+    this.refreshState();
+  }
+
+  private async stop(key: 'camera' | 'screen' | 'subscriber'): Promise<void> {
+    const link = this.links.get(key);
+    if (!link) return;
+    this.links.delete(key);
+    const conn = link.conn;
+    link.conn = null;
+    await conn?.close();
+    for (const t of link.stream?.getTracks() ?? []) t.stop();
+    if (key === 'subscriber') this.forgetRemote();
+    this.previousStats.clear();
+    if (!this.closed) this.refreshState();
+  }
+
+  private async connect(link: Link): Promise<Connection> {
+    const conn = await Connection.open({
+      url: this.url,
+      role: link.role,
+      room: this.room,
+      fullId: newFullId(link.id),
+      ...(this.token ? { token: this.token } : {}),
+      iceServers: this.iceServers,
+      ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
+      disconnectGraceMs: this.disconnectGraceMs,
+      handlers: {
+        join: (fullId) => this.onJoin(fullId),
+        left: (fullId) => this.onLeft(fullId),
+        track: (stream) => this.onTrack(stream),
+        error: (err) => this.emit('error', err),
+        lost: (reason) => void this.reconnect(link, reason),
+      },
+    });
+    // A link stopped while we were connecting: do not leave this connection behind.
+    if (this.closed || [...this.links.values()].every((l) => l !== link)) {
+      await conn.close();
+      throw new WeeverError(0, 'stopped while connecting', 'protocol');
+    }
+    return conn;
+  }
+
+  /** A lost connection is replaced by a new one (new full id), with exponential backoff. */
+  private async reconnect(link: Link, reason: string): Promise<void> {
+    const old = link.conn;
+    if (!old || link.state === 'reconnecting' || this.closed) return;
+    link.conn = null;
+    old.dispose(); // best-effort DELETE: if the instance is alive it cleans up at once
+    if (link.role === 'sub') this.forgetRemote();
+    if (!this.reconnectOpts) {
+      link.state = 'failed';
+      this.refreshState(reason);
+      this.emit('error', new WeeverError(0, `connection lost: ${reason}`, 'network'));
+      return;
+    }
+    link.state = 'reconnecting';
+    this.refreshState(reason);
+    const { initialDelayMs, maxDelayMs, maxAttempts } = this.reconnectOpts;
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt);
+      await this.sleep(delay * (0.75 + Math.random() * 0.5)); // jitter: a restarted server is not hit by everyone at once
+      if (this.closed || !this.isCurrent(link)) return;
+      try {
+        link.conn = await this.connect(link);
+        link.state = 'connected';
+        this.refreshState();
+        return;
+      } catch (err) {
+        const e = err instanceof WeeverError ? err : new WeeverError(0, String(err), 'protocol');
+        if (this.closed || !this.isCurrent(link)) return;
+        if (!e.retryable) {
+          link.state = 'failed';
+          this.refreshState(e.reason);
+          this.emit('error', e);
+          return;
+        }
+      }
+    }
+    link.state = 'failed';
+    this.refreshState(`gave up after ${maxAttempts} attempts`);
+    this.emit('error', new WeeverError(0, `could not reconnect: ${reason}`, 'network'));
+  }
+
+  private isCurrent(link: Link): boolean {
+    return [...this.links.values()].includes(link);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
+  private onJoin(fullId: string): void {
+    const r = this.remote.get(fullId);
+    if (r?.joined) return;
+    const info = r?.info ?? publisherInfo(fullId);
+    this.remote.set(fullId, { info, joined: true, stream: r?.stream ?? null });
+    this.emit('publisherJoined', info);
+  }
+
+  private onLeft(fullId: string): void {
+    const r = this.remote.get(fullId);
+    this.remote.delete(fullId);
+    this.previousStats.delete(fullId);
+    this.emit('publisherLeft', r?.info ?? publisherInfo(fullId));
+  }
+
+  private onTrack(stream: MediaStream): void {
+    const r = this.remote.get(stream.id);
+    if (r?.stream === stream) return; // a further track of a stream already announced
+    const info = r?.info ?? publisherInfo(stream.id);
+    this.remote.set(stream.id, { info, joined: r?.joined ?? false, stream });
+    this.emit('stream', { ...info, stream });
+  }
+
+  /** The subscriber connection is gone: everyone it showed is gone from our view too. */
+  private forgetRemote(): void {
+    const gone = [...this.remote.values()];
+    this.remote.clear();
+    for (const r of gone) this.emit('publisherLeft', r.info);
+  }
+
+  private refreshState(reason?: string): void {
+    const states = [...this.links.values()].map((l) => l.state);
+    const next: ConnectionState = this.closed
+      ? 'closed'
+      : states.length === 0
+        ? this.state === 'new'
+          ? 'new'
+          : 'closed'
+        : states.includes('reconnecting')
+          ? 'reconnecting'
+          : states.includes('failed')
+            ? 'failed'
+            : states.includes('connecting')
+              ? 'connecting'
+              : 'connected';
+    this.setState(next, reason);
+  }
+
+  private setState(next: ConnectionState, reason?: string): void {
+    if (next === this.state) return;
+    const previous = this.state;
+    this.state = next;
+    this.emit('connectionState', reason === undefined ? { state: next, previous } : { state: next, previous, reason });
+  }
+}
+
+async function media(get: () => Promise<MediaStream>): Promise<MediaStream> {
+  try {
+    return await get();
+  } catch (err) {
+    const name = (err as { name?: string }).name ?? 'Error';
+    throw new WeeverError(0, `cannot get media: ${name}: ${(err as Error).message ?? String(err)}`, 'media');
+  }
+}

@@ -1,0 +1,256 @@
+// The demo site: five use cases on top of the SDK served at /sdk/weever.js.
+import { WeeverClient } from '/sdk/weever.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+$('room').value = params.get('room') ?? 'demo';
+$('name').value = params.get('id') ?? `guest${Math.floor(Math.random() * 1000)}`;
+if (params.get('mode')) $('mode').value = params.get('mode');
+if (params.get('token')) $('token').value = params.get('token');
+
+/** What each use case does: publish camera/mic, subscribe, which controls it shows. */
+const MODES = {
+  conference: { publish: true, subscribe: true, controls: ['camera', 'mic', 'screen'] },
+  audio: { publish: true, subscribe: true, audioOnly: true, controls: ['mic'] },
+  broadcast: { publish: true, subscribe: false, controls: ['camera', 'mic', 'screen'] },
+  watch: { publish: false, subscribe: true, controls: [] },
+  publish: { publish: true, subscribe: false, raw: true, controls: ['camera', 'mic'] },
+  subscribe: { publish: false, subscribe: true, raw: true, controls: [] },
+};
+
+/** The running session, exposed for tests and for poking at from the console. */
+const demo = { client: null, mode: null };
+window.demo = demo;
+let statsTimer;
+
+function status(text, kind = 'info') {
+  $('status').textContent = text;
+  $('status').dataset.kind = kind;
+}
+
+function notify(text) {
+  const li = document.createElement('li');
+  li.textContent = text;
+  $('notices').prepend(li);
+  while ($('notices').children.length > 5) $('notices').lastElementChild.remove();
+  setTimeout(() => li.remove(), 8000);
+}
+
+const who = (p) => (p.kind === 'screen' ? `${p.id} (screen)` : p.id);
+
+/** A tile per stream: video when the stream has video, else a name card that plays the audio. */
+function renderTile(key, { label, stream, local, kind, user }) {
+  let fig = document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`);
+  if (!fig) {
+    fig = document.createElement('figure');
+    fig.className = 'tile';
+    fig.dataset.peer = key;
+    fig.dataset.kind = kind;
+    fig.dataset.user = user;
+    if (local) fig.dataset.local = 'true';
+    const cap = document.createElement('figcaption');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = label;
+    const quality = document.createElement('span');
+    quality.className = 'quality';
+    quality.textContent = '…';
+    quality.setAttribute('aria-label', 'connection quality: unknown');
+    cap.append(name, quality);
+    fig.append(cap);
+    $('grid').append(fig);
+  }
+  const hasVideo = stream.getVideoTracks().length > 0;
+  const tag = hasVideo ? 'video' : 'audio';
+  let el = fig.querySelector('video, audio');
+  if (el?.localName !== tag) {
+    el?.remove();
+    el = document.createElement(tag);
+    el.autoplay = true;
+    if (hasVideo) el.playsInline = true;
+    el.muted = local; // never play our own microphone back
+    el.setAttribute('aria-label', `${hasVideo ? 'video' : 'audio'} of ${label}`);
+    fig.prepend(el);
+  }
+  if (el.srcObject !== stream) el.srcObject = stream;
+  fig.classList.toggle('audio-only', !hasVideo);
+  fig.dataset.initial = (user[0] ?? '?').toUpperCase();
+}
+
+function removeTile(key) {
+  document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`)?.remove();
+}
+
+/** Connection-quality badge per tile, from the SDK's getStats() summary. */
+async function refreshQuality() {
+  const client = demo.client;
+  if (!client) return;
+  let stats;
+  try {
+    stats = await client.getStats();
+  } catch {
+    return;
+  }
+  const fullIds = client.fullIds;
+  for (const s of stats) {
+    const key = s.direction === 'outbound' ? (s.fullId === fullIds.screen ? 'local-screen' : 'local-camera') : s.fullId;
+    const badge = document.querySelector(`figure[data-peer="${CSS.escape(key)}"] .quality`);
+    if (!badge) continue;
+    const rtt = s.rttMs === undefined ? '' : ` ${Math.round(s.rttMs)} ms`;
+    const fps = s.video?.framesPerSecond === undefined ? '' : ` ${Math.round(s.video.framesPerSecond)} fps`;
+    badge.dataset.quality = s.quality;
+    badge.textContent = demo.mode?.raw ? `${s.quality}${rtt}${fps} ${s.fullId}` : `${s.quality}${rtt}`;
+    badge.setAttribute('aria-label', `connection quality: ${s.quality}${rtt}${fps}`);
+  }
+}
+
+function mediaConstraints(mode) {
+  const audio = $('audio').checked;
+  const video = !mode.audioOnly && $('video').checked;
+  const height = Number($('resolution').value);
+  const fps = Number($('fps').value) || 30;
+  return {
+    audio,
+    video: video ? { height: { ideal: height }, width: { ideal: Math.round((height * 16) / 9) }, frameRate: { ideal: fps } } : false,
+  };
+}
+
+function explain(err) {
+  // The SDK's typed errors: decide on status/code, show the server's reason as is.
+  switch (err?.code) {
+    case 'unauthorized':
+      $('token').focus();
+      return `the server refused the token (${err.status}: ${err.reason})`;
+    case 'bad-request':
+      return `the server rejected the request (${err.status}: ${err.reason})`;
+    case 'conflict':
+      return `that id is already connected (${err.status}: ${err.reason})`;
+    case 'unavailable':
+      return `the server is busy or draining, try again (${err.status}: ${err.reason})`;
+    case 'media':
+      return `no camera or microphone: ${err.reason}`;
+    case 'network':
+      return `cannot reach the server: ${err.reason}`;
+    default:
+      return err?.message ?? String(err);
+  }
+}
+
+function setJoined(joined, mode) {
+  for (const el of $('join').querySelectorAll('input, select, button')) el.disabled = joined;
+  $('join').hidden = joined; // the call gets the screen (phones); the form is back after leaving
+  $('toolbar').hidden = !joined;
+  for (const id of ['camera', 'mic', 'screen']) {
+    $(id).hidden = !joined || !mode?.controls.includes(id);
+    $(id).dataset.active = 'false';
+  }
+  $('camera').textContent = 'Camera off';
+  $('mic').textContent = 'Mute mic';
+  $('screen').textContent = 'Share screen';
+}
+
+$('join').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const mode = MODES[$('mode').value] ?? MODES.conference;
+  const room = $('room').value.trim();
+  const id = $('name').value.trim();
+  const token = $('token').value.trim();
+  let client;
+  try {
+    client = new WeeverClient({ room, id, ...(token ? { token } : {}) });
+  } catch (err) {
+    status(`could not join: ${explain(err)}`, 'error');
+    return;
+  }
+  demo.client = client;
+  demo.mode = mode;
+  setJoined(true, mode);
+  status('connecting…');
+
+  client.on('connectionState', ({ state, reason }) => {
+    $('conn').textContent = state === 'reconnecting' ? 'reconnecting…' : state;
+    $('conn').dataset.state = state;
+    if (state === 'reconnecting') status(`connection lost (${reason ?? 'unknown'}), reconnecting…`);
+    else if (state === 'connected') status(`in room ${room} as ${id}`);
+  });
+  client.on('publisherJoined', (p) => {
+    if (client.connectionState !== 'reconnecting') notify(p.kind === 'screen' ? `${p.id} is sharing their screen` : `${p.id} joined`);
+  });
+  client.on('publisherLeft', (p) => {
+    removeTile(p.fullId);
+    if (client.connectionState !== 'reconnecting') notify(p.kind === 'screen' ? `${p.id} stopped sharing` : `${p.id} left`);
+  });
+  client.on('stream', (p) => {
+    const label = mode.raw ? p.fullId : who(p);
+    const render = () => renderTile(p.fullId, { label, stream: p.stream, local: false, kind: p.kind, user: p.id });
+    render();
+    p.stream.addEventListener('addtrack', render);
+  });
+  client.on('screenShareEnded', () => {
+    removeTile('local-screen');
+    $('screen').dataset.active = 'false';
+    $('screen').textContent = 'Share screen';
+  });
+  client.on('error', (err) => status(explain(err), 'error'));
+
+  try {
+    if (mode.publish) {
+      const stream = await client.publish(mediaConstraints(mode));
+      renderTile('local-camera', { label: `${id} (you)`, stream, local: true, kind: 'camera', user: id });
+    }
+    if (mode.subscribe) await client.subscribe();
+    status(`in room ${room} as ${id}`);
+    clearInterval(statsTimer);
+    statsTimer = setInterval(refreshQuality, 2000);
+  } catch (err) {
+    status(`could not join: ${explain(err)}`, 'error');
+    await leave(false);
+  }
+});
+
+async function leave(say = true) {
+  clearInterval(statsTimer);
+  const client = demo.client;
+  demo.client = null;
+  await client?.close();
+  $('grid').replaceChildren();
+  setJoined(false);
+  if (say) status('left the room');
+}
+
+$('leave').addEventListener('click', () => void leave());
+
+// Toggle labels say what a press does next ("Unmute mic"); data-active only styles them.
+$('camera').addEventListener('click', () => {
+  const off = $('camera').dataset.active !== 'true';
+  demo.client?.setMuted('video', off);
+  $('camera').dataset.active = String(off);
+  $('camera').textContent = off ? 'Camera on' : 'Camera off';
+});
+
+$('mic').addEventListener('click', () => {
+  const muted = $('mic').dataset.active !== 'true';
+  demo.client?.setMuted('audio', muted);
+  $('mic').dataset.active = String(muted);
+  $('mic').textContent = muted ? 'Unmute mic' : 'Mute mic';
+});
+
+$('screen').addEventListener('click', async () => {
+  const client = demo.client;
+  if (!client) return;
+  if (client.screenStream) {
+    await client.unpublishScreen();
+    return;
+  }
+  try {
+    $('screen').disabled = true;
+    const stream = await client.publishScreen();
+    renderTile('local-screen', { label: `${client.id} (your screen)`, stream, local: true, kind: 'screen', user: client.id });
+    $('screen').dataset.active = 'true';
+    $('screen').textContent = 'Stop sharing';
+  } catch (err) {
+    status(`cannot share the screen: ${explain(err)}`, 'error');
+  } finally {
+    $('screen').disabled = false;
+  }
+});
