@@ -13,6 +13,8 @@ import { createTarget, type TargetName } from './targets.js';
 export interface ClientsConfig {
   target: TargetName;
   url: string;
+  /** subscribers join here instead of `url` */
+  subscribeUrl?: string;
   room: string;
   /** null: publishers send no video */
   video: VideoShape | null;
@@ -108,10 +110,13 @@ export class LoadClients {
   private constructor(
     private readonly cfg: ClientsConfig,
     private readonly target: Target,
+    private readonly subscribeTarget: Target,
   ) {}
 
   static async create(cfg: ClientsConfig): Promise<LoadClients> {
-    return new LoadClients(cfg, await createTarget(cfg.target, cfg.url));
+    const target = await createTarget(cfg.target, cfg.url);
+    const subscribeTarget = cfg.subscribeUrl ? await createTarget(cfg.target, cfg.subscribeUrl) : target;
+    return new LoadClients(cfg, target, subscribeTarget);
   }
 
   /** Connects publishers `ids` and starts their media; failures are recorded, not thrown. */
@@ -142,7 +147,7 @@ export class LoadClients {
     await pool(ids, this.cfg.concurrency, async (id) => {
       const recorder = new SubscriberRecorder(id, nowMs(), this.delays);
       try {
-        const connection = await this.target.subscribe(this.cfg.room, id);
+        const connection = await this.subscribeTarget.subscribe(this.cfg.room, id);
         connection.onRtp((kind, p) => recorder.onRtp(kind, p));
         if (this.stopped) return void (await connection.close());
         this.receiving.push({ connection, recorder });
@@ -245,5 +250,6 @@ export class LoadClients {
     this.stopSending();
     await Promise.allSettled([...this.sending.map((s) => s.connection.close()), ...this.receiving.map((r) => r.connection.close())]);
     await this.target.close();
+    if (this.subscribeTarget !== this.target) await this.subscribeTarget.close();
   }
 }

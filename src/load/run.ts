@@ -17,6 +17,8 @@ import type { Call } from './worker.js';
 
 export interface LoadOptions {
   url: string;
+  /** subscribers join here instead of `url` (cross-instance: another instance of the cluster) */
+  subscribeUrl?: string;
   /** private API of our server: input loss and server CPU */
   privateUrl?: string;
   room: string;
@@ -43,11 +45,13 @@ export interface LoadOptions {
 }
 
 interface Shard {
+  readonly pid: number;
   call<T>(op: Exclude<Call['op'], 'init'>, ...args: unknown[]): Promise<T>;
   terminate(): Promise<void>;
 }
 
 class LocalShard implements Shard {
+  readonly pid = process.pid;
   constructor(private readonly clients: LoadClients) {}
   async call<T>(op: Exclude<Call['op'], 'init'>, ...args: unknown[]): Promise<T> {
     const fn = this.clients[op] as (...a: unknown[]) => unknown;
@@ -60,7 +64,9 @@ class LocalShard implements Shard {
 class ProcessShard implements Shard {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly pid: number;
   private constructor(private readonly child: ChildProcess) {
+    this.pid = child.pid!;
     child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -325,6 +331,7 @@ export class LoadRun {
     const cfg: ClientsConfig = {
       target: o.target,
       url: o.url,
+      ...(o.subscribeUrl ? { subscribeUrl: o.subscribeUrl } : {}),
       room: o.room,
       video: o.video ? { bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: o.keyframeInterval } : null,
       audio: o.audio,
@@ -349,17 +356,12 @@ export class LoadRun {
     return run;
   }
 
-  /** Connects `n` more subscribers (ids continue), spread over the shards. */
-  async addSubscribers(n: number): Promise<void> {
+  /** Connects `n` more subscribers (ids continue), spread over the shards; returns their ids. */
+  async addSubscribers(n: number): Promise<string[]> {
     const ids = Array.from({ length: n }, () => subscriberId(this.o, this.nextSubscriber++));
-    await Promise.all(
-      this.shards.map((s, w) =>
-        s.call(
-          'subscribe',
-          ids.filter((_, i) => i % this.shards.length === w),
-        ),
-      ),
-    );
+    const share = (w: number) => ids.filter((_, i) => i % this.shards.length === w);
+    await Promise.all(this.shards.map((s, w) => s.call('subscribe', share(w))));
+    return ids;
   }
 
   /** Everyone's counters now (and the server's, with a private URL). */
@@ -404,6 +406,18 @@ export class LoadRun {
     } catch {
       return undefined;
     }
+  }
+
+  /** The report of the next `seconds` (a steady-state window); media keeps flowing. */
+  async measure(seconds: number): Promise<LoadReport> {
+    const start = await this.totals({ delays: true });
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    return report(this.o, await this.totals({ delays: true }), start);
+  }
+
+  /** Process ids running the clients (this one, or the worker processes): their CPU is the load side's. */
+  clientPids(): number[] {
+    return this.shards.map((s) => s.pid);
   }
 
   /** Marks the start of the measured window of `finish()` (default: when media started). */
