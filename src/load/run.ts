@@ -271,7 +271,7 @@ export function report(o: LoadOptions, end: Totals, start?: Totals): LoadReport 
     const inServer = end.serverReceived ? end.serverReceived[k] - (start?.serverReceived?.[k] ?? 0) : null;
     const h = w.delay ? new DelayHistogram(w.delay) : undefined;
     r[k] = {
-      sentPackets: w.sentPackets,
+      sentPackets: Math.round(w.sentPackets),
       sentPacketsPerSecond: round(w.sentPackets / seconds, 1),
       serverReceivedPackets: inServer,
       inputLossPercent: inServer === null ? null : pct(Math.max(0, w.sentPackets - inServer), w.sentPackets),
@@ -372,7 +372,13 @@ export class LoadRun {
       this.serverResources(),
     ]);
     const t: Totals = { at: performance.now(), ...addSnapshots(snaps) };
-    if (serverReceived) t.serverReceived = serverReceived;
+    if (serverReceived) {
+      t.serverReceived = serverReceived;
+      // The server read its counters somewhere between our two reads of the sent counters:
+      // compare with their mean, or a window's edges would show packets in flight as loss.
+      const after = addSnapshots(await Promise.all(this.shards.map((s) => s.call<ShardSnapshot>('snapshot', {}))));
+      for (const k of ['audio', 'video'] as const) t[k].sentPackets = (t[k].sentPackets + after[k].sentPackets) / 2;
+    }
     if (server) t.server = server;
     return t;
   }
