@@ -1,8 +1,10 @@
 /**
  * join: join → first packet and first keyframe latency of new subscribers under load, with
  * the load tool's protocol clients. A fanout room (1 publisher, --subscribers N) runs; then
- * --joins subscribers join one after the other. Periodic keyframes are off (publisher and
- * server), so a joiner's first keyframe comes from the server's keyframe request.
+ * --joins subscribers join one after the other, --gap ms apart. Periodic keyframes are off
+ * (publisher and server), so a joiner's first keyframe comes from the server's keyframe
+ * request; the server spaces those 500 ms apart per track, so a shorter gap measures that
+ * spacing, not the join.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadRun } from '../src/load/run.js';
@@ -14,6 +16,8 @@ import { machine } from './lib/machine.js';
 export interface JoinLoadOptions extends CommonOptions {
   joins: number;
   subscribers: number;
+  /** ms between a joiner's first keyframe and the next join: above the server's 500 ms keyframe-request spacing */
+  gap: number;
 }
 
 export interface JoinLoadResult {
@@ -56,7 +60,7 @@ export async function joinLoad(o: JoinLoadOptions): Promise<JoinLoadResult> {
       }
       firstPacket.push(joined.firstPacketMs);
       firstKeyframe.push(joined.firstKeyframeMs);
-      await sleep(100);
+      await sleep(o.gap);
     }
   } finally {
     await run.close();

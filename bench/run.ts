@@ -40,6 +40,7 @@ commonOptions(program.command('capacity').description('raise N until loss > --ma
 commonOptions(program.command('join').description('join → first packet / first keyframe latency under load (protocol clients)'), false)
   .option('--joins <n>', 'subscribers joining one after the other', int, 20)
   .option('--subscribers <n>', 'subscribers already in the room (the load)', int, 10)
+  .option('--gap <ms>', "pause after a joiner's first keyframe (the server spaces keyframe requests 500 ms)", int, 600)
   .action(async (o) => {
     console.log(JSON.stringify(await joinLoad(o)));
   });
