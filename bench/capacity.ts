@@ -1,7 +1,9 @@
 /**
  * capacity: the fanout room grows by --step subscribers until the loss at the subscribers
- * goes over --max-loss or the server's CPU reaches --max-cpu % of a core (it is pinned to
- * one), or --max subscribers. The knee is the last size that passed.
+ * goes over --max-loss, the server's CPU reaches --max-cpu % of a core (it is pinned to
+ * one), the median one-way delay passes 50 ms (a queue: someone is saturated), the clients'
+ * CPU reaches 85 % (then the limit is theirs, not the server's), or --max subscribers.
+ * The knee is the last size that passed.
  */
 import { LoadRun } from '../src/load/run.js';
 import { type CommonOptions, loadOptions, note, printRows, type Row, serverUnderTest, steadyWindow } from './lib/load-bench.js';
@@ -20,7 +22,7 @@ export interface CapacityResult {
   /** the largest N that passed (0: none) */
   knee: number;
   /** why the search stopped */
-  stoppedBy: 'loss' | 'server-cpu' | 'client-cpu' | 'max' | 'failures';
+  stoppedBy: 'loss' | 'server-cpu' | 'client-cpu' | 'delay' | 'max' | 'failures';
   steps: Row[];
 }
 
@@ -50,9 +52,15 @@ export async function capacity(o: CapacityOptions): Promise<CapacityResult> {
         stoppedBy = 'server-cpu';
         break;
       }
+      // Packets queue somewhere (server or clients) long before they are lost: a median
+      // one-way delay of 50 ms on loopback is saturation.
+      if ((row.delayP50Ms ?? 0) > 50) {
+        stoppedBy = 'delay';
+        break;
+      }
       knee = row.subscribers;
-      // On a 2-core machine the clients saturate their core too: then the figure is theirs.
-      if (row.clientCpuPercent >= 95 * Math.max(1, o.workers)) {
+      // On a 2-core machine the clients saturate their core too: then the limit found is theirs.
+      if (row.clientCpuPercent >= 85 * Math.max(1, o.workers)) {
         stoppedBy = 'client-cpu';
         break;
       }

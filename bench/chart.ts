@@ -108,7 +108,7 @@ export function chartSvg(series: Series[], title: string): string {
   series.forEach((s, i) => {
     const lx = left + 10 + i * 200;
     const ly = H - 12;
-    out.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="4" y2="0" fill="${COLORS[i % COLORS.length]}"/>`);
+    out.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="4" fill="${COLORS[i % COLORS.length]}"/>`);
     out.push(`<text x="${lx + 20}" y="${ly - 5}">${esc(s.name)}</text>`);
   });
   out.push('</svg>');

@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoadRun } from '../src/load/run.js';
 import { percentile } from '../src/load/stats.js';
+import { RETRY_SUFFIX } from '../src/load/weever-target.js';
 import { waitFor } from '../test/e2e/harness.js';
 import { type CommonOptions, loadOptions, note, serverUnderTest } from './lib/load-bench.js';
 import { machine } from './lib/machine.js';
@@ -47,8 +48,8 @@ export async function joinLoad(o: JoinLoadOptions): Promise<JoinLoadResult> {
         'first keyframe at the joiner',
         async () => {
           const j = (await run.totals({ joins: true })).joins ?? [];
-          // `<id>-2`: the connection was retried after a client-side race
-          const me = j.find((x) => x.subscriber === id || x.subscriber === `${id}-2`);
+          // `<id>-2`, `<id>-3`: the connection was retried after a client-side race
+          const me = j.find((x) => x.subscriber.replace(RETRY_SUFFIX, '') === id);
           return me && me.firstKeyframeMs >= 0 ? me : null;
         },
         10_000,

@@ -7,6 +7,8 @@
  * the header fields a server may read.
  */
 
+export { rtpPayloadOffset } from '../media/rtp.js';
+
 export const RTP_HEADER = 12;
 /** X bit, then an extension byte with I (PictureID present), then a 15-bit PictureID (M bit set) */
 export const VP8_DESCRIPTOR = 4;
@@ -29,18 +31,6 @@ export function writeRtpHeader(p: Buffer, marker: boolean, payloadType: number, 
   p.writeUInt16BE(seq & 0xffff, 2);
   p.writeUInt32BE(ts >>> 0, 4);
   p.writeUInt32BE(ssrc >>> 0, 8);
-}
-
-/** Offset of the payload of an RTP packet (after CSRCs and header extension), or -1 when malformed. */
-export function rtpPayloadOffset(p: Buffer): number {
-  if (p.length < RTP_HEADER) return -1;
-  const b0 = p[0]!;
-  let off = RTP_HEADER + 4 * (b0 & 0x0f);
-  if (b0 & 0x10) {
-    if (p.length < off + 4) return -1;
-    off += 4 + 4 * p.readUInt16BE(off + 2);
-  }
-  return off <= p.length ? off : -1;
 }
 
 /** VP8 payload descriptor (RFC 7741 §4.2) with a 15-bit PictureID; `start` is the S bit (first packet of the frame). */

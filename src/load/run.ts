@@ -13,6 +13,7 @@ import { LoadClients } from './clients.js';
 import { DelayHistogram, HISTOGRAM_BINS } from './stats.js';
 import type { Kind } from './target.js';
 import type { TargetName } from './targets.js';
+import { RETRY_SUFFIX } from './weever-target.js';
 import type { Call } from './worker.js';
 
 export interface LoadOptions {
@@ -391,8 +392,8 @@ export class LoadRun {
       const j = (await r.json()) as { publishers: Record<string, { audio: number; video: number }> };
       const out = { audio: 0, video: 0 };
       for (const [id, c] of Object.entries(j.publishers)) {
-        // `<id>-2`: a connection retried after a client-side race (weever-target.ts)
-        if (!this.publisherIds.has(id.endsWith('-2') ? id.slice(0, -2) : id)) continue;
+        // `<id>-2`, `<id>-3`: a connection retried after a client-side race (weever-target.ts)
+        if (!this.publisherIds.has(id.replace(RETRY_SUFFIX, ''))) continue;
         out.audio += c.audio;
         out.video += c.video;
       }

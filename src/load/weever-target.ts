@@ -52,14 +52,23 @@ export async function postOffer(url: string, sdp: string): Promise<string> {
   return text;
 }
 
-function opened(ch: { isOpen(): boolean; onOpen(cb: () => void): void }, what: string, timeoutMs: number): Promise<void> {
+/** Resolves when `ch` opens; rejects when the connection fails or closes first, or after `timeoutMs`. */
+function opened(pc: PC, ch: { isOpen(): boolean; onOpen(cb: () => void): void }, what: string, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (ch.isOpen()) return resolve();
-    const t = setTimeout(() => reject(new Error(`${what} did not open within ${timeoutMs} ms`)), timeoutMs);
-    ch.onOpen(() => {
+    const done = (err?: Error) => {
       clearTimeout(t);
-      resolve();
-    });
+      clearInterval(watch);
+      if (err) reject(err);
+      else resolve();
+    };
+    const t = setTimeout(() => done(new Error(`${what} did not open within ${timeoutMs} ms`)), timeoutMs);
+    // polled, not onStateChange: that callback is the application's (one per connection)
+    const watch = setInterval(() => {
+      const state = pc.state();
+      if (state === 'failed' || state === 'closed') done(new Error(`${CONNECTION_LOST} before ${what} opened (${state})`));
+    }, 20);
+    ch.onOpen(() => done());
   });
 }
 
@@ -91,18 +100,27 @@ function closePc(pc: PC, dc: DataChannel): void {
   }
 }
 
+const CONNECTION_LOST = 'connection lost';
+
 /**
- * libdatachannel (client side) sometimes refuses the answer with "Got a remote candidate
- * without ICE transport" (about once in a hundred connections; more often for the first
- * connection of a freshly started process); the server's session is then dropped by its
- * connect timeout. A new connection under another full id (`<id>-2`) works.
+ * About 1 in 30–100 loopback connections of a libdatachannel client fails right after ICE
+ * connects: its DTLS handshake ends with "certificate verify failed" (alert "unknown CA")
+ * and the connection closes; the answer then cannot be applied ("Got a remote candidate
+ * without ICE transport") or the channel never opens. Seen more often on a loaded machine
+ * and in a freshly started process; never with Chromium clients. The server's session is
+ * dropped by its connect timeout; a new connection under another full id (`<id>-2`,
+ * `<id>-3`) after a short pause works.
  */
-export async function retryIceRace<T>(id: string, connect: (fullId: string) => Promise<T>): Promise<T> {
-  try {
-    return await connect(id);
-  } catch (err) {
-    if (!String((err as Error).message).includes('without ICE transport')) throw err;
-    return connect(`${id}-2`);
+export const RETRY_SUFFIX = /-[23]$/;
+export async function retryConnect<T>(id: string, connect: (fullId: string) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect(attempt === 1 ? id : `${id}-${attempt}`);
+    } catch (err) {
+      const message = String((err as Error).message);
+      if (attempt === 3 || !(message.includes('without ICE transport') || message.includes(CONNECTION_LOST))) throw err;
+      await new Promise((r) => setTimeout(r, attempt === 1 ? 100 : 300));
+    }
   }
 }
 
@@ -190,18 +208,26 @@ export class WeeverTarget implements Target {
   readonly name = 'weever';
   private readonly base: string;
   private readonly openTimeoutMs: number;
+  /** client candidates: loopback only when the server is on loopback (fewer candidates, no other interface touched) */
+  private readonly bind: { bindAddress?: string };
 
   constructor(o: WeeverTargetOptions) {
+    // WEEVER_LOAD_ENGINE_LOG=Debug (or Verbose, Info, Warning): libdatachannel's log on stderr, for diagnosis
+    const level = process.env.WEEVER_LOAD_ENGINE_LOG as nodeDataChannel.LogLevel | undefined;
+    if (level)
+      nodeDataChannel.initLogger(level, (l, m) => process.stderr.write(`[${process.pid} ${performance.now().toFixed(1)} ${l}] ${m}\n`));
     this.base = o.url.replace(/\/+$/, '');
     this.openTimeoutMs = o.openTimeoutMs ?? 15_000;
+    const host = new URL(this.base).hostname;
+    this.bind = host === 'localhost' || host.startsWith('127.') ? { bindAddress: '127.0.0.1' } : {};
   }
 
   async publish(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<WeeverPublisher> {
-    return retryIceRace(id, (fullId) => this.publishOnce(room, fullId, media));
+    return retryConnect(id, (fullId) => this.publishOnce(room, fullId, media));
   }
 
   private async publishOnce(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<WeeverPublisher> {
-    const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], disableAutoNegotiation: true, bindAddress: '127.0.0.1' });
+    const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], disableAutoNegotiation: true, ...this.bind });
     const control = pc.createDataChannel('control');
     const p = new WeeverPublisher(id, pc, control);
     handleControl(pc, control, p);
@@ -228,7 +254,7 @@ export class WeeverTarget implements Target {
         asDtlsClient(pc.localDescription()!.sdp),
       );
       pc.setRemoteDescription(answer, 'answer');
-      for (const s of [p.video, p.audio]) if (s) await opened(s.track, `publisher ${id} track`, this.openTimeoutMs);
+      for (const s of [p.video, p.audio]) if (s) await opened(pc, s.track, `publisher ${id} track`, this.openTimeoutMs);
     } catch (err) {
       pc.close();
       throw err;
@@ -237,12 +263,12 @@ export class WeeverTarget implements Target {
   }
 
   async subscribe(room: string, id: string): Promise<WeeverSubscriber> {
-    return retryIceRace(id, (fullId) => this.subscribeOnce(room, fullId));
+    return retryConnect(id, (fullId) => this.subscribeOnce(room, fullId));
   }
 
   private async subscribeOnce(room: string, id: string): Promise<WeeverSubscriber> {
     // forceMediaTransport: tracks only arrive later, by renegotiation, on a data-channel-only connection
-    const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], bindAddress: '127.0.0.1', forceMediaTransport: true });
+    const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], forceMediaTransport: true, ...this.bind });
     const control = pc.createDataChannel('control');
     const sub = new WeeverSubscriber(id, pc, control);
     handleControl(pc, control, sub);
@@ -253,7 +279,7 @@ export class WeeverTarget implements Target {
         asDtlsClient(pc.localDescription()!.sdp),
       );
       pc.setRemoteDescription(answer, 'answer');
-      await opened(control, `subscriber ${id} control channel`, this.openTimeoutMs);
+      await opened(pc, control, `subscriber ${id} control channel`, this.openTimeoutMs);
     } catch (err) {
       const state = `${pc.state()}/${pc.iceState()}/${pc.gatheringState()}`;
       pc.close();

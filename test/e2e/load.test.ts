@@ -75,4 +75,11 @@ describe('weever-load', () => {
     assert.ok((r.video!.serverReceivedPackets ?? 0) > 0 && (r.audio!.serverReceivedPackets ?? 0) > 0, 'server counted the input');
     await waitEmpty(server);
   });
+
+  it('/debug/traffic/{room} validates the room and answers an empty room', async () => {
+    const bad = await fetch(`${server.privateUrl}/debug/traffic/a.b`);
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /room must not contain '\.'/);
+    assert.deepEqual(await (await fetch(`${server.privateUrl}/debug/traffic/nobody`)).json(), { publishers: {} });
+  });
 });
