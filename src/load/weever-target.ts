@@ -41,12 +41,19 @@ export function asDtlsClient(sdp: string): string {
 
 /** POSTs an SDP offer; the answer on 201, an error with the server's reason otherwise. */
 export async function postOffer(url: string, sdp: string): Promise<string> {
-  const r = await fetch(url, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/sdp' },
-    body: sdp,
-    signal: AbortSignal.timeout(15_000),
-  });
+  let r: Response;
+  try {
+    r = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: sdp,
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, timeout …) is its cause
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`POST ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
   const text = await r.text();
   if (r.status !== 201) throw new Error(`${r.status} ${text.trim()}`);
   return text;
