@@ -1,23 +1,21 @@
 /**
  * cross-instance: the fanout with the subscribers on another instance, over NATS.
  * Real redis-server and a 3-node nats-server cluster; instance A on node 0 (publisher),
- * instance B on node 1. Two phases with the same load: subscribers on A (in-process
- * path), then on B (A → NATS → B). Reports server CPU (A + B) per forwarded packet and
- * one-way delay publisher → subscriber (send time in the payload, same clock), whose
- * difference between the phases is the added latency of the hop.
+ * instance B on node 1. Two phases with the same load (the load tool's clients: VP8 +
+ * Opus): subscribers on A (in-process path), then on B (A → NATS → B). Reports server CPU
+ * (A + B) per forwarded packet and one-way delay publisher → subscriber, whose difference
+ * between the phases is the added latency of the hop.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type ServerProcess, startServer, waitFor } from '../test/e2e/harness.js';
-import { startNatsCluster, startRedis } from '../test/e2e/services.js';
-import { machine, percentile, pinSelf } from './lib/machine.js';
-import { CountingSubscriber, SyntheticPublisher } from './lib/ndc-clients.js';
 
-export interface CrossOptions {
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoadRun } from '../src/load/run.js';
+import { type ServerProcess, startServer } from '../test/e2e/harness.js';
+import { startNatsCluster, startRedis } from '../test/e2e/services.js';
+import { type CommonOptions, loadOptions, note, type ServerUnderTest, waitReceiving } from './lib/load-bench.js';
+import { machine, pinSelf } from './lib/machine.js';
+
+export interface CrossOptions extends CommonOptions {
   subscribers: number;
-  seconds: number;
-  warmup: number;
-  pps: number;
-  size: number;
 }
 
 export interface CrossPhase {
@@ -28,54 +26,55 @@ export interface CrossPhase {
   /** CPU of instance A (the publisher's) and B, % of a core */
   cpuPercentA: number;
   cpuPercentB: number;
-  delayP50Ms: number;
-  delayP99Ms: number;
+  delayP50Ms: number | null;
+  delayP99Ms: number | null;
+  inputLossPercent: number | null;
   lossPercent: number;
   duplicates: number;
 }
 
-async function phase(
-  pubSide: ServerProcess,
-  subSide: ServerProcess,
-  both: ServerProcess[],
-  o: CrossOptions,
-  placement: CrossPhase['placement'],
-): Promise<CrossPhase> {
-  const room = `cross-${placement}-${Date.now()}`;
-  const subs: CountingSubscriber[] = [];
-  for (let i = 0; i < o.subscribers; i++) subs.push(await CountingSubscriber.connect(subSide.publicUrl, room, `sub${i}`));
-  const pub = await SyntheticPublisher.connect(pubSide.publicUrl, room, 'pub', o.pps, o.size);
-  await waitFor('every subscriber receiving', () => subs.every((s) => s.packets > 0), 20_000);
-  await sleep(o.warmup * 1000);
-  const r0 = await Promise.all(both.map((s) => s.resources()));
-  const got0 = subs.reduce((a, s) => a + s.packets, 0);
-  const sent0 = pub.sent;
-  for (const s of subs) s.recordDelays = true;
-  await sleep(o.seconds * 1000);
-  for (const s of subs) s.recordDelays = false;
-  const r1 = await Promise.all(both.map((s) => s.resources()));
-  const got = subs.reduce((a, s) => a + s.packets, 0) - got0;
-  const sent = pub.sent - sent0;
-  pub.close();
-  for (const s of subs) s.close();
-  await waitFor('instances empty', async () => (await Promise.all(both.map((s) => s.resources()))).every((r) => r.peers === 0), 20_000);
+const asSut = (s: ServerProcess): ServerUnderTest => ({
+  publicUrl: s.publicUrl,
+  privateUrl: s.privateUrl,
+  pid: s.proc.pid!,
+  pinned: false,
+  stop: async () => {},
+});
 
-  const cpu = both.map((_, i) => r1[i]!.cpuMicros - r0[i]!.cpuMicros);
-  const subIdx = both.indexOf(subSide);
-  const forwarded = r1[subIdx]!.traffic.forwardedPackets - r0[subIdx]!.traffic.forwardedPackets;
-  const delays = subs.flatMap((s) => s.delays).sort((a, b) => a - b);
-  const pct = (us: number) => Number(((us / (o.seconds * 1e6)) * 100).toFixed(1));
-  return {
-    placement,
-    forwardedPacketsPerSecond: Math.round(forwarded / o.seconds),
-    serverCpuUsPerPacket: Number((cpu.reduce((a, b) => a + b, 0) / Math.max(1, forwarded)).toFixed(2)),
-    cpuPercentA: pct(cpu[0]!),
-    cpuPercentB: pct(cpu[1]!),
-    delayP50Ms: Number(percentile(delays, 50).toFixed(3)),
-    delayP99Ms: Number(percentile(delays, 99).toFixed(3)),
-    lossPercent: Number((Math.max(0, 1 - got / Math.max(1, sent * o.subscribers)) * 100).toFixed(2)),
-    duplicates: subs.reduce((a, s) => a + s.duplicates, 0),
-  };
+async function phase(a: ServerProcess, b: ServerProcess, o: CrossOptions, placement: CrossPhase['placement']): Promise<CrossPhase> {
+  const subSide = placement === 'same-instance' ? a : b;
+  const lo = loadOptions(o, asSut(a), `cross-${placement}-${Date.now()}`, {
+    publishers: 1,
+    subscribers: o.subscribers,
+    subscribeUrl: subSide.publicUrl,
+  });
+  // CPU and forwarded packets are read from both instances here; the load run reads A's input counters.
+  const run = await LoadRun.start(lo);
+  try {
+    await waitReceiving(run);
+    await sleep(o.warmup * 1000);
+    const r0 = await Promise.all([a.resources(), b.resources()]);
+    const report = await run.measure(o.seconds);
+    const r1 = await Promise.all([a.resources(), b.resources()]);
+    const cpu = [0, 1].map((i) => r1[i]!.cpuMicros - r0[i]!.cpuMicros);
+    const s = placement === 'same-instance' ? 0 : 1;
+    const fwd = r1[s]!.traffic.forwardedPackets - r0[s]!.traffic.forwardedPackets;
+    const span = report.seconds;
+    return {
+      placement,
+      forwardedPacketsPerSecond: Math.round(fwd / span),
+      serverCpuUsPerPacket: Number(((cpu[0]! + cpu[1]!) / Math.max(1, fwd)).toFixed(2)),
+      cpuPercentA: Number(((cpu[0]! / (span * 1e6)) * 100).toFixed(1)),
+      cpuPercentB: Number(((cpu[1]! / (span * 1e6)) * 100).toFixed(1)),
+      delayP50Ms: report.video?.delayMs?.p50 ?? null,
+      delayP99Ms: report.video?.delayMs?.p99 ?? null,
+      inputLossPercent: report.inputLossPercent,
+      lossPercent: report.outputLossPercent,
+      duplicates: (report.video?.duplicates ?? 0) + (report.audio?.duplicates ?? 0),
+    };
+  } finally {
+    await run.close();
+  }
 }
 
 export async function crossInstance(o: CrossOptions) {
@@ -96,33 +95,31 @@ export async function crossInstance(o: CrossOptions) {
   const b = await startServer(args(1), { LOG_LEVEL: 'info' }, prefix);
   const phases: CrossPhase[] = [];
   try {
-    process.stderr.write(`machine: ${machine()}\ninstances pinned to core 0, clients to core 1: ${pinned}\n`);
-    phases.push(await phase(a, a, [a, b], o, 'same-instance'));
-    process.stderr.write(`${JSON.stringify(phases[0])}\n`);
-    phases.push(await phase(a, b, [a, b], o, 'other-instance'));
-    process.stderr.write(`${JSON.stringify(phases[1])}\n`);
+    note(`machine: ${machine()}\ninstances pinned to core 0, clients to core 1: ${pinned}`);
+    for (const placement of ['same-instance', 'other-instance'] as const) {
+      phases.push(await phase(a, b, o, placement));
+      note(JSON.stringify(phases[phases.length - 1]));
+    }
   } finally {
     await Promise.allSettled([a.stop(), b.stop()]);
     await Promise.allSettled([nats.stop(), redis.stop()]);
   }
   const [same, other] = phases as [CrossPhase, CrossPhase];
   console.log(
-    `\ncross-instance: 1 publisher (${o.pps} pkt/s × ${o.size} B) → ${o.subscribers} subscribers, ${o.seconds} s window after ${o.warmup} s warm-up`,
+    `\ncross-instance: 1 publisher (VP8 ${o.videoBitrate / 1000} kbit/s + Opus) → ${o.subscribers} subscribers, ${o.seconds} s window after ${o.warmup} s warm-up`,
   );
   console.log(`machine: ${machine()}`);
   console.log(
-    '| subscribers on | forwarded pkt/s | CPU µs/pkt (A+B) | A CPU % | B CPU % | delay p50 ms | delay p99 ms | loss % | duplicates |',
+    '| subscribers on | forwarded pkt/s | CPU µs/pkt (A+B) | A CPU % | B CPU % | video delay p50 ms | p99 ms | input loss % | loss % | duplicates |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const p of phases) {
     console.log(
-      `| ${p.placement} | ${p.forwardedPacketsPerSecond} | ${p.serverCpuUsPerPacket} | ${p.cpuPercentA} | ${p.cpuPercentB} | ${p.delayP50Ms} | ${p.delayP99Ms} | ${p.lossPercent} | ${p.duplicates} |`,
+      `| ${p.placement} | ${p.forwardedPacketsPerSecond} | ${p.serverCpuUsPerPacket} | ${p.cpuPercentA} | ${p.cpuPercentB} | ${p.delayP50Ms} | ${p.delayP99Ms} | ${p.inputLossPercent} | ${p.lossPercent} | ${p.duplicates} |`,
     );
   }
-  const added = {
-    p50: Number((other.delayP50Ms - same.delayP50Ms).toFixed(3)),
-    p99: Number((other.delayP99Ms - same.delayP99Ms).toFixed(3)),
-  };
+  const diff = (x: number | null, y: number | null) => (x === null || y === null ? null : Number((x - y).toFixed(3)));
+  const added = { p50: diff(other.delayP50Ms, same.delayP50Ms), p99: diff(other.delayP99Ms, same.delayP99Ms) };
   console.log(`added latency of the NATS hop: p50 ${added.p50} ms, p99 ${added.p99} ms`);
   return { scenario: 'cross-instance', subscribers: o.subscribers, addedLatencyMs: added, phases };
 }

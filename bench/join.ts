@@ -4,8 +4,9 @@
  * painted (requestVideoFrameCallback), measured inside the page.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { percentile } from '../src/load/stats.js';
 import { launchBrowser, openPage, publishFrom, startServer, waitFor } from '../test/e2e/harness.js';
-import { machine, percentile } from './lib/machine.js';
+import { machine } from './lib/machine.js';
 
 export interface JoinOptions {
   joins: number;

@@ -1,5 +1,5 @@
 /**
- * profile: where the server's CPU goes while it forwards (the fanout setup, one N).
+ * profile: where the server's CPU goes while it forwards (the fanout scenario, one N).
  * Samples the whole server process (every thread, kernel included) with `perf record`
  * over the steady-state window, then sorts the samples into the parts of the path:
  * UDP send, thread hand-offs, SRTP, the binding's copy, our JS. Optionally also writes a
@@ -10,16 +10,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startServer, waitFor } from '../test/e2e/harness.js';
+import { LoadRun } from '../src/load/run.js';
+import { startServer } from '../test/e2e/harness.js';
+import { loadOptions, waitReceiving } from './lib/load-bench.js';
 import { machine, pinSelf } from './lib/machine.js';
-import { CountingSubscriber, SyntheticPublisher } from './lib/ndc-clients.js';
 
 export interface ProfileOptions {
   subscribers: number;
   seconds: number;
   warmup: number;
-  pps: number;
-  size: number;
   cpuProf: boolean;
 }
 
@@ -110,11 +109,13 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
   let forwarded = 0;
   let elapsed = o.seconds;
   try {
-    const base = server.publicUrl;
-    const subs: CountingSubscriber[] = [];
-    for (let i = 0; i < o.subscribers; i++) subs.push(await CountingSubscriber.connect(base, 'profile', `sub${i}+p`));
-    const pub = await SyntheticPublisher.connect(base, 'profile', 'pub+p', o.pps, o.size);
-    await waitFor('every subscriber receiving', () => subs.every((s) => s.packets > 0), 20_000);
+    const sut = { publicUrl: server.publicUrl, privateUrl: server.privateUrl, pid: server.proc.pid!, pinned, stop: async () => {} };
+    const common = { target: 'weever' as const, seconds: o.seconds, warmup: o.warmup, workers: 1, videoBitrate: 1_000_000, fps: 30 };
+    // The fanout scenario's media (VP8 ~1 Mbit/s + Opus), run long enough to outlast the window.
+    const run = await LoadRun.start(
+      loadOptions(common, sut, `profile-${Date.now()}`, { publishers: 1, subscribers: o.subscribers, duration: o.warmup + o.seconds + 60 }),
+    );
+    await waitReceiving(run);
     await sleep(o.warmup * 1000);
     const r0 = await server.resources();
     const t0 = performance.now();
@@ -130,8 +131,7 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
     if (code !== 0) throw new Error(`perf record exited with ${code}`);
     cpuMicros = r1.cpuMicros - r0.cpuMicros;
     forwarded = r1.traffic.forwardedPackets - r0.traffic.forwardedPackets;
-    pub.close();
-    for (const s of subs) s.close();
+    await run.close();
   } finally {
     await server.stop();
   }
@@ -150,7 +150,7 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
     usPerForwardedPacket: (crypto / 100) * usPerPacket,
   });
   console.log(
-    `\nprofile: 1 publisher (${o.pps} pkt/s × ${o.size} B) → ${o.subscribers} subscribers, ${elapsed.toFixed(1)} s of perf samples`,
+    `\nprofile: 1 publisher (VP8 1 Mbit/s 30 fps + Opus) → ${o.subscribers} subscribers, ${elapsed.toFixed(1)} s of perf samples`,
   );
   console.log(`machine: ${machine()}; server pinned to core 0: ${pinned}`);
   console.log(`server CPU ${(cpuMicros / 1000).toFixed(0)} ms for ${forwarded} forwarded packets: ${usPerPacket.toFixed(2)} µs/pkt`);

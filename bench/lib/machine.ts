@@ -13,19 +13,13 @@ export function machine(): string {
   return `${cpu} × ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${kernel}, node ${process.version}`;
 }
 
-/** Pins this process to `cpu` when taskset exists and the machine has more than one core. */
+/** Pins this process (all its threads: -a) to `cpu` when taskset exists and the machine has more than one core. */
 export function pinSelf(cpu: number): boolean {
   if (os.cpus().length < 2) return false;
   try {
-    execSync(`taskset -cp ${cpu} ${process.pid}`, { stdio: 'ignore' });
+    execSync(`taskset -a -cp ${cpu} ${process.pid}`, { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
 }

@@ -25,19 +25,27 @@ export class RtpHeader {
     this.seq = p.readUInt16BE(2);
     this.ts = p.readUInt32BE(4);
     this.ssrc = p.readUInt32BE(8);
-    this.paddingOnly = (b0 & 0x20) !== 0 && payloadLength(p, b0) <= 0;
+    this.paddingOnly = (b0 & 0x20) !== 0 && payloadLength(p) <= 0;
     return true;
   }
 }
 
 /** Payload bytes of an RTP packet whose padding bit is set (header, CSRCs, extension and padding removed). */
-function payloadLength(p: Buffer, b0: number): number {
-  let header = RTP_HEADER + 4 * (b0 & 0x0f);
+function payloadLength(p: Buffer): number {
+  const off = rtpPayloadOffset(p);
+  return off < 0 ? 0 : p.length - off - p[p.length - 1]!;
+}
+
+/** Offset of the payload of an RTP packet (after CSRCs and header extension); -1 when truncated. */
+export function rtpPayloadOffset(p: Buffer): number {
+  if (p.length < RTP_HEADER) return -1;
+  const b0 = p[0]!;
+  let off = RTP_HEADER + 4 * (b0 & 0x0f);
   if (b0 & 0x10) {
-    if (p.length < header + 4) return 0;
-    header += 4 + 4 * p.readUInt16BE(header + 2);
+    if (p.length < off + 4) return -1;
+    off += 4 + 4 * p.readUInt16BE(off + 2);
   }
-  return p.length - header - p[p.length - 1]!;
+  return off <= p.length ? off : -1;
 }
 
 /** Packets of the new source after which the previous one may come back as a source. */

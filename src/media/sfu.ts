@@ -249,6 +249,22 @@ export class Sfu {
     return total;
   }
 
+  /**
+   * RTP packets received per publisher of `room` on this instance, per kind (ended tracks
+   * included): what a load generator compares with what it sent, to tell input loss
+   * (publisher → server) from output loss.
+   */
+  roomTraffic(room: string): Record<string, { audio: number; video: number }> {
+    const out: Record<string, { audio: number; video: number }> = {};
+    for (const p of this.sessions.values()) {
+      if (!(p instanceof Publisher) || p.room !== room) continue;
+      const t = { audio: 0, video: 0 };
+      for (const x of p.tracks) t[x.info.kind] += x.packets;
+      out[p.fullId] = t;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.draining = true;

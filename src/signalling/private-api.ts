@@ -79,6 +79,12 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
     }
     return reply.send({ pub: pub.sort(), sub: sub.sort(), media: Object.fromEntries(media) });
   });
+  // Packets received per publisher and kind in a room on this instance (input of a load test).
+  app.get('/debug/traffic/:room', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
+    const invalid = checkName('room', req.params.room);
+    if (invalid) throw new SfuError(400, invalid);
+    return reply.send({ publishers: sfu.roomTraffic(req.params.room) });
+  });
   // What the instance holds right now (peers, timers, bus subscriptions, store keys).
   app.get('/debug/resources', async (_req, reply) => reply.send(management.resources()));
   app.get('/metrics', async (_req, reply) => {

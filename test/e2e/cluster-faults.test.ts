@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
 import type { Browser, Page } from 'playwright-core';
-import { CountingSubscriber } from '../../bench/lib/ndc-clients.js';
+import { LoadClients } from '../../src/load/clients.js';
 import {
   callIn,
   chromiumOffer,
@@ -89,10 +89,13 @@ describe('NATS node failures', () => {
     await publishFrom(pubPage, room, 'alice');
     const subPage = await openPage(browser, b); // B is on node 1
     await subscribeFrom(subPage, room, 'viewer');
-    const counter = await CountingSubscriber.connect(b.publicUrl, room, 'counter');
+    // a load-tool subscriber: counts packets and duplicates per track
+    const counter = await LoadClients.create({ target: 'weever', url: b.publicUrl, room, video: null, audio: false, concurrency: 1 });
     t.after(() => counter.close());
+    await counter.subscribe(['counter']);
+    const received = () => counter.snapshot().video.packets;
     await waitVideo(subPage, 'video on B');
-    await waitFor('packets at the counting subscriber', () => counter.packets > 100);
+    await waitFor('packets at the counting subscriber', () => received() > 100);
 
     // Each failure: the node of the subscriber's instance, then the node of the publisher's.
     for (const [node, who] of [
@@ -103,16 +106,17 @@ describe('NATS node failures', () => {
       await cluster.nats.kill(node);
       // The jitter buffer may still play for a moment: measure from what is left after it.
       await new Promise((r) => setTimeout(r, 500));
-      const [f0, p0] = [await frames(subPage), counter.packets];
+      const [f0, p0] = [await frames(subPage), received()];
       await waitFor(
         `media resumed after the node of ${who} died`,
-        async () => (await frames(subPage)) >= f0 + 15 && counter.packets >= p0 + 100,
+        async () => (await frames(subPage)) >= f0 + 15 && received() >= p0 + 100,
         5000 - (Date.now() - killedAt),
         50,
       );
       console.error(`media resumed ${Date.now() - killedAt} ms after killing NATS node ${node} (${who})`);
     }
-    assert.equal(counter.duplicates, 0);
+    const { audio, video } = counter.snapshot();
+    assert.equal(audio.duplicates + video.duplicates, 0);
     for (const s of [a, b]) assert.equal(s.proc.exitCode, null);
     const [ra, rb] = await Promise.all([a.resources(), b.resources()]);
     // A lost its node once; B twice (its own, then node 0 it had moved to)

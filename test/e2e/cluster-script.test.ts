@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import nodeDataChannel from 'node-datachannel';
-import { CountingSubscriber, SyntheticPublisher } from '../../bench/lib/ndc-clients.js';
+import { LoadClients } from '../../src/load/clients.js';
 import { waitFor } from './harness.js';
 import { freePort } from './services.js';
 
@@ -65,17 +65,23 @@ describe('scripts/cluster.sh', () => {
       const pub = (i: number) => `http://127.0.0.1:${Number(env.PUBLIC_PORT) + i}`;
       for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${priv(i)}/readiness`)).text(), 'OK');
 
-      const publisher = await SyntheticPublisher.connect(pub(0), 'script', 'alice', 100, 500);
-      const viewer = await CountingSubscriber.connect(pub(2), 'script', 'bob');
+      // load-tool clients: VP8 at 300 kbit/s from instance 0, counted at a subscriber of instance 2
+      const video = { bitrate: 300_000, fps: 30, keyframeInterval: 2 };
+      const publisher = await LoadClients.create({ target: 'weever', url: pub(0), room: 'script', video, audio: false, concurrency: 1 });
+      const viewer = await LoadClients.create({ target: 'weever', url: pub(2), room: 'script', video: null, audio: false, concurrency: 1 });
       try {
-        await waitFor('packets from instance 0 at a subscriber of instance 2', () => viewer.packets > 100);
+        await publisher.publish(['alice']);
+        await viewer.subscribe(['bob']);
+        assert.deepEqual(publisher.snapshot().failures, []);
+        assert.deepEqual(viewer.snapshot().failures, []);
+        await waitFor('packets from instance 0 at a subscriber of instance 2', () => viewer.snapshot().video.packets > 100);
         for (let i = 0; i < 3; i++) {
           const r = await fetch(`${priv(i)}/list/pub/script`, { headers: { Accept: 'application/json' } });
           assert.deepEqual(await r.json(), ['alice']);
         }
       } finally {
-        viewer.close();
-        publisher.close();
+        await viewer.close();
+        await publisher.close();
       }
     } finally {
       process.kill(-proc.pid!, 'SIGINT'); // what Ctrl-C in a terminal does

@@ -1,0 +1,255 @@
+/**
+ * The load clients of one thread: one target, its publishers (media sources driven by
+ * one 5 ms timer) and subscribers (recorders). Snapshots are plain data, so a worker
+ * can post them and the runner can add them up.
+ */
+import { nowMs } from './media.js';
+import { type DelayHistograms, SubscriberRecorder } from './recorder.js';
+import { OpusSource, type VideoShape, Vp8Source } from './source.js';
+import { DelayHistogram } from './stats.js';
+import type { Kind, PublisherConnection, SubscriberConnection, Target } from './target.js';
+import { createTarget, type TargetName } from './targets.js';
+
+export interface ClientsConfig {
+  target: TargetName;
+  url: string;
+  /** subscribers join here instead of `url` */
+  subscribeUrl?: string;
+  room: string;
+  /** null: publishers send no video */
+  video: VideoShape | null;
+  audio: boolean;
+  /** connections opened at the same time by this thread */
+  concurrency: number;
+}
+
+export interface KindSnapshot {
+  sentPackets: number;
+  sentBytes: number;
+  /** received tracks (subscriber × publisher track) */
+  tracks: number;
+  packets: number;
+  bytes: number;
+  expected: number;
+  lost: number;
+  duplicates: number;
+  keyframes: number;
+  jitterMsSum: number;
+  jitterMsMax: number;
+  /** delay histogram bins (stats.ts), when asked for */
+  delay?: Uint32Array;
+}
+
+export interface TrackDetail {
+  subscriber: string;
+  kind: Kind;
+  ssrc: number;
+  packets: number;
+  lost: number;
+  lossPercent: number;
+  jitterMs: number;
+  keyframes: number;
+}
+
+export interface JoinTiming {
+  subscriber: string;
+  /** ms from the start of the join to the first RTP packet / first keyframe; -1: none yet */
+  firstPacketMs: number;
+  firstKeyframeMs: number;
+}
+
+export interface ShardSnapshot {
+  publishers: number;
+  subscribers: number;
+  failures: string[];
+  keyframeRequests: number;
+  keyframesSent: number;
+  audio: KindSnapshot;
+  video: KindSnapshot;
+  tracks?: TrackDetail[];
+  joins?: JoinTiming[];
+}
+
+export interface SnapshotDetail {
+  delays?: boolean;
+  tracks?: boolean;
+  joins?: boolean;
+}
+
+interface Sending {
+  connection: PublisherConnection;
+  startedAt: number;
+  video?: Vp8Source;
+  audio?: OpusSource;
+}
+
+interface Receiving {
+  connection: SubscriberConnection;
+  recorder: SubscriberRecorder;
+}
+
+const TICK_MS = 5;
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+}
+
+export class LoadClients {
+  private readonly sending: Sending[] = [];
+  private readonly receiving: Receiving[] = [];
+  private readonly failures: string[] = [];
+  private readonly delays: DelayHistograms = { audio: new DelayHistogram(), video: new DelayHistogram() };
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly cfg: ClientsConfig,
+    private readonly target: Target,
+    private readonly subscribeTarget: Target,
+  ) {}
+
+  static async create(cfg: ClientsConfig): Promise<LoadClients> {
+    const target = await createTarget(cfg.target, cfg.url);
+    const subscribeTarget = cfg.subscribeUrl ? await createTarget(cfg.target, cfg.subscribeUrl) : target;
+    return new LoadClients(cfg, target, subscribeTarget);
+  }
+
+  /** Connects publishers `ids` and starts their media; failures are recorded, not thrown. */
+  async publish(ids: string[]): Promise<void> {
+    const media = { audio: this.cfg.audio, video: this.cfg.video !== null };
+    await pool(ids, this.cfg.concurrency, async (id) => {
+      try {
+        const connection = await this.target.publish(this.cfg.room, id, media);
+        if (this.stopped) return void (await connection.close());
+        const s: Sending = { connection, startedAt: nowMs() };
+        if (connection.video && this.cfg.video) {
+          const v = new Vp8Source(connection.video, this.cfg.video);
+          connection.onKeyframeRequest(() => v.requestKeyframe());
+          s.video = v;
+        }
+        if (connection.audio) s.audio = new OpusSource(connection.audio);
+        this.sending.push(s);
+        this.tick();
+        this.timer ??= setInterval(() => this.tick(), TICK_MS);
+      } catch (err) {
+        this.failures.push(`publisher ${id}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  /** Connects subscribers `ids`; failures are recorded, not thrown. */
+  async subscribe(ids: string[]): Promise<void> {
+    await pool(ids, this.cfg.concurrency, async (id) => {
+      const recorder = new SubscriberRecorder(id, nowMs(), this.delays);
+      try {
+        const connection = await this.subscribeTarget.subscribe(this.cfg.room, id);
+        connection.onRtp((kind, p) => recorder.onRtp(kind, p));
+        if (this.stopped) return void (await connection.close());
+        this.receiving.push({ connection, recorder });
+      } catch (err) {
+        this.failures.push(`subscriber ${id}: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const now = nowMs();
+    for (const s of this.sending) {
+      const elapsed = now - s.startedAt;
+      s.video?.tick(elapsed);
+      s.audio?.tick(elapsed);
+    }
+  }
+
+  snapshot(detail: SnapshotDetail = {}): ShardSnapshot {
+    const kind = (k: Kind): KindSnapshot => {
+      const out: KindSnapshot = {
+        sentPackets: 0,
+        sentBytes: 0,
+        tracks: 0,
+        packets: 0,
+        bytes: 0,
+        expected: 0,
+        lost: 0,
+        duplicates: 0,
+        keyframes: 0,
+        jitterMsSum: 0,
+        jitterMsMax: 0,
+      };
+      for (const s of this.sending) {
+        const src = k === 'video' ? s.video : s.audio;
+        if (src) {
+          out.sentPackets += src.sent.packets;
+          out.sentBytes += src.sent.bytes;
+        }
+      }
+      for (const r of this.receiving) {
+        for (const t of r.recorder.tracks) {
+          if (t.kind !== k) continue;
+          out.tracks++;
+          out.packets += t.packets;
+          out.bytes += t.bytes;
+          out.expected += t.seq.expected;
+          out.lost += t.seq.lost;
+          out.duplicates += t.seq.duplicates;
+          out.keyframes += t.keyframes;
+          const j = t.jitter.ms();
+          out.jitterMsSum += j;
+          out.jitterMsMax = Math.max(out.jitterMsMax, j);
+        }
+      }
+      if (detail.delays) out.delay = this.delays[k].bins.slice();
+      return out;
+    };
+    const snap: ShardSnapshot = {
+      publishers: this.sending.length,
+      subscribers: this.receiving.length,
+      failures: [...this.failures],
+      keyframeRequests: this.sending.reduce((a, s) => a + (s.video?.keyframeRequests ?? 0), 0),
+      keyframesSent: this.sending.reduce((a, s) => a + (s.video?.keyframesSent ?? 0), 0),
+      audio: kind('audio'),
+      video: kind('video'),
+    };
+    if (detail.tracks) {
+      snap.tracks = this.receiving.flatMap(({ recorder }) =>
+        recorder.tracks.map((t) => ({
+          subscriber: recorder.id,
+          kind: t.kind,
+          ssrc: t.ssrc,
+          packets: t.packets,
+          lost: t.seq.lost,
+          lossPercent: t.seq.expected ? Number(((100 * t.seq.lost) / t.seq.expected).toFixed(3)) : 0,
+          jitterMs: Number(t.jitter.ms().toFixed(3)),
+          keyframes: t.keyframes,
+        })),
+      );
+    }
+    if (detail.joins) {
+      snap.joins = this.receiving.map(({ recorder: r }) => ({
+        subscriber: r.id,
+        firstPacketMs: r.firstPacketAt ? r.firstPacketAt - r.joinStartedAt : -1,
+        firstKeyframeMs: r.firstKeyframeAt ? r.firstKeyframeAt - r.joinStartedAt : -1,
+      }));
+    }
+    return snap;
+  }
+
+  /** Stops the media; connections stay open so late packets still arrive and counters can be read. */
+  stopSending(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  async close(): Promise<void> {
+    this.stopSending();
+    await Promise.allSettled([...this.sending.map((s) => s.connection.close()), ...this.receiving.map((r) => r.connection.close())]);
+    await this.target.close();
+    if (this.subscribeTarget !== this.target) await this.subscribeTarget.close();
+  }
+}

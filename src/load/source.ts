@@ -1,0 +1,184 @@
+/**
+ * What a load publisher sends: VP8 frames at a bitrate and frame rate, split into RTP
+ * packets, with periodic keyframes and one on request (PLI/FIR); Opus packets every
+ * 20 ms. Paced by elapsed time, not by timer ticks, so timer jitter does not change the
+ * rate. Packets are built in preallocated buffers: nothing is allocated per packet.
+ */
+import {
+  AUDIO_CLOCK,
+  nowMs,
+  OPUS_TOC,
+  OPUS_TOC_20MS_STEREO,
+  RTP_HEADER,
+  VIDEO_CLOCK,
+  VP8_DESCRIPTOR,
+  VP8_KEY_HEADER,
+  VP8_TAG,
+  writeRtpHeader,
+  writeVp8Descriptor,
+  writeVp8FrameHeader,
+} from './media.js';
+import type { MediaSender } from './target.js';
+
+/** RTP payload per packet at most (a 1200-byte packet: fits any path MTU with SRTP and ICE overhead) */
+export const MAX_RTP_PAYLOAD = 1188;
+/** smallest frame: room for a key-frame header and the send time in one packet */
+const MIN_FRAME_BYTES = 64;
+/** a keyframe is this many times an average frame; delta frames shrink to keep the bitrate */
+const KEYFRAME_FACTOR = 3;
+/** Opus payload bytes per 20 ms packet: 32 kbit/s */
+const OPUS_PAYLOAD = 80;
+export const OPUS_PACKET_MS = 20;
+
+export interface VideoShape {
+  bitrate: number;
+  fps: number;
+  /** seconds between periodic keyframes; 0: only the first and those requested */
+  keyframeInterval: number;
+  width?: number;
+  height?: number;
+}
+
+/** Frame sizes in bytes (key, delta) so that the average over a keyframe interval is the bitrate. */
+export function frameSizes(shape: VideoShape): { key: number; delta: number } {
+  const avg = shape.bitrate / 8 / shape.fps;
+  const k = Math.round(shape.keyframeInterval * shape.fps);
+  const key = Math.max(MIN_FRAME_BYTES, Math.round(avg * KEYFRAME_FACTOR));
+  if (k <= 1) return { key, delta: Math.max(MIN_FRAME_BYTES, Math.round(avg)) };
+  return { key, delta: Math.max(MIN_FRAME_BYTES, Math.round((avg * k - key) / (k - 1))) };
+}
+
+/** Packet payload sizes of a frame of `frameBytes` (VP8 data incl. frame header): split evenly. */
+export function splitFrame(frameBytes: number, maxPayload = MAX_RTP_PAYLOAD): number[] {
+  const room = maxPayload - VP8_DESCRIPTOR;
+  const n = Math.max(1, Math.ceil(frameBytes / room));
+  const base = Math.floor(frameBytes / n);
+  const sizes: number[] = [];
+  for (let i = 0; i < n; i++) sizes.push(base + (i < frameBytes % n ? 1 : 0));
+  return sizes;
+}
+
+export interface SentCounters {
+  packets: number;
+  bytes: number;
+}
+
+/** A VP8 frame as RTP packets, written into `buffers` and handed to `send`. */
+export class Vp8Source {
+  readonly sent: SentCounters = { packets: 0, bytes: 0 };
+  keyframesSent = 0;
+  keyframeRequests = 0;
+  private seq = Math.floor(Math.random() * 65536);
+  private ts = Math.floor(Math.random() * 2 ** 32);
+  private pictureId = Math.floor(Math.random() * 0x8000);
+  private frames = 0;
+  private forceKey = true;
+  private readonly keyEvery: number;
+  private readonly keySizes: number[];
+  private readonly deltaSizes: number[];
+  private readonly keyTotal: number;
+  private readonly deltaTotal: number;
+  /** one buffer per distinct packet length, so a packet is a whole buffer (no subarray per packet) */
+  private readonly buffers = new Map<number, Buffer>();
+  private readonly tsStep: number;
+
+  constructor(
+    private readonly sender: MediaSender,
+    private readonly shape: VideoShape,
+  ) {
+    const { key, delta } = frameSizes(shape);
+    this.keySizes = splitFrame(key);
+    this.deltaSizes = splitFrame(delta);
+    this.keyTotal = key;
+    this.deltaTotal = delta;
+    for (const s of [...this.keySizes, ...this.deltaSizes]) {
+      const len = RTP_HEADER + VP8_DESCRIPTOR + s;
+      if (!this.buffers.has(len)) this.buffers.set(len, Buffer.alloc(len, 0x5a));
+    }
+    this.keyEvery = Math.round(shape.keyframeInterval * shape.fps);
+    this.tsStep = Math.round(VIDEO_CLOCK / shape.fps);
+  }
+
+  /** The next frame is a keyframe (the server relayed a PLI/FIR). */
+  requestKeyframe(): void {
+    this.keyframeRequests++;
+    this.forceKey = true;
+  }
+
+  /** Sends the frames due `elapsedMs` after the start. */
+  tick(elapsedMs: number): void {
+    const due = Math.floor((elapsedMs * this.shape.fps) / 1000) + 1;
+    while (this.frames < due) this.sendFrame();
+  }
+
+  private sendFrame(): void {
+    const key = this.forceKey || (this.keyEvery > 0 && this.frames % this.keyEvery === 0);
+    this.forceKey = false;
+    const sizes = key ? this.keySizes : this.deltaSizes;
+    const total = key ? this.keyTotal : this.deltaTotal;
+    const { track, ssrc, payloadType } = this.sender;
+    const sendTime = nowMs();
+    for (let i = 0; i < sizes.length; i++) {
+      const p = this.buffers.get(RTP_HEADER + VP8_DESCRIPTOR + sizes[i]!)!;
+      writeRtpHeader(p, i === sizes.length - 1, payloadType, this.seq, this.ts, ssrc);
+      writeVp8Descriptor(p, RTP_HEADER, i === 0, this.pictureId);
+      let off = RTP_HEADER + VP8_DESCRIPTOR;
+      if (i === 0) {
+        const header = key ? VP8_TAG + VP8_KEY_HEADER : VP8_TAG;
+        off += writeVp8FrameHeader(
+          p,
+          off,
+          key,
+          Math.min(0x7ffff, (total - header) >> 1),
+          this.shape.width ?? 640,
+          this.shape.height ?? 360,
+        );
+      }
+      p.writeDoubleBE(sendTime, off);
+      this.seq = (this.seq + 1) & 0xffff;
+      try {
+        track.sendMessageBinary(p);
+      } catch {
+        // closed: counted as sent anyway (it left the generator)
+      }
+      this.sent.packets++;
+      this.sent.bytes += p.length;
+    }
+    if (key) this.keyframesSent++;
+    this.frames++;
+    this.ts = (this.ts + this.tsStep) >>> 0;
+    this.pictureId = (this.pictureId + 1) & 0x7fff;
+  }
+}
+
+/** Opus at 20 ms per packet: TOC byte (CELT fullband 20 ms, stereo, one frame), then the send time. */
+export class OpusSource {
+  readonly sent: SentCounters = { packets: 0, bytes: 0 };
+  private seq = Math.floor(Math.random() * 65536);
+  private ts = Math.floor(Math.random() * 2 ** 32);
+  private readonly packet = Buffer.alloc(RTP_HEADER + OPUS_PAYLOAD, 0x5a);
+
+  constructor(private readonly sender: MediaSender) {}
+
+  tick(elapsedMs: number): void {
+    const due = Math.floor(elapsedMs / OPUS_PACKET_MS) + 1;
+    while (this.sent.packets < due) this.sendOne();
+  }
+
+  private sendOne(): void {
+    const p = this.packet;
+    const { track, ssrc, payloadType } = this.sender;
+    writeRtpHeader(p, false, payloadType, this.seq, this.ts, ssrc);
+    p[RTP_HEADER] = OPUS_TOC_20MS_STEREO;
+    p.writeDoubleBE(nowMs(), RTP_HEADER + OPUS_TOC);
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + (AUDIO_CLOCK * OPUS_PACKET_MS) / 1000) >>> 0;
+    try {
+      track.sendMessageBinary(p);
+    } catch {
+      // closed
+    }
+    this.sent.packets++;
+    this.sent.bytes += p.length;
+  }
+}
