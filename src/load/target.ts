@@ -1,0 +1,39 @@
+/** A server under test: ours (contract §2–3) or Janus' videoroom. One instance per worker thread. */
+import type nodeDataChannel from 'node-datachannel';
+
+export type Kind = 'audio' | 'video';
+
+/** A send track the load tool writes whole RTP packets to (`track.sendMessageBinary`). */
+export interface MediaSender {
+  track: nodeDataChannel.Track;
+  ssrc: number;
+  payloadType: number;
+}
+
+export interface PublisherConnection {
+  readonly id: string;
+  video?: MediaSender;
+  audio?: MediaSender;
+  /** Called when the server asks for a keyframe (PLI or FIR received on the video track). */
+  onKeyframeRequest(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+export interface SubscriberConnection {
+  readonly id: string;
+  /** Every RTP packet (not RTCP) received, with the kind of the track it arrived on. */
+  onRtp(cb: (kind: Kind, packet: Buffer) => void): void;
+  close(): Promise<void>;
+}
+
+export interface Target {
+  readonly name: string; // 'weever' | 'janus'
+  /** Joins `room` as publisher `id` sending the given kinds (VP8 payload type and Opus chosen by the target's negotiation). */
+  publish(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<PublisherConnection>;
+  /**
+   * Joins `room` as subscriber `id` and receives the publishers present now (Janus:
+   * the feeds listed at join time; weever: also later ones through renegotiation).
+   */
+  subscribe(room: string, id: string): Promise<SubscriberConnection>;
+  close(): Promise<void>;
+}
