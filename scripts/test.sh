@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
-# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, and the npm dependencies; then
+# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, janus (the load tool's Janus
+# target test), and the npm dependencies; then
 # builds, lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null || apt_need+=(redis-server)
 command -v nats-server >/dev/null || apt_need+=(nats-server)
 command -v openssl >/dev/null || apt_need+=(openssl)
 command -v ps >/dev/null || apt_need+=(procps) # the cluster-script test lists its process group
+command -v janus >/dev/null || apt_need+=(janus) # the Janus target test runs a real Janus
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2
