@@ -449,6 +449,7 @@ export class JanusTarget implements Target {
     this.connections.clear();
     const s = this.sessionP;
     this.sessionP = undefined;
+    this.adminHandle = undefined; // belongs to that session
     if (s) await (await s.catch(() => undefined))?.destroy();
   }
 
