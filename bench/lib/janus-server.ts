@@ -85,7 +85,15 @@ export async function startJanus(opts: { cpus?: string; address?: string } = {})
     spawnError = err;
   });
   const output = () => lines.join('\n');
+  // Janus does not die with its parent: kill it when this process exits without stop()
+  // (process.exit, an uncaught error; a native abort still leaves it running).
+  const killOnExit = () => {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', killOnExit);
   const stop = async () => {
+    process.removeListener('exit', killOnExit);
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
       const killer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
