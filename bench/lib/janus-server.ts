@@ -9,7 +9,7 @@
  * Janus target binds its clients to that address too (Janus' info `local-ip`): a client on
  * 127.0.0.1 does not complete ICE with Janus on another local address.
  */
-import { type ChildProcess, execSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -126,15 +126,3 @@ export async function startJanus(opts: { cpus?: string; address?: string } = {})
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-/** CPU time (user + system) of a process so far, in microseconds, from /proc/<pid>/stat. */
-export function processCpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // fields after the command name, which is in parentheses and may contain spaces
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1e6) / CLOCK_TICKS;
-}
-
-const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;

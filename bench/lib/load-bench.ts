@@ -12,6 +12,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { LoadOptions, LoadReport, LoadRun } from '../../src/load/run.js';
 import { TARGETS, type TargetName } from '../../src/load/targets.js';
 import { startServer, waitFor } from '../../test/e2e/harness.js';
+import { startJanus } from './janus-server.js';
 import { machine, pinSelf } from './machine.js';
 
 export const int = (v: string) => {
@@ -29,7 +30,8 @@ export interface CommonOptions {
   url?: string;
   privateUrl?: string;
   pid?: number;
-  target: TargetName;
+  /** `both` (fanout, audio-room): ours, then Janus, in the same run with the same media and pinning */
+  target: TargetName | 'both';
   seconds: number;
   warmup: number;
   workers: number;
@@ -47,7 +49,12 @@ export function commonOptions(c: Command, withTarget: boolean): Command {
     .option('--workers <n>', 'load worker processes (1: the clients run in the benchmark process)', int, 1)
     .option('--video-bitrate <bps>', 'VP8 bitrate per publisher', int, 1_000_000)
     .option('--fps <n>', 'video frames per second', int, 30);
-  if (withTarget) c.addOption(new Option('--target <name>', 'server type (janus needs --url)').choices([...TARGETS]).default('weever'));
+  if (withTarget)
+    c.addOption(
+      new Option('--target <name>', "server under test; janus and both start Debian's Janus (videoroom) unless --url is given")
+        .choices([...TARGETS, 'both'])
+        .default('weever'),
+    );
   else c.addOption(new Option('--target <name>').choices(['weever']).default('weever').hideHelp());
   return c;
 }
@@ -58,6 +65,8 @@ export interface ServerUnderTest {
   pid?: number;
   /** server on core 0, clients on core 1 */
   pinned: boolean;
+  /** e.g. "Janus 1.1.2" */
+  label?: string;
   stop(): Promise<void>;
 }
 
@@ -73,8 +82,13 @@ export async function serverUnderTest(o: CommonOptions, args: string[] = []): Pr
       stop: async () => {},
     };
   }
-  if (o.target !== 'weever') throw new Error(`--target ${o.target} needs --url (the benchmark starts only our server)`);
+  if (o.target === 'both') throw new Error('--target both: run each target in turn (see bench/rooms.ts)');
   const pinned = pinSelf(1);
+  if (o.target === 'janus') {
+    // The same place as ours: its own core 0, the clients on core 1.
+    const janus = await startJanus(pinned ? { cpus: '0' } : {});
+    return { publicUrl: janus.url, pid: janus.pid, pinned, label: `Janus ${janus.version}`, stop: () => janus.stop() };
+  }
   const server = await startServer(['--keyframe-interval', '0', ...args], { LOG_LEVEL: 'info' }, pinned ? ['taskset', '-c', '0'] : []);
   return {
     publicUrl: server.publicUrl,
@@ -106,6 +120,16 @@ export function procCpuMicros(pid: number): number {
   }
 }
 
+/** Resident memory of a process from /proc (MiB); null when it is gone. */
+export function procRssMiB(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The load options of a scenario against `sut`, with the common options applied. */
 export function loadOptions(o: CommonOptions, sut: ServerUnderTest, room: string, rest: Partial<LoadOptions>): LoadOptions {
   return {
@@ -121,7 +145,7 @@ export function loadOptions(o: CommonOptions, sut: ServerUnderTest, room: string
     keyframeInterval: 2,
     duration: o.seconds,
     workers: o.workers,
-    target: o.target,
+    target: o.target === 'both' ? 'weever' : o.target,
     ...rest,
   };
 }
@@ -199,7 +223,7 @@ export async function steadyWindow(
     clientCpuPercent: Number((((c1 - c0) / (report.seconds * 1e6)) * 100).toFixed(1)),
     inputLossPercent: report.inputLossPercent,
     lossPercent: report.outputLossPercent,
-    rssMiB: report.server?.rssMiB ?? null,
+    rssMiB: report.server?.rssMiB ?? (sut.pid ? procRssMiB(sut.pid) : null),
     delayP50Ms: main?.delayMs?.p50 ?? null,
     delayP99Ms: main?.delayMs?.p99 ?? null,
     jitterMs: main?.jitterMsMean ?? null,
