@@ -104,13 +104,22 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
   // --perf-basic-prof names JIT-compiled JS functions in perf's output.
   const nodeFlags = ['--perf-basic-prof', ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
   const server = await startServer(['--keyframe-interval', '0'], { LOG_LEVEL: 'info' }, pinned ? ['taskset', '-c', '0'] : [], nodeFlags);
+  await sleep(10_000); // V8's start-up garbage collections stay out of the window
   const data = join(dir, 'perf.data');
   let cpuMicros = 0;
   let forwarded = 0;
   let elapsed = o.seconds;
   try {
     const sut = { publicUrl: server.publicUrl, privateUrl: server.privateUrl, pid: server.proc.pid!, pinned, stop: async () => {} };
-    const common = { target: 'weever' as const, seconds: o.seconds, warmup: o.warmup, workers: 1, videoBitrate: 1_000_000, fps: 30 };
+    const common = {
+      target: 'weever' as const,
+      seconds: o.seconds,
+      warmup: o.warmup,
+      settle: 0,
+      workers: 1,
+      videoBitrate: 1_000_000,
+      fps: 30,
+    };
     // The fanout scenario's media (VP8 ~1 Mbit/s + Opus), run long enough to outlast the window.
     const run = await LoadRun.start(
       loadOptions(common, sut, `profile-${Date.now()}`, { publishers: 1, subscribers: o.subscribers, duration: o.warmup + o.seconds + 60 }),

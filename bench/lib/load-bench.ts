@@ -34,6 +34,8 @@ export interface CommonOptions {
   target: TargetName | 'both';
   seconds: number;
   warmup: number;
+  /** idle seconds after starting a server, before anything connects */
+  settle: number;
   workers: number;
   videoBitrate: number;
   fps: number;
@@ -46,6 +48,7 @@ export function commonOptions(c: Command, withTarget: boolean): Command {
     .option('--pid <pid>', 'with --url: server process id, CPU read from /proc/<pid>/stat (e.g. Janus)', int)
     .option('--seconds <s>', 'measurement window', int, 10)
     .option('--warmup <s>', 'warm-up before the window', int, 3)
+    .option('--settle <s>', "idle time after starting the server (V8's start-up garbage collections stay out of the first window)", int, 10)
     .option('--workers <n>', 'load worker processes (1: the clients run in the benchmark process)', int, 1)
     .option('--video-bitrate <bps>', 'VP8 bitrate per publisher', int, 1_000_000)
     .option('--fps <n>', 'video frames per second', int, 30);
@@ -87,9 +90,11 @@ export async function serverUnderTest(o: CommonOptions, args: string[] = []): Pr
   if (o.target === 'janus') {
     // The same place as ours: its own core 0, the clients on core 1.
     const janus = await startJanus(pinned ? { cpus: '0' } : {});
+    await sleep(o.settle * 1000);
     return { publicUrl: janus.url, pid: janus.pid, pinned, label: `Janus ${janus.version}`, stop: () => janus.stop() };
   }
   const server = await startServer(['--keyframe-interval', '0', ...args], { LOG_LEVEL: 'info' }, pinned ? ['taskset', '-c', '0'] : []);
+  await sleep(o.settle * 1000);
   return {
     publicUrl: server.publicUrl,
     privateUrl: server.privateUrl,
