@@ -37,16 +37,25 @@ export function rowsOf(text: string): ResultRow[] {
   return j.results ?? j.steps ?? [j];
 }
 
+/** One series per file and target (a `--target both` output holds two). */
 export function seriesOf(files: { name: string; text: string }[]): Series[] {
-  const parsed = files.map((f) => ({ file: basename(f.name).replace(/\.json$/, ''), rows: rowsOf(f.text) }));
-  const targets = parsed.map((p) => p.rows[0]?.target ?? '');
-  const distinct = new Set(targets).size === parsed.length && targets.every(Boolean);
-  return parsed.map((p, i) => ({
-    name: distinct ? `${targets[i]} (${p.rows[0]?.scenario ?? ''})` : p.file,
-    points: p.rows
+  const groups: { file: string; target: string; scenario: string; rows: ResultRow[] }[] = [];
+  for (const f of files) {
+    const file = basename(f.name).replace(/\.json$/, '');
+    const rows = rowsOf(f.text);
+    for (const target of new Set(rows.map((r) => r.target ?? ''))) {
+      const mine = rows.filter((r) => (r.target ?? '') === target);
+      groups.push({ file, target, scenario: mine[0]?.scenario ?? '', rows: mine });
+    }
+  }
+  const labels = groups.map((g) => `${g.target} (${g.scenario})`);
+  const distinct = new Set(labels).size === groups.length && groups.every((g) => g.target);
+  return groups.map((g, i) => ({
+    name: distinct ? labels[i]! : g.target ? `${g.file}: ${g.target}` : g.file,
+    points: g.rows
       .filter((r) => typeof r.subscribers === 'number')
       .map((r) => ({ subscribers: r.subscribers!, cpuPercent: r.serverCpuPercent ?? null, lossPercent: r.lossPercent ?? null }))
-      .sort((a, b) => a.subscribers - b.subscribers),
+      .sort((x, y) => x.subscribers - y.subscribers),
   }));
 }
 

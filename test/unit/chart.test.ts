@@ -37,6 +37,19 @@ describe('bench chart', () => {
     assert.equal((svg.match(/<circle/g) ?? []).length, 6);
   });
 
+  it('splits a --target both output into one series per target', () => {
+    const row = (target: string, n: number) => ({ scenario: 'fanout', target, subscribers: n, serverCpuPercent: 1, lossPercent: 0 });
+    const both = { scenario: 'fanout', results: [row('weever', 5), row('weever', 20), row('janus', 5), row('janus', 20)], comparison: [] };
+    const s = seriesOf([{ name: 'both.json', text: `table\n${JSON.stringify(both)}` }]);
+    assert.deepEqual(
+      s.map((x) => [x.name, x.points.length]),
+      [
+        ['weever (fanout)', 2],
+        ['janus (fanout)', 2],
+      ],
+    );
+  });
+
   it('nice axis scales', () => {
     assert.deepEqual(niceScale(7.3), { top: 8, step: 2 });
     assert.deepEqual(niceScale(100), { top: 100, step: 20 });
