@@ -38,7 +38,8 @@ const PARTS: [label: string, symbols: RegExp][] = [
   ['SRTP unprotect (decrypt, one per received packet)', /^srtp_unprotect_mki$/],
   ['binding: copy of each received packet into a Buffer', /^node::Buffer::Copy$/],
   ['binding: JS dispatch of received packets (ThreadSafeCallback)', /^ThreadSafeCallback::callbackFunc$/],
-  ['our JS: publisher fan-out (Publisher onPacket)', /^JS:\*?onPacket .*publisher\.js/],
+  ['our JS: fan-out loop (bus TrackSender.send)', /^JS:\*?send .*bus\/local\.js/],
+  ['our JS: publisher track (onPacket)', /^JS:\*?onPacket .*publisher\.js/],
   ['our JS: header rewrite (RtpRewriter.rewrite)', /^JS:\*?rewrite .*rtp\.js/],
   ['binding: Track.sendMessageBinary', /^TrackWrapper::sendMessageBinary$/],
   ['SCTP timer thread (usrsctp ticks)', /^sctp_handle_tick$/],
@@ -79,6 +80,20 @@ function cryptoSelfShare(data: string): number {
   for (const line of out.split('\n')) {
     const m = /^\s*([\d.]+)%\s+\[[^\]]+\]\s+(.+?)\s*$/.exec(line);
     if (m && /aes|gcm|ghash|CRYPTO_|EVP_|srtp_/i.test(m[2]!)) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+/** Self share of JIT-compiled JavaScript (all of it: ours and Node's own). */
+function jitShare(data: string): number {
+  const out = execFileSync('perf', ['report', '-i', data, '--no-children', '--sort', 'dso', '-g', 'none', '--stdio'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let sum = 0;
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+\[JIT\]/.exec(line);
+    if (m) sum += Number(m[1]);
   }
   return sum;
 }
@@ -151,6 +166,12 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
     let pct = 0;
     for (const [sym, v] of shares) if (re.test(sym)) pct = Math.max(pct, v);
     return { label, percent: pct, usPerForwardedPacket: (pct / 100) * usPerPacket };
+  });
+  const jit = jitShare(data);
+  parts.push({
+    label: 'all JIT-compiled JavaScript, ours and Node’s (self time)',
+    percent: jit,
+    usPerForwardedPacket: (jit / 100) * usPerPacket,
   });
   const crypto = cryptoSelfShare(data);
   parts.push({
