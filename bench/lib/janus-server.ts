@@ -12,10 +12,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/e2e/services.js';
 
 /** bench/janus in the source tree (this file runs from dist/bench/lib/). */
 export const JANUS_CONFIG_DIR = fileURLToPath(new URL('../../../bench/janus/', import.meta.url));
@@ -33,16 +33,6 @@ export interface JanusServer {
   /** Janus' last output lines, for error reports */
   output(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  srv.close();
-  await once(srv, 'close');
-  return port;
 }
 
 /** The machine's first non-internal IPv4 address: where Janus gathers its ICE candidates. */

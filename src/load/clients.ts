@@ -23,6 +23,23 @@ export interface ClientsConfig {
   concurrency: number;
 }
 
+/** A kind's counters at zero. */
+export function emptyKindSnapshot(): KindSnapshot {
+  return {
+    sentPackets: 0,
+    sentBytes: 0,
+    tracks: 0,
+    packets: 0,
+    bytes: 0,
+    expected: 0,
+    lost: 0,
+    duplicates: 0,
+    keyframes: 0,
+    jitterMsSum: 0,
+    jitterMsMax: 0,
+  };
+}
+
 export interface KindSnapshot {
   sentPackets: number;
   sentBytes: number;
@@ -169,19 +186,7 @@ export class LoadClients {
 
   snapshot(detail: SnapshotDetail = {}): ShardSnapshot {
     const kind = (k: Kind): KindSnapshot => {
-      const out: KindSnapshot = {
-        sentPackets: 0,
-        sentBytes: 0,
-        tracks: 0,
-        packets: 0,
-        bytes: 0,
-        expected: 0,
-        lost: 0,
-        duplicates: 0,
-        keyframes: 0,
-        jitterMsSum: 0,
-        jitterMsMax: 0,
-      };
+      const out = emptyKindSnapshot();
       for (const s of this.sending) {
         const src = k === 'video' ? s.video : s.audio;
         if (src) {

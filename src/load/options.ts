@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkName } from '../signalling/validate.js';
 import type { LoadOptions } from './run.js';
-import { TARGETS, type TargetName } from './targets.js';
+import { TARGETS } from './targets.js';
 
 const positiveInt = (max: number) => (v: string) => {
   const n = Number(v);
@@ -75,24 +75,8 @@ export function parseLoadArgs(argv: string[], configure?: (c: Command) => void):
   const c = loadCommand();
   configure?.(c);
   c.parse(argv, { from: 'user' });
-  const o = c.opts<{
-    url: string;
-    privateUrl?: string;
-    room: string;
-    publishers: number;
-    subscribers: number;
-    video: boolean;
-    audio: boolean;
-    videoBitrate: number;
-    fps: number;
-    keyframeInterval: number;
-    duration: number;
-    workers: number;
-    concurrency: number;
-    conference: boolean;
-    json: boolean;
-    target: TargetName;
-  }>();
+  // The command's options are LoadOptions' fields (minus the internal subscribeUrl) plus --json.
+  const o = c.opts<Required<Omit<LoadOptions, 'subscribeUrl' | 'privateUrl'>> & { privateUrl?: string; json: boolean }>();
   if (!o.video && !o.audio) throw new LoadOptionError('--no-video and --no-audio: nothing to send');
   if (o.fps < 1) throw new LoadOptionError('--fps must be at least 1');
   if (o.workers < 1) throw new LoadOptionError('--workers must be at least 1');

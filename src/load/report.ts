@@ -1,5 +1,5 @@
 /** Adding up the shards' counters, and the report of a window: rates, input and output loss, jitter, delay percentiles. */
-import type { JoinTiming, KindSnapshot, ShardSnapshot, TrackDetail } from './clients.js';
+import { emptyKindSnapshot, type JoinTiming, type KindSnapshot, type ShardSnapshot, type TrackDetail } from './clients.js';
 import type { LoadOptions } from './run.js';
 import { DelayHistogram, HISTOGRAM_BINS } from './stats.js';
 import type { Kind } from './target.js';
@@ -43,20 +43,6 @@ function addKind(a: KindSnapshot, b: KindSnapshot): KindSnapshot {
   return out;
 }
 
-const EMPTY_KIND: KindSnapshot = {
-  sentPackets: 0,
-  sentBytes: 0,
-  tracks: 0,
-  packets: 0,
-  bytes: 0,
-  expected: 0,
-  lost: 0,
-  duplicates: 0,
-  keyframes: 0,
-  jitterMsSum: 0,
-  jitterMsMax: 0,
-};
-
 export function addSnapshots(snaps: ShardSnapshot[]): Omit<Totals, 'at'> {
   const t: Omit<Totals, 'at'> = {
     publishers: 0,
@@ -64,8 +50,8 @@ export function addSnapshots(snaps: ShardSnapshot[]): Omit<Totals, 'at'> {
     failures: [],
     keyframeRequests: 0,
     keyframesSent: 0,
-    audio: { ...EMPTY_KIND },
-    video: { ...EMPTY_KIND },
+    audio: emptyKindSnapshot(),
+    video: emptyKindSnapshot(),
   };
   for (const s of snaps) {
     t.publishers += s.publishers;

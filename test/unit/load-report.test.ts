@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KindSnapshot, ShardSnapshot } from '../../src/load/clients.js';
+import { emptyKindSnapshot, type KindSnapshot, type ShardSnapshot } from '../../src/load/clients.js';
 import { addSnapshots, report, type Totals } from '../../src/load/report.js';
 import type { LoadOptions } from '../../src/load/run.js';
 import { DelayHistogram } from '../../src/load/stats.js';
 
-const kind = (over: Partial<KindSnapshot>): KindSnapshot => ({
-  sentPackets: 0,
-  sentBytes: 0,
-  tracks: 0,
-  packets: 0,
-  bytes: 0,
-  expected: 0,
-  lost: 0,
-  duplicates: 0,
-  keyframes: 0,
-  jitterMsSum: 0,
-  jitterMsMax: 0,
-  ...over,
-});
+const kind = (over: Partial<KindSnapshot>): KindSnapshot => ({ ...emptyKindSnapshot(), ...over });
 const shard = (audio: Partial<KindSnapshot>, video: Partial<KindSnapshot>): ShardSnapshot => ({
   publishers: 1,
   subscribers: 2,
