@@ -189,6 +189,22 @@ export class Connection {
   /** Polite goodbye: `STOP` on the channel, `DELETE` of the session, then close. */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.goodbye();
+    this.pc.close();
+  }
+
+  /** Closes without waiting (page unload, or a connection already lost). */
+  dispose(): void {
+    if (!this.closed) void this.goodbye();
+    this.pc.close();
+  }
+
+  /**
+   * Marks the connection closed, sends `STOP` and `DELETE`s the session. The DELETE is
+   * keepalive (it survives the page being unloaded) and times out (a hung server must not
+   * keep close() from resolving: its own timeouts end the session).
+   */
+  private goodbye(): Promise<void> {
     this.closed = true;
     clearTimeout(this.graceTimer);
     if (this.dc.readyState === 'open') {
@@ -198,29 +214,11 @@ export class Connection {
         // channel closing under us: the DELETE below still ends the session
       }
     }
-    if (this.session) {
-      // keepalive: the request survives the page being unloaded; the timeout: a hung
-      // server must not keep close() from resolving (its own timeouts end the session).
-      await fetch(this.session, { method: 'DELETE', keepalive: true, signal: AbortSignal.timeout(5000) }).catch(() => {});
-    }
-    this.pc.close();
-  }
-
-  /** Closes without waiting (page unload, or a connection already lost). */
-  dispose(): void {
-    if (!this.closed) {
-      this.closed = true;
-      clearTimeout(this.graceTimer);
-      if (this.dc.readyState === 'open') {
-        try {
-          this.dc.send('STOP');
-        } catch {
-          // best effort
-        }
-      }
-      if (this.session) void fetch(this.session, { method: 'DELETE', keepalive: true }).catch(() => {});
-    }
-    this.pc.close();
+    if (!this.session) return Promise.resolve();
+    return fetch(this.session, { method: 'DELETE', keepalive: true, signal: AbortSignal.timeout(5000) }).then(
+      () => {},
+      () => {},
+    );
   }
 }
 
