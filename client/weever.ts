@@ -8,7 +8,7 @@
  *   await room.publish({ video: true, audio: true });
  *   await room.subscribe();
  */
-import { Connection, type Role } from './connection.js';
+import { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
@@ -59,10 +59,12 @@ export interface WeeverEvents {
   screenShareEnded: { fullId: string };
 }
 
+type LinkKind = PublisherKind | 'subscriber';
+
 /** One of our three possible connections, kept alive across reconnects. */
 interface Link {
-  role: Role;
-  kind: PublisherKind | 'subscriber';
+  /** also the link's key in `links`; the role follows from it */
+  kind: LinkKind;
   /** id used in the full id: `alice` or `alice-screen` */
   id: string;
   stream: MediaStream | null;
@@ -78,7 +80,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly iceServers: RTCIceServer[];
   private readonly reconnectOpts: Required<ReconnectOptions> | null;
   private readonly disconnectGraceMs: number;
-  private readonly links = new Map<'camera' | 'screen' | 'subscriber', Link>();
+  private readonly links = new Map<LinkKind, Link>();
   /** publishers seen by the subscriber connection, by full id */
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
   /** per stream: the sample the quality hint is graded against, and when it was taken */
@@ -143,7 +145,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
    */
   async publish(source: MediaStream | MediaStreamConstraints = { audio: true, video: true }): Promise<MediaStream> {
     const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getUserMedia(source));
-    await this.start({ role: 'pub', kind: 'camera', id: this.id, stream, conn: null, state: 'connecting' });
+    await this.start('camera', this.id, stream);
     return stream;
   }
 
@@ -152,13 +154,13 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getDisplayMedia(source));
     // The browser's own "stop sharing" button ends the track: stop publishing it too.
     for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => void this.unpublishScreen(), { once: true });
-    await this.start({ role: 'pub', kind: 'screen', id: screenIdOf(this.id), stream, conn: null, state: 'connecting' });
+    await this.start('screen', screenIdOf(this.id), stream);
     return stream;
   }
 
   /** Receives every other publisher of the room (events `publisherJoined`, `stream`, `publisherLeft`). */
   async subscribe(): Promise<void> {
-    await this.start({ role: 'sub', kind: 'subscriber', id: this.id, stream: null, conn: null, state: 'connecting' });
+    await this.start('subscriber', this.id, null);
   }
 
   /** Stops publishing the camera/mic (the tracks are stopped too). */
@@ -196,7 +198,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       const conn = link.conn;
       if (!conn) continue;
       const report = await conn.pc.getStats();
-      const inbound = link.role === 'sub';
+      const inbound = link.kind === 'subscriber';
       const { perStream, rttMs } = collect(report, inbound ? 'inbound' : 'outbound', (mid) =>
         inbound ? (mid === undefined ? undefined : conn.streamOfMid.get(mid)) : conn.fullId,
       );
@@ -232,16 +234,16 @@ export class WeeverClient extends Emitter<WeeverEvents> {
 
   // ---- internals ----
 
-  private async start(link: Link): Promise<void> {
+  private async start(kind: LinkKind, id: string, stream: MediaStream | null): Promise<void> {
     if (this.closed) throw new WeeverError(0, 'this client is closed', 'protocol');
-    const key = link.role === 'sub' ? 'subscriber' : (link.kind as PublisherKind);
-    if (this.links.has(key)) throw new WeeverError(0, `${key} already started`, 'protocol');
-    this.links.set(key, link);
+    if (this.links.has(kind)) throw new WeeverError(0, `${kind} already started`, 'protocol');
+    const link: Link = { kind, id, stream, conn: null, state: 'connecting' };
+    this.links.set(kind, link);
     this.refreshState();
     try {
       link.conn = await this.connect(link);
     } catch (err) {
-      this.links.delete(key);
+      this.links.delete(kind);
       this.refreshState();
       throw err;
     }
@@ -249,7 +251,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.refreshState();
   }
 
-  private async stop(key: 'camera' | 'screen' | 'subscriber'): Promise<void> {
+  private async stop(key: LinkKind): Promise<void> {
     const link = this.links.get(key);
     if (!link) return;
     this.links.delete(key);
@@ -265,7 +267,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private async connect(link: Link): Promise<Connection> {
     const conn = await Connection.open({
       url: this.url,
-      role: link.role,
+      role: link.kind === 'subscriber' ? 'sub' : 'pub',
       room: this.room,
       fullId: newFullId(link.id),
       ...(this.token ? { token: this.token } : {}),
@@ -281,7 +283,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       },
     });
     // A link stopped while we were connecting: do not leave this connection behind.
-    if (this.closed || [...this.links.values()].every((l) => l !== link)) {
+    if (this.closed || !this.isCurrent(link)) {
       await conn.close();
       throw new WeeverError(0, 'stopped while connecting', 'protocol');
     }
@@ -291,14 +293,13 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   /** A lost connection is replaced by a new one (new full id), with exponential backoff. */
   private async reconnect(link: Link, reason: string): Promise<void> {
     const old = link.conn;
-    if (!old || link.state === 'reconnecting' || this.closed) return;
+    // No connection: already reconnecting (conn is only set again once connected), or stopped.
+    if (!old || this.closed) return;
     link.conn = null;
     old.dispose(); // best-effort DELETE: if the instance is alive it cleans up at once
-    if (link.role === 'sub') this.forgetRemote();
+    if (link.kind === 'subscriber') this.forgetRemote();
     if (!this.reconnectOpts) {
-      link.state = 'failed';
-      this.refreshState(reason);
-      this.emit('error', new WeeverError(0, `connection lost: ${reason}`, 'network'));
+      this.fail(link, reason, new WeeverError(0, `connection lost: ${reason}`, 'network'));
       return;
     }
     link.state = 'reconnecting';
@@ -317,20 +318,23 @@ export class WeeverClient extends Emitter<WeeverEvents> {
         const e = err instanceof WeeverError ? err : new WeeverError(0, String(err), 'protocol');
         if (this.closed || !this.isCurrent(link)) return;
         if (!e.retryable) {
-          link.state = 'failed';
-          this.refreshState(e.reason);
-          this.emit('error', e);
+          this.fail(link, e.reason, e);
           return;
         }
       }
     }
-    link.state = 'failed';
-    this.refreshState(`gave up after ${maxAttempts} attempts`);
-    this.emit('error', new WeeverError(0, `could not reconnect: ${reason}`, 'network'));
+    this.fail(link, `gave up after ${maxAttempts} attempts`, new WeeverError(0, `could not reconnect: ${reason}`, 'network'));
   }
 
+  private fail(link: Link, reason: string, err: WeeverError): void {
+    link.state = 'failed';
+    this.refreshState(reason);
+    this.emit('error', err);
+  }
+
+  /** Still the link in use: not stopped (or stopped and started anew) meanwhile. */
   private isCurrent(link: Link): boolean {
-    return [...this.links.values()].includes(link);
+    return this.links.get(link.kind) === link;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -375,22 +379,9 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     for (const r of gone) this.emit('publisherLeft', r.info);
   }
 
+  /** The client's state is its links' states, the most troubled one winning. */
   private refreshState(reason?: string): void {
-    const states = [...this.links.values()].map((l) => l.state);
-    const next: ConnectionState = this.closed
-      ? 'closed'
-      : states.length === 0
-        ? this.state === 'new'
-          ? 'new'
-          : 'closed'
-        : states.includes('reconnecting')
-          ? 'reconnecting'
-          : states.includes('failed')
-            ? 'failed'
-            : states.includes('connecting')
-              ? 'connecting'
-              : 'connected';
-    this.setState(next, reason);
+    this.setState(this.closed ? 'closed' : overallState([...this.links.values()], this.state), reason);
   }
 
   private setState(next: ConnectionState, reason?: string): void {
@@ -399,6 +390,14 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.state = next;
     this.emit('connectionState', reason === undefined ? { state: next, previous } : { state: next, previous, reason });
   }
+}
+
+function overallState(links: readonly Link[], current: ConnectionState): ConnectionState {
+  if (links.length === 0) return current === 'new' ? 'new' : 'closed';
+  for (const state of ['reconnecting', 'failed', 'connecting'] as const) {
+    if (links.some((l) => l.state === state)) return state;
+  }
+  return 'connected';
 }
 
 async function media(get: () => Promise<MediaStream>): Promise<MediaStream> {
