@@ -18,6 +18,12 @@ const MODES = {
   subscribe: { publish: false, subscribe: true, raw: true, controls: [] },
 };
 
+/** Mute toggle buttons: the track kind and the labels, which say what a press does next. */
+const TOGGLES = {
+  camera: { kind: 'video', live: 'Camera off', muted: 'Camera on' },
+  mic: { kind: 'audio', live: 'Mute mic', muted: 'Unmute mic' },
+};
+
 /** The running session, exposed for tests and for poking at from the console. */
 const demo = { client: null, mode: null };
 window.demo = demo;
@@ -144,8 +150,7 @@ function setJoined(joined, mode) {
     $(id).hidden = !joined || !mode?.controls.includes(id);
     $(id).dataset.active = 'false';
   }
-  $('camera').textContent = 'Camera off';
-  $('mic').textContent = 'Mute mic';
+  for (const [id, t] of Object.entries(TOGGLES)) $(id).textContent = t.live;
   $('screen').textContent = 'Share screen';
 }
 
@@ -220,20 +225,17 @@ async function leave(say = true) {
 
 $('leave').addEventListener('click', () => void leave());
 
-// Toggle labels say what a press does next ("Unmute mic"); data-active only styles them.
-$('camera').addEventListener('click', () => {
-  const off = $('camera').dataset.active !== 'true';
-  demo.client?.setMuted('video', off);
-  $('camera').dataset.active = String(off);
-  $('camera').textContent = off ? 'Camera on' : 'Camera off';
-});
-
-$('mic').addEventListener('click', () => {
-  const muted = $('mic').dataset.active !== 'true';
-  demo.client?.setMuted('audio', muted);
-  $('mic').dataset.active = String(muted);
-  $('mic').textContent = muted ? 'Unmute mic' : 'Mute mic';
-});
+// Mute toggles: the SDK's isMuted() is the state; data-active only styles the button.
+for (const [id, t] of Object.entries(TOGGLES)) {
+  $(id).addEventListener('click', () => {
+    const client = demo.client;
+    if (!client) return;
+    client.setMuted(t.kind, !client.isMuted(t.kind));
+    const muted = client.isMuted(t.kind);
+    $(id).dataset.active = String(muted);
+    $(id).textContent = muted ? t.muted : t.live;
+  });
+}
 
 $('screen').addEventListener('click', async () => {
   const client = demo.client;
