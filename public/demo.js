@@ -181,10 +181,6 @@ export async function subscribe({ base = '', room, id, token, onStream = () => {
 /** Per inbound track: kind, stream (publisher full id), frames decoded, packets received. */
 export async function inboundStats(pc) {
   const stats = await pc.getStats();
-  const byTrack = new Map();
-  for (const t of pc.getTransceivers()) {
-    if (t.receiver.track) byTrack.set(t.receiver.track.id, t);
-  }
   const out = [];
   stats.forEach((s) => {
     if (s.type !== 'inbound-rtp') return;
