@@ -151,7 +151,12 @@ function setJoined(joined, mode) {
     $(id).dataset.active = 'false';
   }
   for (const [id, t] of Object.entries(TOGGLES)) $(id).textContent = t.live;
-  $('screen').textContent = 'Share screen';
+  showSharing(false);
+}
+
+function showSharing(sharing) {
+  $('screen').dataset.active = String(sharing);
+  $('screen').textContent = sharing ? 'Stop sharing' : 'Share screen';
 }
 
 $('join').addEventListener('submit', async (e) => {
@@ -193,8 +198,7 @@ $('join').addEventListener('submit', async (e) => {
   });
   client.on('screenShareEnded', () => {
     removeTile('local-screen');
-    $('screen').dataset.active = 'false';
-    $('screen').textContent = 'Share screen';
+    showSharing(false);
   });
   client.on('error', (err) => status(explain(err), 'error'));
 
@@ -248,8 +252,7 @@ $('screen').addEventListener('click', async () => {
     $('screen').disabled = true;
     const stream = await client.publishScreen();
     renderTile('local-screen', { label: `${client.id} (your screen)`, stream, local: true, kind: 'screen', user: client.id });
-    $('screen').dataset.active = 'true';
-    $('screen').textContent = 'Stop sharing';
+    showSharing(true);
   } catch (err) {
     status(`cannot share the screen: ${explain(err)}`, 'error');
   } finally {
