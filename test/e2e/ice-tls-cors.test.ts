@@ -14,15 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import {
   CLI,
   chromiumOffer,
-  launchBrowser,
   mediaOf,
   openPage,
   publishFrom,
   type ServerProcess,
+  serverAndBrowser,
   startServer,
   subscribeFrom,
   subView,
@@ -151,22 +151,16 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-let browser: Browser;
 /** The default server (no option under test): hosts the page the offer comes from, and the default-CORS checks. */
-let plain: ServerProcess;
+const plain = serverAndBrowser();
 /** A real, complete data-channel-only Chromium offer; sessions made from it never connect, they only show the answer. */
 let offer: string;
 
 before(async () => {
-  [browser, plain] = await Promise.all([launchBrowser(), startServer()]);
-  const page = await openPage(browser, plain);
+  const page = await openPage(plain.browser, plain.server);
   offer = await chromiumOffer(page, false);
   await page.close();
   assert.ok(candidatesOf(offer).length > 0, 'the Chromium offer carries its candidates');
-});
-after(async () => {
-  await browser?.close();
-  await plain?.stop();
 });
 
 describe('--public-ip: the announced address', () => {
@@ -195,14 +189,14 @@ describe('--public-ip: the announced address', () => {
     );
     assert.equal(s.reply.raw.link, undefined, 'no Link header when no STUN/TURN is configured');
     // the un-announced server shows its own addresses instead
-    const own = await subscribe(plain, offer, 'pip', 'alice+2');
+    const own = await subscribe(plain.server, offer, 'pip', 'alice+2');
     assert.ok(own.candidates.length > 0);
     assert.ok(
       own.candidates.every((c) => c.address !== '203.0.113.7'),
       'without --public-ip the real address is announced',
     );
     assert.equal(own.reply.raw.link, undefined);
-    await end(plain, own);
+    await end(plain.server, own);
     await end(server, s);
     assert.deepEqual(await server.list('sub', 'pip'), []);
     assertNoCrash(server);
@@ -263,10 +257,10 @@ describe('--rtc-udp-port: every peer on one multiplexed UDP port', () => {
   });
 
   it('media flows: a Chromium subscriber decodes a Chromium publisher’s video through the shared port', async () => {
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(plain.browser, server);
     pages.push(pubPage);
     const pubId = await publishFrom(pubPage, 'muxmedia', 'alice');
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(plain.browser, server);
     pages.push(subPage);
     await subscribeFrom(subPage, 'muxmedia', 'viewer');
     const view = await waitFor('video frames decoded by the subscriber', async () => {
@@ -438,8 +432,8 @@ describe('CORS on the public server', () => {
   };
 
   it('default --cors-domain localhost: localhost origins allowed, others denied', async () => {
-    for (const origin of ['http://localhost:3000', 'https://localhost']) await assertAllowed(plain, origin);
-    for (const origin of ['https://app.example.com', 'https://evil.com', 'http://127.0.0.1:3000']) await assertDenied(plain, origin);
+    for (const origin of ['http://localhost:3000', 'https://localhost']) await assertAllowed(plain.server, origin);
+    for (const origin of ['https://app.example.com', 'https://evil.com', 'http://127.0.0.1:3000']) await assertDenied(plain.server, origin);
   });
 
   it('--cors-domain example.com: subdomains and localhost allowed; look-alikes denied', async () => {
@@ -460,6 +454,6 @@ describe('CORS on the public server', () => {
     assert.equal(denied.reply.headers['access-control-expose-headers'], undefined);
     await end(example, denied);
     assertNoCrash(example);
-    assertNoCrash(plain);
+    assertNoCrash(plain.server);
   });
 });

@@ -5,28 +5,21 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
 import {
   callIn,
   chromiumOffer,
-  launchBrowser,
   mediaOf,
   openPage,
   publishFrom,
   type ServerProcess,
+  sharedBrowser,
   startServer,
   subscribeFrom,
   subView,
   waitFor,
 } from './harness.js';
 
-let browser: Browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const chromium = sharedBrowser();
 
 async function metrics(server: ServerProcess): Promise<string> {
   const r = await fetch(`${server.privateUrl}/metrics`);
@@ -60,9 +53,9 @@ describe('metrics', () => {
 
   it('peer gauge per room goes 1 → gone when the peer leaves; traffic, renegotiations, store latency, event loop', async () => {
     const room = 'metrics-room';
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(chromium.browser, server);
     await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(chromium.browser, server);
     await subscribeFrom(subPage, room, 'bob');
     await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
     const m = await metrics(server);
@@ -114,9 +107,9 @@ describe('drain', () => {
   it('/preStop: readiness BUSY, new POSTs 503, media goes on; it answers and the process exits 0 when the last peer leaves', async () => {
     server = await startServer();
     const room = 'prestop';
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(chromium.browser, server);
     await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(chromium.browser, server);
     await subscribeFrom(subPage, room, 'bob');
     await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
     const offer = await chromiumOffer(subPage, false);
@@ -152,9 +145,9 @@ describe('drain', () => {
   it('SIGTERM waits for the last peer, then exits 0', async () => {
     server = await startServer();
     const room = 'sigterm';
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(chromium.browser, server);
     await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(chromium.browser, server);
     await subscribeFrom(subPage, room, 'bob');
     await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
     server.proc.kill('SIGTERM');
@@ -171,7 +164,7 @@ describe('drain', () => {
 
   it('--drain-timeout: peers that stay are closed when it passes, and the process exits 0', async () => {
     server = await startServer(['--drain-timeout', '2']);
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(chromium.browser, server);
     await subscribeFrom(subPage, 'timeout', 'stays');
     const t0 = Date.now();
     server.proc.kill('SIGTERM');
