@@ -333,6 +333,18 @@ export async function chromiumOffer(page: Page, media: boolean): Promise<string>
   }, media);
 }
 
+/** Registers hooks for the enclosing suite: one server started with `args` (a function when they are only known in `before`) and `env`. */
+export function suiteServer(args: string[] | (() => Promise<string[]>) = [], env: NodeJS.ProcessEnv = {}): { server: ServerProcess } {
+  const ctx = {} as { server: ServerProcess };
+  before(async () => {
+    ctx.server = await startServer(typeof args === 'function' ? await args() : args, env);
+  });
+  after(async () => {
+    await ctx.server?.stop();
+  });
+  return ctx;
+}
+
 /** Registers hooks for the enclosing suite (or the whole file, at top level): one headless Chromium. */
 export function sharedBrowser(): { browser: Browser } {
   const ctx = {} as { browser: Browser };

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import {
   callIn,
   chromiumOffer,
@@ -16,6 +16,7 @@ import {
   startServer,
   subscribeFrom,
   subView,
+  suiteServer,
   waitFor,
 } from './harness.js';
 
@@ -45,20 +46,16 @@ async function exitCode(server: ServerProcess): Promise<number | null> {
 }
 
 describe('metrics', () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServer([], { POD_NAME: 'pod-a' });
-  });
-  after(async () => server?.stop());
+  const ctx = suiteServer([], { POD_NAME: 'pod-a' });
 
   it('peer gauge per room goes 1 → gone when the peer leaves; traffic, renegotiations, store latency, event loop', async () => {
     const room = 'metrics-room';
-    const pubPage = await openPage(chromium.browser, server);
+    const pubPage = await openPage(chromium.browser, ctx.server);
     await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(chromium.browser, server);
+    const subPage = await openPage(chromium.browser, ctx.server);
     await subscribeFrom(subPage, room, 'bob');
     await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
-    const m = await metrics(server);
+    const m = await metrics(ctx.server);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'pub' }), 1);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'sub' }), 1);
     assert.equal(sample(m, 'sfu_tracks', { kind: 'video', direction: 'published' }), 1);
@@ -72,13 +69,16 @@ describe('metrics', () => {
     assert.notEqual(sample(m, 'process_resident_memory_bytes'), undefined);
 
     await callIn(subPage, 'sub', 'stop');
-    await waitFor('sub gauge gone', async () => sample(await metrics(server), 'sfu_pod_peer_count', { room, type: 'sub' }) === undefined);
-    const forwarded = sample(await metrics(server), 'sfu_forwarded_packets_total')!;
+    await waitFor(
+      'sub gauge gone',
+      async () => sample(await metrics(ctx.server), 'sfu_pod_peer_count', { room, type: 'sub' }) === undefined,
+    );
+    const forwarded = sample(await metrics(ctx.server), 'sfu_forwarded_packets_total')!;
     assert.ok(forwarded >= sample(m, 'sfu_forwarded_packets_total')!, 'totals never go down when a peer leaves');
     await callIn(pubPage, 'pub', 'stop');
-    await waitFor('room gone from the gauge', async () => !(await metrics(server)).includes(`room="${room}"`));
+    await waitFor('room gone from the gauge', async () => !(await metrics(ctx.server)).includes(`room="${room}"`));
     // one log line per lifecycle event, with the room, the peer and (on leaving) the reason
-    const lines = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.room === room);
+    const lines = ctx.server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.room === room);
     const events = (msg: string) => lines.filter((l) => l.msg === msg);
     assert.equal(events('joined').length, 2);
     assert.ok(events('subscriber renegotiated').length >= 1);
@@ -91,8 +91,8 @@ describe('metrics', () => {
       ['stop'],
     );
     // request ids: a caller's X-Request-Id is used, otherwise a fresh one per request
-    await fetch(`${server.privateUrl}/liveness`, { headers: { 'X-Request-Id': 'trace-42' } });
-    await waitFor('request id in the log', () => server.logs.some((l) => l.includes('"reqId":"trace-42"')));
+    await fetch(`${ctx.server.privateUrl}/liveness`, { headers: { 'X-Request-Id': 'trace-42' } });
+    await waitFor('request id in the log', () => ctx.server.logs.some((l) => l.includes('"reqId":"trace-42"')));
     await Promise.all([pubPage.close(), subPage.close()]);
   });
 });
