@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import {
   callIn,
   chromiumOffer,
@@ -45,16 +46,22 @@ async function exitCode(server: ServerProcess): Promise<number | null> {
   return code;
 }
 
+/** alice publishes to `room` from one page, bob subscribes from another: resolves once bob decodes her video. */
+async function aliceToBob(server: ServerProcess, room: string): Promise<{ pubPage: Page; subPage: Page }> {
+  const pubPage = await openPage(chromium.browser, server);
+  await publishFrom(pubPage, room, 'alice');
+  const subPage = await openPage(chromium.browser, server);
+  await subscribeFrom(subPage, room, 'bob');
+  await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+  return { pubPage, subPage };
+}
+
 describe('metrics', () => {
   const ctx = suiteServer([], { POD_NAME: 'pod-a' });
 
   it('peer gauge per room goes 1 → gone when the peer leaves; traffic, renegotiations, store latency, event loop', async () => {
     const room = 'metrics-room';
-    const pubPage = await openPage(chromium.browser, ctx.server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(chromium.browser, ctx.server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const { pubPage, subPage } = await aliceToBob(ctx.server, room);
     const m = await metrics(ctx.server);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'pub' }), 1);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'sub' }), 1);
@@ -107,11 +114,7 @@ describe('drain', () => {
   it('/preStop: readiness BUSY, new POSTs 503, media goes on; it answers and the process exits 0 when the last peer leaves', async () => {
     server = await startServer();
     const room = 'prestop';
-    const pubPage = await openPage(chromium.browser, server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(chromium.browser, server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const { pubPage, subPage } = await aliceToBob(server, room);
     const offer = await chromiumOffer(subPage, false);
 
     // answered only when the instance has no peer left
@@ -145,11 +148,7 @@ describe('drain', () => {
   it('SIGTERM waits for the last peer, then exits 0', async () => {
     server = await startServer();
     const room = 'sigterm';
-    const pubPage = await openPage(chromium.browser, server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(chromium.browser, server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const { pubPage, subPage } = await aliceToBob(server, room);
     server.proc.kill('SIGTERM');
     await waitFor('readiness BUSY', async () => (await fetch(`${server!.privateUrl}/readiness`)).status === 503);
     const f0 = mediaOf(await subView(subPage)).videoFrames;
