@@ -6,14 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { pagesPerTest, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
+import { mediaOf, pagesPerTest, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { framesIncrease, liveGauges, playerView, startWhipClient, stopPlayer, type WhipProcess, whepPlay } from './whep-player.js';
 
 /** Frames decoded from `pubId` by the control-channel subscriber of `page`, and the codec. */
 async function controlSubFrames(page: Page, pubId: string): Promise<{ frames: number; codec?: string }> {
   const v = await subView(page);
   if (!v.streams[pubId]) return { frames: 0 };
-  const frames = v.inbound.filter((s) => s.kind === 'video' && s.direction === 'recvonly').reduce((n, s) => n + s.framesDecoded, 0);
+  const frames = mediaOf(v).videoFrames;
   const codec = await page.evaluate(async () => {
     const pc = (window as unknown as { sub: { pc: RTCPeerConnection } }).sub.pc;
     const stats = await pc.getStats();
