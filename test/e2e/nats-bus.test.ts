@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { NatsBus } from '../../src/bus/nats.js';
 import { RtpHeader } from '../../src/media/rtp.js';
 import type { Logger } from '../../src/observability/log.js';
 import { waitFor } from './harness.js';
-import { accepts, freePort, type NatsCluster, startNatsCluster } from './services.js';
+import { accepts, endProcess, freePort, type NatsCluster, startNatsCluster } from './services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -450,10 +449,7 @@ describe('NatsBus publish errors', { timeout: 60_000 }, () => {
   });
   after(async () => {
     await closeBuses();
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await once(proc, 'exit');
-    }
+    if (proc) await endProcess(proc, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 
