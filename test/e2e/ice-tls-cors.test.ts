@@ -14,15 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
   CLI,
   chromiumOffer,
+  launchBrowser,
   mediaOf,
   openPage,
   publishFrom,
   type ServerProcess,
-  serverAndBrowser,
   startServer,
   subscribeFrom,
   subView,
@@ -152,16 +152,24 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
+let browser: Browser;
 /** The default server (no option under test): hosts the page the offer comes from, and the default-CORS checks. */
-const plain = serverAndBrowser();
+let plain: ServerProcess;
 /** A real, complete data-channel-only Chromium offer; sessions made from it never connect, they only show the answer. */
 let offer: string;
 
+// One top-level hook, not serverAndBrowser() + a second one: top-level hooks of a file do
+// not wait for each other.
 before(async () => {
-  const page = await openPage(plain.browser, plain.server);
+  [browser, plain] = await Promise.all([launchBrowser(), startServer()]);
+  const page = await openPage(browser, plain);
   offer = await chromiumOffer(page, false);
   await page.close();
   assert.ok(candidatesOf(offer).length > 0, 'the Chromium offer carries its candidates');
+});
+after(async () => {
+  await browser?.close();
+  await plain?.stop();
 });
 
 describe('--public-ip: the announced address', () => {
@@ -184,14 +192,14 @@ describe('--public-ip: the announced address', () => {
     );
     assert.equal(s.reply.raw.link, undefined, 'no Link header when no STUN/TURN is configured');
     // the un-announced server shows its own addresses instead
-    const own = await subscribe(plain.server, offer, 'pip', 'alice+2');
+    const own = await subscribe(plain, offer, 'pip', 'alice+2');
     assert.ok(own.candidates.length > 0);
     assert.ok(
       own.candidates.every((c) => c.address !== '203.0.113.7'),
       'without --public-ip the real address is announced',
     );
     assert.equal(own.reply.raw.link, undefined);
-    await end(plain.server, own);
+    await end(plain, own);
     await end(ctx.server, s);
     assert.deepEqual(await ctx.server.list('sub', 'pip'), []);
     assertNoCrash(ctx.server);
@@ -244,10 +252,10 @@ describe('--rtc-udp-port: every peer on one multiplexed UDP port', () => {
   });
 
   it('media flows: a Chromium subscriber decodes a Chromium publisher’s video through the shared port', async () => {
-    const pubPage = await openPage(plain.browser, ctx.server);
+    const pubPage = await openPage(browser, ctx.server);
     pages.push(pubPage);
     const pubId = await publishFrom(pubPage, 'muxmedia', 'alice');
-    const subPage = await openPage(plain.browser, ctx.server);
+    const subPage = await openPage(browser, ctx.server);
     pages.push(subPage);
     await subscribeFrom(subPage, 'muxmedia', 'viewer');
     const view = await waitFor('video frames decoded by the subscriber', async () => {
@@ -407,8 +415,8 @@ describe('CORS on the public server', () => {
   };
 
   it('default --cors-domain localhost: localhost origins allowed, others denied', async () => {
-    for (const origin of ['http://localhost:3000', 'https://localhost']) await assertAllowed(plain.server, origin);
-    for (const origin of ['https://app.example.com', 'https://evil.com', 'http://127.0.0.1:3000']) await assertDenied(plain.server, origin);
+    for (const origin of ['http://localhost:3000', 'https://localhost']) await assertAllowed(plain, origin);
+    for (const origin of ['https://app.example.com', 'https://evil.com', 'http://127.0.0.1:3000']) await assertDenied(plain, origin);
   });
 
   it('--cors-domain example.com: subdomains and localhost allowed; look-alikes denied', async () => {
@@ -430,6 +438,6 @@ describe('CORS on the public server', () => {
     assert.equal(denied.reply.headers['access-control-expose-headers'], undefined);
     await end(example.server, denied);
     assertNoCrash(example.server);
-    assertNoCrash(plain.server);
+    assertNoCrash(plain);
   });
 });
