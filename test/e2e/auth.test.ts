@@ -1,35 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import type { Browser } from 'playwright-core';
-import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer } from './harness.js';
+import { chromiumOffer, openPage, serverAndBrowser } from './harness.js';
 
 describe('--auth: tokens set through the private API', () => {
-  let server: ServerProcess;
-  let browser: Browser;
+  const ctx = serverAndBrowser(['--auth']);
   let offer: string;
   before(async () => {
-    server = await startServer(['--auth']);
-    browser = await launchBrowser();
-    offer = await chromiumOffer(await openPage(browser, server), false);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+    offer = await chromiumOffer(await openPage(ctx.browser, ctx.server), false);
   });
 
   const join = async (fullId: string, token?: string) => {
     const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
     if (token !== undefined) headers.Authorization = `Bearer ${token}`;
-    const r = await fetch(`${server.publicUrl}/sub/vip/${fullId}`, { method: 'POST', headers, body: offer });
+    const r = await fetch(`${ctx.server.publicUrl}/sub/vip/${fullId}`, { method: 'POST', headers, body: offer });
     const text = await r.text();
-    if (r.status === 201) await fetch(`${server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
+    if (r.status === 201) await fetch(`${ctx.server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
     return { status: r.status, text: text.trim() };
   };
 
   it('no token set: open; token set: missing or wrong → 401 with a reason, right → 201; the token is never logged', async () => {
     assert.equal((await join('alice+1')).status, 201);
-    const set = await fetch(`${server.privateUrl}/create/sub`, {
+    const set = await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'vip', id: 'alice', token: 'tok-5ecret-value' }),
@@ -39,41 +31,34 @@ describe('--auth: tokens set through the private API', () => {
     assert.deepEqual(await join('alice+3', 'wrong'), { status: 401, text: 'bad token' });
     assert.equal((await join('alice+4', 'tok-5ecret-value')).status, 201);
     assert.equal((await join('bob+1')).status, 201, 'other ids are not gated by alice’s token');
-    const clear = await fetch(`${server.privateUrl}/create/sub`, {
+    const clear = await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'vip', id: 'alice' }),
     });
     assert.equal(clear.status, 200);
     assert.equal((await join('alice+5')).status, 201, 'no token in /create clears it');
-    const bad = await fetch(`${server.privateUrl}/create/sub`, {
+    const bad = await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'a.b', id: 'alice', token: 'x' }),
     });
     assert.equal(bad.status, 400);
-    assert.ok(!server.logs.some((l) => l.includes('tok-5ecret-value')), 'token absent from logs');
-    const r = await server.resources();
+    assert.ok(!ctx.server.logs.some((l) => l.includes('tok-5ecret-value')), 'token absent from logs');
+    const r = await ctx.server.resources();
     assert.equal(r.peers, 0);
   });
 });
 
 describe('--auth with --jwt-secret: stateless tokens', () => {
   const SECRET = 'a-test-secret-of-at-least-32-characters!';
-  let server: ServerProcess;
-  let browser: Browser;
+  const ctx = serverAndBrowser(['--auth'], { JWT_SECRET: SECRET });
   let subOffer: string;
   let pubOffer: string;
   before(async () => {
-    server = await startServer(['--auth'], { JWT_SECRET: SECRET });
-    browser = await launchBrowser();
-    const page = await openPage(browser, server);
+    const page = await openPage(ctx.browser, ctx.server);
     subOffer = await chromiumOffer(page, false);
     pubOffer = await chromiumOffer(page, true);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   const jwt = (claims: Record<string, unknown>, opts: { secret?: string; exp?: string | number; alg?: string } = {}) =>
@@ -83,13 +68,13 @@ describe('--auth with --jwt-secret: stateless tokens', () => {
       .sign(new TextEncoder().encode(opts.secret ?? SECRET));
 
   const join = async (role: 'pub' | 'sub', room: string, fullId: string, token: string) => {
-    const r = await fetch(`${server.publicUrl}/${role}/${room}/${fullId}`, {
+    const r = await fetch(`${ctx.server.publicUrl}/${role}/${room}/${fullId}`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp', Authorization: `Bearer ${token}` },
       body: role === 'pub' ? pubOffer : subOffer,
     });
     const text = await r.text();
-    if (r.status === 201) await fetch(`${server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
+    if (r.status === 201) await fetch(`${ctx.server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
     return { status: r.status, text: text.trim() };
   };
 
@@ -132,27 +117,20 @@ describe('--auth with --jwt-secret: stateless tokens', () => {
       .sign(new TextEncoder().encode(SECRET));
     assert.equal((await join('sub', 'jr', 'carol+7', noExp)).status, 401, 'exp is required');
 
-    assert.ok(!server.logs.some((l) => l.includes(sub) || l.includes(SECRET)), 'neither token nor secret logged');
-    assert.equal((await server.resources()).peers, 0);
+    assert.ok(!ctx.server.logs.some((l) => l.includes(sub) || l.includes(SECRET)), 'neither token nor secret logged');
+    assert.equal((await ctx.server.resources()).peers, 0);
   });
 });
 
 describe('auth off (the default): tokens are not checked', () => {
-  let server: ServerProcess;
-  let browser: Browser;
+  const ctx = serverAndBrowser();
   let offer: string;
   before(async () => {
-    server = await startServer();
-    browser = await launchBrowser();
-    offer = await chromiumOffer(await openPage(browser, server), false);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+    offer = await chromiumOffer(await openPage(ctx.browser, ctx.server), false);
   });
 
   it('a token set for a peer does not gate it: missing, wrong or right, 201', async () => {
-    const set = await fetch(`${server.privateUrl}/create/sub`, {
+    const set = await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'open', id: 'erin', token: 'tok-erin' }),
@@ -165,9 +143,9 @@ describe('auth off (the default): tokens are not checked', () => {
     ] as const) {
       const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
       if (token) headers.Authorization = `Bearer ${token}`;
-      const r = await fetch(`${server.publicUrl}/sub/open/${fullId}`, { method: 'POST', headers, body: offer });
+      const r = await fetch(`${ctx.server.publicUrl}/sub/open/${fullId}`, { method: 'POST', headers, body: offer });
       assert.equal(r.status, 201, fullId);
-      await fetch(`${server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
+      await fetch(`${ctx.server.publicUrl}${r.headers.get('location')}`, { method: 'DELETE' });
     }
   });
 });

@@ -1,39 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import {
-  chromiumOffer,
-  launchBrowser,
-  openPage,
-  publishFrom,
-  type ServerProcess,
-  startServer,
-  subscribeFrom,
-  waitEmpty,
-  waitFor,
-} from './harness.js';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { chromiumOffer, openPage, publishFrom, serverAndBrowser, subscribeFrom, waitEmpty, waitFor } from './harness.js';
 
 describe('bad input: right status or error text, process alive, nothing left behind', () => {
-  let server: ServerProcess;
-  let browser: Browser;
+  const ctx = serverAndBrowser(['--max-body', '20000']);
   let page: Page;
   let dcOffer: string;
   let mediaOffer: string;
   before(async () => {
-    server = await startServer(['--max-body', '20000']);
-    browser = await launchBrowser();
-    page = await openPage(browser, server);
+    page = await openPage(ctx.browser, ctx.server);
     dcOffer = await chromiumOffer(page, false);
     mediaOffer = await chromiumOffer(page, true);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   /** `type: null` sends the body as bytes without any Content-Type header. */
   const post = (path: string, body: string, type: string | null = 'application/sdp') =>
-    fetch(`${server.publicUrl}${path}`, {
+    fetch(`${ctx.server.publicUrl}${path}`, {
       method: 'POST',
       headers: type ? { 'Content-Type': type } : {},
       body: type ? body : new Blob([Buffer.from(body)]),
@@ -69,12 +52,12 @@ describe('bad input: right status or error text, process alive, nothing left beh
       assert.match(text, reason, name);
       assert.equal(text.trim().split('\n').length, 1, `${name}: one line`);
     }
-    const del = await fetch(`${server.publicUrl}/session/nope`, { method: 'DELETE' });
+    const del = await fetch(`${ctx.server.publicUrl}/session/nope`, { method: 'DELETE' });
     assert.equal(del.status, 404);
-    const list = await fetch(`${server.privateUrl}/list/pub/a.b`);
+    const list = await fetch(`${ctx.server.privateUrl}/list/pub/a.b`);
     assert.equal(list.status, 400);
-    assert.equal((await fetch(`${server.privateUrl}/liveness`)).status, 200);
-    await waitEmpty(server);
+    assert.equal((await fetch(`${ctx.server.privateUrl}/liveness`)).status, 200);
+    await waitEmpty(ctx.server);
   });
 
   it('409 for a full id already in the room; the first session is untouched', async () => {
@@ -85,10 +68,10 @@ describe('bad input: right status or error text, process alive, nothing left beh
     const second = await post('/sub/dup/x+1', dcOffer);
     assert.equal(second.status, 409);
     assert.match(await second.text(), /already in room dup/);
-    assert.deepEqual(await server.list('sub', 'dup'), ['x+1']);
-    const del = await fetch(`${server.publicUrl}${first.headers.get('location')}`, { method: 'DELETE' });
+    assert.deepEqual(await ctx.server.list('sub', 'dup'), ['x+1']);
+    const del = await fetch(`${ctx.server.publicUrl}${first.headers.get('location')}`, { method: 'DELETE' });
     assert.equal(del.status, 200);
-    await waitEmpty(server);
+    await waitEmpty(ctx.server);
   });
 
   it('data channel: unknown command, oversized message, answer without offer, bad publisher offer', async () => {
@@ -117,13 +100,13 @@ describe('bad input: right status or error text, process alive, nothing left beh
     assert.match(errors.pub[0]!, /SDP/);
     assert.match(errors.pub[1]!, /unknown command "PUB_JOIN"/);
     // still alive and still serving this very subscriber
-    assert.equal((await fetch(`${server.privateUrl}/liveness`)).status, 200);
-    assert.equal((await server.list('sub', room)).length, 1);
+    assert.equal((await fetch(`${ctx.server.privateUrl}/liveness`)).status, 200);
+    assert.equal((await ctx.server.list('sub', room)).length, 1);
     await page.evaluate(() => {
       const w = window as unknown as { sub: { stop(): void }; pub: { stop(): void } };
       w.sub.stop();
       w.pub.stop();
     });
-    await waitEmpty(server);
+    await waitEmpty(ctx.server);
   });
 });

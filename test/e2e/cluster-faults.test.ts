@@ -3,30 +3,26 @@
  * killed with -9, NATS nodes killed, Redis stopped and restarted.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { LoadClients } from '../../src/load/clients.js';
 import {
   callIn,
   chromiumOffer,
-  launchBrowser,
   mediaOf,
   openPage,
   publishFrom,
   type ServerProcess,
+  sharedBrowser,
   subscribeFrom,
   subView,
   waitFor,
 } from './harness.js';
 import { type Cluster, startCluster } from './services.js';
 
-let browser: Browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
+const chromium = sharedBrowser();
+after(() => {
   nodeDataChannel.cleanup(); // the counting client's native threads would keep the process alive
 });
 
@@ -50,11 +46,11 @@ describe('kill -9 of an instance', () => {
     cluster = await startCluster(3);
     const [a, b, c] = three(cluster);
     const room = 'crash';
-    const pubPage = await openPage(browser, a);
+    const pubPage = await openPage(chromium.browser, a);
     const pubId = await publishFrom(pubPage, room, 'alice');
-    const subOnA = await openPage(browser, a);
+    const subOnA = await openPage(chromium.browser, a);
     await subscribeFrom(subOnA, room, 'local-viewer');
-    const subOnB = await openPage(browser, b);
+    const subOnB = await openPage(chromium.browser, b);
     const viewerId = await subscribeFrom(subOnB, room, 'viewer');
     await waitVideo(subOnB, 'video on B');
     assert.deepEqual(await c.list('pub', room), [pubId]);
@@ -85,9 +81,9 @@ describe('NATS node failures', () => {
     cluster = await startCluster(2);
     const [a, b] = cluster.servers as [ServerProcess, ServerProcess];
     const room = 'nats-down';
-    const pubPage = await openPage(browser, a); // A is on node 0
+    const pubPage = await openPage(chromium.browser, a); // A is on node 0
     await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, b); // B is on node 1
+    const subPage = await openPage(chromium.browser, b); // B is on node 1
     await subscribeFrom(subPage, room, 'viewer');
     // a load-tool subscriber: counts packets and duplicates per track
     const counter = await LoadClients.create({ target: 'weever', url: b.publicUrl, room, video: null, audio: false, concurrency: 1 });
@@ -134,11 +130,11 @@ describe('Redis stops and returns', () => {
     cluster = await startCluster(3);
     const [a, b, c] = three(cluster);
     const room = 'redis-down';
-    const pubPage = await openPage(browser, a);
+    const pubPage = await openPage(chromium.browser, a);
     const pubId = await publishFrom(pubPage, room, 'alice');
-    const stays = await openPage(browser, b);
+    const stays = await openPage(chromium.browser, b);
     const staysId = await subscribeFrom(stays, room, 'stays');
-    const leaves = await openPage(browser, c);
+    const leaves = await openPage(chromium.browser, c);
     await subscribeFrom(leaves, room, 'leaves');
     await waitVideo(stays, 'video on B');
     await waitVideo(leaves, 'video on C');
@@ -175,7 +171,7 @@ describe('Redis stops and returns', () => {
     const media = (await (await fetch(`${a.privateUrl}/debug/room/${room}`)).json()) as { media: Record<string, unknown> };
     assert.deepEqual(media.media, { [pubId]: { audio: 1, video: 1 } });
     // and the service takes new peers again
-    const late = await openPage(browser, c);
+    const late = await openPage(chromium.browser, c);
     await subscribeFrom(late, room, 'late');
     await waitVideo(late, 'video for a subscriber that joined after Redis came back');
     assert.deepEqual((await subView(stays)).state.lefts, []);

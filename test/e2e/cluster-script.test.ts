@@ -6,15 +6,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import nodeDataChannel from 'node-datachannel';
 import { LoadClients } from '../../src/load/clients.js';
-import { waitFor } from './harness.js';
+import { ROOT, waitFor } from './harness.js';
 import { freePort } from './services.js';
 
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'scripts', 'cluster.sh');
+const SCRIPT = join(ROOT, 'scripts', 'cluster.sh');
 
 /** A base port whose `n` consecutive ports are free now (the script numbers from a base). */
 async function freeRun(n: number): Promise<number> {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { connText, joinDemo, tiles, waitPlaying } from './demo.js';
-import { launchBrowser, type ServerProcess, startServer, waitFor } from './harness.js';
+import { serverAndBrowser, startServer, waitFor } from './harness.js';
 import { freePort } from './services.js';
 
 /** The full id behind the remote tile of `user` (it changes when that user reconnects). */
@@ -12,23 +12,16 @@ async function remotePeer(page: Page, user: string): Promise<string | undefined>
 }
 
 describe('demo site: reconnect when the server goes away', () => {
-  let browser: Browser;
-  let server: ServerProcess;
   let port: number;
-  before(async () => {
+  const ctx = serverAndBrowser(async () => {
     port = await freePort();
-    server = await startServer(['--port', String(port), '--drain-timeout', '2']);
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+    return ['--port', String(port), '--drain-timeout', '2'];
   });
 
   it('kill -9, SIGINT and a SIGTERM drain, each followed by a restart on the same port: each page shows "reconnecting…", then media again, without a reload', async () => {
     const room = 'phoenix';
-    const a = await joinDemo(browser, server, { room, name: 'ann' });
-    const b = await joinDemo(browser, server, { room, name: 'bob' });
+    const a = await joinDemo(ctx.browser, ctx.server, { room, name: 'ann' });
+    const b = await joinDemo(ctx.browser, ctx.server, { room, name: 'bob' });
     await waitPlaying(a, 'bob');
     await waitPlaying(b, 'ann');
     // a marker that a reload would wipe out
@@ -38,19 +31,19 @@ describe('demo site: reconnect when the server goes away', () => {
     // SIGTERM: it drains (new peers get 503) and closes them after --drain-timeout.
     for (const how of ['kill -9', 'SIGINT', 'SIGTERM'] as const) {
       const before = { a: await remotePeer(a, 'bob'), b: await remotePeer(b, 'ann') };
-      if (how === 'kill -9') await server.kill();
-      else if (how === 'SIGINT') await server.stop();
+      if (how === 'kill -9') await ctx.server.kill();
+      else if (how === 'SIGINT') await ctx.server.stop();
       else {
-        server.proc.kill('SIGTERM');
-        await once(server.proc, 'exit');
+        ctx.server.proc.kill('SIGTERM');
+        await once(ctx.server.proc, 'exit');
       }
       await Promise.all(
         [a, b].map((p, i) =>
           waitFor(`page ${i} shows reconnecting after ${how}`, async () => (await connText(p)).startsWith('reconnecting'), 30_000),
         ),
       );
-      server = await startServer(['--port', String(port), '--drain-timeout', '2']);
-      assert.equal(new URL(server.publicUrl).port, String(port), 'restarted on the same port');
+      ctx.server = await startServer(['--port', String(port), '--drain-timeout', '2']);
+      assert.equal(new URL(ctx.server.publicUrl).port, String(port), 'restarted on the same port');
       await waitFor(
         'both pages connected again',
         async () => (await connText(a)) === 'connected' && (await connText(b)) === 'connected',
@@ -64,7 +57,7 @@ describe('demo site: reconnect when the server goes away', () => {
       assert.equal((await tiles(a)).filter((t) => !t.local).length, 1, 'no stale tile left from before the restart');
       for (const p of [a, b])
         assert.equal(await p.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true, 'no reload');
-      const pubs = (await server.list('pub', room)).map((x) => x.split('+')[0]).sort();
+      const pubs = (await ctx.server.list('pub', room)).map((x) => x.split('+')[0]).sort();
       assert.deepEqual(pubs, ['ann', 'bob'], 'one publisher each on the new instance');
     }
     await Promise.all([a.close(), b.close()]);

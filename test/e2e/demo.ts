@@ -3,8 +3,7 @@
  * (frames actually painted by each <video>), read the SDK client the page runs.
  */
 import type { Browser, Page } from 'playwright-core';
-import type { ServerProcess } from './harness.js';
-import { waitFor } from './harness.js';
+import { type ServerProcess, waitFor } from './harness.js';
 
 export interface JoinOptions {
   room: string;

@@ -6,11 +6,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, before } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The repository root (this file runs from dist/test/e2e/). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 
 export interface ServerProcess {
@@ -333,11 +334,42 @@ export async function chromiumOffer(page: Page, media: boolean): Promise<string>
   }, media);
 }
 
-/** Registers hooks for the enclosing suite: one server started with `args`, one browser. */
-export function serverAndBrowser(args: string[] = []): { server: ServerProcess; browser: Browser } {
+/** Registers hooks for the enclosing suite: one server started with `args` (a function when they are only known in `before`) and `env`. */
+export function suiteServer(args: string[] | (() => Promise<string[]>) = [], env: NodeJS.ProcessEnv = {}): { server: ServerProcess } {
+  const ctx = {} as { server: ServerProcess };
+  before(async () => {
+    ctx.server = await startServer(typeof args === 'function' ? await args() : args, env);
+  });
+  after(async () => {
+    await ctx.server?.stop();
+  });
+  return ctx;
+}
+
+/** Registers hooks for the enclosing suite (or the whole file, at top level): one headless Chromium. */
+export function sharedBrowser(): { browser: Browser } {
+  const ctx = {} as { browser: Browser };
+  before(async () => {
+    ctx.browser = await launchBrowser();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+  });
+  return ctx;
+}
+
+/**
+ * Registers hooks for the enclosing suite: one server started with `args` (a function when
+ * they are only known in `before`, e.g. a free port), one browser. A test may replace
+ * `ctx.server` (a restart); the one there at the end is stopped.
+ */
+export function serverAndBrowser(
+  args: string[] | (() => Promise<string[]>) = [],
+  env: NodeJS.ProcessEnv = {},
+): { server: ServerProcess; browser: Browser } {
   const ctx = {} as { server: ServerProcess; browser: Browser };
   before(async () => {
-    ctx.server = await startServer(args);
+    ctx.server = await startServer(typeof args === 'function' ? await args() : args, env);
     ctx.browser = await launchBrowser();
   });
   after(async () => {
@@ -345,4 +377,38 @@ export function serverAndBrowser(args: string[] = []): { server: ServerProcess; 
     await ctx.server?.stop();
   });
   return ctx;
+}
+
+/** In the page: the subscriber and the publisher leave politely (STOP), when there are any. */
+export async function leaveAndClose(p: Page): Promise<void> {
+  if (p.isClosed()) return;
+  await p
+    .evaluate(() => {
+      const w = window as unknown as { pub?: { stop(): void }; sub?: { stop(): void } };
+      w.sub?.stop();
+      w.pub?.stop();
+    })
+    .catch(() => {});
+  await p.close();
+}
+
+/**
+ * Registers an `afterEach` for the enclosing suite and returns `page()`: a new page on
+ * `ctx.server`. After each test, every such page leaves politely and closes, `more` runs
+ * (e.g. stopping other clients), then the server must hold nothing again (`waitEmpty`).
+ */
+export function pagesPerTest(ctx: { server: ServerProcess; browser: Browser }, more?: () => Promise<void>): () => Promise<Page> {
+  const pages: Page[] = [];
+  afterEach(async () => {
+    // Leave politely (STOP): an idle subscriber whose tab just vanished is only noticed by
+    // ICE consent freshness (30 s in libjuice), which the tests do not wait for.
+    await Promise.all(pages.splice(0).map((p) => leaveAndClose(p)));
+    await more?.();
+    await waitEmpty(ctx.server);
+  });
+  return async () => {
+    const p = await openPage(ctx.browser, ctx.server);
+    pages.push(p);
+    return p;
+  };
 }

@@ -26,6 +26,7 @@ import {
   startServer,
   subscribeFrom,
   subView,
+  suiteServer,
   waitFor,
 } from './harness.js';
 
@@ -157,6 +158,8 @@ let plain: ServerProcess;
 /** A real, complete data-channel-only Chromium offer; sessions made from it never connect, they only show the answer. */
 let offer: string;
 
+// One top-level hook, not serverAndBrowser() + a second one: top-level hooks of a file do
+// not wait for each other.
 before(async () => {
   [browser, plain] = await Promise.all([launchBrowser(), startServer()]);
   const page = await openPage(browser, plain);
@@ -170,16 +173,10 @@ after(async () => {
 });
 
 describe('--public-ip: the announced address', () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServer(['--public-ip', '203.0.113.7']);
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const ctx = suiteServer(['--public-ip', '203.0.113.7']);
 
   it('every candidate of the answer names 203.0.113.7 and nothing else; no Link header without STUN/TURN; no crash', async () => {
-    const s = await subscribe(server, offer, 'pip', 'alice+1');
+    const s = await subscribe(ctx.server, offer, 'pip', 'alice+1');
     assert.ok(s.candidates.length > 0, `answer has candidates:\n${s.answer}`);
     assert.equal(s.candidates.length, s.answer.match(/^a=candidate:/gm)!.length, 'every a=candidate line parsed');
     for (const c of s.candidates) {
@@ -203,23 +200,17 @@ describe('--public-ip: the announced address', () => {
     );
     assert.equal(own.reply.raw.link, undefined);
     await end(plain, own);
-    await end(server, s);
-    assert.deepEqual(await server.list('sub', 'pip'), []);
-    assertNoCrash(server);
+    await end(ctx.server, s);
+    assert.deepEqual(await ctx.server.list('sub', 'pip'), []);
+    assertNoCrash(ctx.server);
   });
 });
 
 describe('--rtc-port-range: host candidates within the range', () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServer(['--rtc-port-range', '41000-41009']);
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const ctx = suiteServer(['--rtc-port-range', '41000-41009']);
 
   it('3 simultaneous sessions: every candidate port is in 41000–41009, one socket each', async () => {
-    const sessions = await Promise.all(['a+1', 'b+1', 'c+1'].map((id) => subscribe(server, offer, 'range', id)));
+    const sessions = await Promise.all(['a+1', 'b+1', 'c+1'].map((id) => subscribe(ctx.server, offer, 'range', id)));
     const ports = new Set<number>();
     for (const s of sessions) {
       const host = s.candidates.filter((c) => c.type === 'host');
@@ -234,39 +225,37 @@ describe('--rtc-port-range: host candidates within the range', () => {
       ports.add([...own][0]!);
     }
     assert.equal(ports.size, 3, `each session has its own port without UDP mux: ${[...ports]}`);
-    await Promise.all(sessions.map((s) => end(server, s)));
-    assertNoCrash(server);
+    await Promise.all(sessions.map((s) => end(ctx.server, s)));
+    assertNoCrash(ctx.server);
   });
 });
 
 describe('--rtc-udp-port: every peer on one multiplexed UDP port', () => {
-  let server: ServerProcess;
   let port: number;
   const pages: Page[] = [];
-  before(async () => {
+  const ctx = suiteServer(async () => {
     port = await freeUdpPort();
-    server = await startServer(['--rtc-udp-port', String(port)]);
+    return ['--rtc-udp-port', String(port)];
   });
   after(async () => {
     await Promise.all(pages.map((p) => p.close()));
-    await server?.stop();
   });
 
   it('two simultaneous sessions announce exactly that port', async () => {
-    const sessions = await Promise.all(['a+1', 'b+1'].map((id) => subscribe(server, offer, 'mux', id)));
+    const sessions = await Promise.all(['a+1', 'b+1'].map((id) => subscribe(ctx.server, offer, 'mux', id)));
     for (const s of sessions) {
       assert.ok(s.candidates.length > 0, `answer has candidates:\n${s.answer}`);
       for (const c of s.candidates) assert.equal(c.port, port, c.line);
     }
-    await Promise.all(sessions.map((s) => end(server, s)));
-    assertNoCrash(server);
+    await Promise.all(sessions.map((s) => end(ctx.server, s)));
+    assertNoCrash(ctx.server);
   });
 
   it('media flows: a Chromium subscriber decodes a Chromium publisher’s video through the shared port', async () => {
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(browser, ctx.server);
     pages.push(pubPage);
     const pubId = await publishFrom(pubPage, 'muxmedia', 'alice');
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(browser, ctx.server);
     pages.push(subPage);
     await subscribeFrom(subPage, 'muxmedia', 'viewer');
     const view = await waitFor('video frames decoded by the subscriber', async () => {
@@ -290,37 +279,31 @@ describe('--rtc-udp-port: every peer on one multiplexed UDP port', () => {
       }, who);
       assert.equal(remotePort, port, `${who}: selected pair's remote port`);
     }
-    assertNoCrash(server);
+    assertNoCrash(ctx.server);
   });
 });
 
 describe('--stun/--turn: WHIP Link headers', () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServer([
-      '--stun',
-      'stun:stun.example.org:3478',
-      '--turn',
-      'turn:turn.example.org:3478',
-      '--turn-username',
-      'u',
-      '--turn-password',
-      'p',
-    ]);
-  });
-  after(async () => {
-    await server?.stop();
-  });
+  const ctx = suiteServer([
+    '--stun',
+    'stun:stun.example.org:3478',
+    '--turn',
+    'turn:turn.example.org:3478',
+    '--turn-username',
+    'u',
+    '--turn-password',
+    'p',
+  ]);
 
   it('the 201 carries one Link per ICE server, TURN with its username and credential', async () => {
-    const s = await subscribe(server, offer, 'links', 'alice+1');
+    const s = await subscribe(ctx.server, offer, 'links', 'alice+1');
     assert.deepEqual(s.reply.raw.link, [
       '<stun:stun.example.org:3478>; rel="ice-server"',
       '<turn:turn.example.org:3478>; rel="ice-server"; username="u"; credential="p"; credential-type="password"',
     ]);
-    await end(server, s);
+    await end(ctx.server, s);
     // The example.org names do not resolve here: the engine says so, and nothing worse.
-    assertNoCrash(server, [/"engine":true.*juice: (STUN server|TURN) address resolution failed/]);
+    assertNoCrash(ctx.server, [/"engine":true.*juice: (STUN server|TURN) address resolution failed/]);
   });
 });
 
@@ -396,13 +379,7 @@ describe('--cert-file/--key-file: HTTPS on the public server', () => {
 });
 
 describe('CORS on the public server', () => {
-  let example: ServerProcess;
-  before(async () => {
-    example = await startServer(['--cors-domain', 'example.com']);
-  });
-  after(async () => {
-    await example?.stop();
-  });
+  const example = suiteServer(['--cors-domain', 'example.com']);
 
   const preflight = (server: ServerProcess, origin: string) =>
     send(`${server.publicUrl}/pub/r/a`, {
@@ -443,23 +420,24 @@ describe('CORS on the public server', () => {
   });
 
   it('--cors-domain example.com: subdomains and localhost allowed; look-alikes denied', async () => {
-    for (const origin of ['http://localhost:3000', 'https://localhost', 'https://app.example.com']) await assertAllowed(example, origin);
+    for (const origin of ['http://localhost:3000', 'https://localhost', 'https://app.example.com'])
+      await assertAllowed(example.server, origin);
     for (const origin of ['https://evil.com', 'https://example.com.evil.com', 'https://notexample.com'])
-      await assertDenied(example, origin);
+      await assertDenied(example.server, origin);
   });
 
   it('a real POST from an allowed origin exposes Location, ETag and Link; a denied origin gets no CORS headers', async () => {
-    const s = await subscribe(example, offer, 'cors', 'alice+1', { headers: { Origin: 'https://app.example.com' } });
+    const s = await subscribe(example.server, offer, 'cors', 'alice+1', { headers: { Origin: 'https://app.example.com' } });
     assert.equal(s.reply.headers['access-control-allow-origin'], 'https://app.example.com');
     const exposed = list(s.reply.headers['access-control-expose-headers']);
     for (const h of ['location', 'etag', 'link']) assert.ok(exposed.includes(h), `${h} in ${exposed}`);
-    await end(example, s);
+    await end(example.server, s);
 
-    const denied = await subscribe(example, offer, 'cors', 'bob+1', { headers: { Origin: 'https://evil.com' } });
+    const denied = await subscribe(example.server, offer, 'cors', 'bob+1', { headers: { Origin: 'https://evil.com' } });
     assert.equal(denied.reply.headers['access-control-allow-origin'], undefined);
     assert.equal(denied.reply.headers['access-control-expose-headers'], undefined);
-    await end(example, denied);
-    assertNoCrash(example);
+    await end(example.server, denied);
+    assertNoCrash(example.server);
     assertNoCrash(plain);
   });
 });

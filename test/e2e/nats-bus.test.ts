@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { NatsBus } from '../../src/bus/nats.js';
 import { RtpHeader } from '../../src/media/rtp.js';
 import type { Logger } from '../../src/observability/log.js';
 import { waitFor } from './harness.js';
-import { accepts, freePort, type NatsCluster, startNatsCluster } from './services.js';
+import { accepts, endProcess, freePort, type NatsCluster, startNatsCluster } from './services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -201,8 +200,8 @@ describe('NatsBus on a 3-node nats-server cluster', { timeout: 120_000 }, () => 
     await cluster?.stop();
   });
 
-  it('delivers across nodes exactly once and in order, to the local sink too; only the receiving bus counts received', async (t) => {
-    const subject = 'rtc.room1.alice+x.video.video0';
+  /** A sender on A with a sink next to it and one on B (all undone after the test), once B's interest reached A's node. */
+  async function senderAndSinks(t: TestContext, subject: string) {
     const sender = a.bus.trackSender(subject);
     undo(t, () => sender.close());
     const local = new RecordingSink();
@@ -210,6 +209,11 @@ describe('NatsBus on a 3-node nats-server cluster', { timeout: 120_000 }, () => 
     const unsubLocal = undo(t, a.bus.subscribeTrack(subject, local));
     const unsubRemote = undo(t, b.bus.subscribeTrack(subject, remote));
     await warmUp(sender, remote, 'interest of B reaching node 0');
+    return { sender, local, remote, unsubLocal, unsubRemote };
+  }
+
+  it('delivers across nodes exactly once and in order, to the local sink too; only the receiving bus counts received', async (t) => {
+    const { sender, local, remote, unsubLocal, unsubRemote } = await senderAndSinks(t, 'rtc.room1.alice+x.video.video0');
     const receivedBefore = b.bus.stats().nats!.received!;
 
     await burst(sender, remote, 1000, 200, '200 packets at B');
@@ -293,14 +297,7 @@ describe('NatsBus on a 3-node nats-server cluster', { timeout: 120_000 }, () => 
   });
 
   it('does not echo: a sink next to the sender gets each packet once', async (t) => {
-    const subject = 'rtc.room3.dave+w.video.video0';
-    const sender = a.bus.trackSender(subject);
-    undo(t, () => sender.close());
-    const local = new RecordingSink();
-    const remote = new RecordingSink();
-    const unsubLocal = undo(t, a.bus.subscribeTrack(subject, local));
-    const unsubRemote = undo(t, b.bus.subscribeTrack(subject, remote));
-    await warmUp(sender, remote, 'interest of B reaching node 0');
+    const { sender, local, remote, unsubLocal, unsubRemote } = await senderAndSinks(t, 'rtc.room3.dave+w.video.video0');
     const aReceived = a.bus.stats().nats!.received;
     await burst(sender, remote, 0, 50, 'packets at B');
     await sleep(300); // an echo, if any, would have come back by now
@@ -452,10 +449,7 @@ describe('NatsBus publish errors', { timeout: 60_000 }, () => {
   });
   after(async () => {
     await closeBuses();
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await once(proc, 'exit');
-    }
+    if (proc) await endProcess(proc, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 

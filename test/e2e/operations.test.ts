@@ -4,29 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, afterEach, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { afterEach, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import {
   callIn,
   chromiumOffer,
-  launchBrowser,
   mediaOf,
   openPage,
   publishFrom,
   type ServerProcess,
+  sharedBrowser,
   startServer,
   subscribeFrom,
   subView,
+  suiteServer,
   waitFor,
 } from './harness.js';
 
-let browser: Browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const chromium = sharedBrowser();
 
 async function metrics(server: ServerProcess): Promise<string> {
   const r = await fetch(`${server.privateUrl}/metrics`);
@@ -51,21 +46,23 @@ async function exitCode(server: ServerProcess): Promise<number | null> {
   return code;
 }
 
+/** alice publishes to `room` from one page, bob subscribes from another: resolves once bob decodes her video. */
+async function aliceToBob(server: ServerProcess, room: string): Promise<{ pubPage: Page; subPage: Page }> {
+  const pubPage = await openPage(chromium.browser, server);
+  await publishFrom(pubPage, room, 'alice');
+  const subPage = await openPage(chromium.browser, server);
+  await subscribeFrom(subPage, room, 'bob');
+  await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+  return { pubPage, subPage };
+}
+
 describe('metrics', () => {
-  let server: ServerProcess;
-  before(async () => {
-    server = await startServer([], { POD_NAME: 'pod-a' });
-  });
-  after(async () => server?.stop());
+  const ctx = suiteServer([], { POD_NAME: 'pod-a' });
 
   it('peer gauge per room goes 1 → gone when the peer leaves; traffic, renegotiations, store latency, event loop', async () => {
     const room = 'metrics-room';
-    const pubPage = await openPage(browser, server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
-    const m = await metrics(server);
+    const { pubPage, subPage } = await aliceToBob(ctx.server, room);
+    const m = await metrics(ctx.server);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'pub' }), 1);
     assert.equal(sample(m, 'sfu_pod_peer_count', { pod: 'pod-a', room, type: 'sub' }), 1);
     assert.equal(sample(m, 'sfu_tracks', { kind: 'video', direction: 'published' }), 1);
@@ -79,13 +76,16 @@ describe('metrics', () => {
     assert.notEqual(sample(m, 'process_resident_memory_bytes'), undefined);
 
     await callIn(subPage, 'sub', 'stop');
-    await waitFor('sub gauge gone', async () => sample(await metrics(server), 'sfu_pod_peer_count', { room, type: 'sub' }) === undefined);
-    const forwarded = sample(await metrics(server), 'sfu_forwarded_packets_total')!;
+    await waitFor(
+      'sub gauge gone',
+      async () => sample(await metrics(ctx.server), 'sfu_pod_peer_count', { room, type: 'sub' }) === undefined,
+    );
+    const forwarded = sample(await metrics(ctx.server), 'sfu_forwarded_packets_total')!;
     assert.ok(forwarded >= sample(m, 'sfu_forwarded_packets_total')!, 'totals never go down when a peer leaves');
     await callIn(pubPage, 'pub', 'stop');
-    await waitFor('room gone from the gauge', async () => !(await metrics(server)).includes(`room="${room}"`));
+    await waitFor('room gone from the gauge', async () => !(await metrics(ctx.server)).includes(`room="${room}"`));
     // one log line per lifecycle event, with the room, the peer and (on leaving) the reason
-    const lines = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.room === room);
+    const lines = ctx.server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.room === room);
     const events = (msg: string) => lines.filter((l) => l.msg === msg);
     assert.equal(events('joined').length, 2);
     assert.ok(events('subscriber renegotiated').length >= 1);
@@ -98,8 +98,8 @@ describe('metrics', () => {
       ['stop'],
     );
     // request ids: a caller's X-Request-Id is used, otherwise a fresh one per request
-    await fetch(`${server.privateUrl}/liveness`, { headers: { 'X-Request-Id': 'trace-42' } });
-    await waitFor('request id in the log', () => server.logs.some((l) => l.includes('"reqId":"trace-42"')));
+    await fetch(`${ctx.server.privateUrl}/liveness`, { headers: { 'X-Request-Id': 'trace-42' } });
+    await waitFor('request id in the log', () => ctx.server.logs.some((l) => l.includes('"reqId":"trace-42"')));
     await Promise.all([pubPage.close(), subPage.close()]);
   });
 });
@@ -114,11 +114,7 @@ describe('drain', () => {
   it('/preStop: readiness BUSY, new POSTs 503, media goes on; it answers and the process exits 0 when the last peer leaves', async () => {
     server = await startServer();
     const room = 'prestop';
-    const pubPage = await openPage(browser, server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const { pubPage, subPage } = await aliceToBob(server, room);
     const offer = await chromiumOffer(subPage, false);
 
     // answered only when the instance has no peer left
@@ -152,11 +148,7 @@ describe('drain', () => {
   it('SIGTERM waits for the last peer, then exits 0', async () => {
     server = await startServer();
     const room = 'sigterm';
-    const pubPage = await openPage(browser, server);
-    await publishFrom(pubPage, room, 'alice');
-    const subPage = await openPage(browser, server);
-    await subscribeFrom(subPage, room, 'bob');
-    await waitFor('video at bob', async () => mediaOf(await subView(subPage)).videoFrames > 30);
+    const { pubPage, subPage } = await aliceToBob(server, room);
     server.proc.kill('SIGTERM');
     await waitFor('readiness BUSY', async () => (await fetch(`${server!.privateUrl}/readiness`)).status === 503);
     const f0 = mediaOf(await subView(subPage)).videoFrames;
@@ -171,7 +163,7 @@ describe('drain', () => {
 
   it('--drain-timeout: peers that stay are closed when it passes, and the process exits 0', async () => {
     server = await startServer(['--drain-timeout', '2']);
-    const subPage = await openPage(browser, server);
+    const subPage = await openPage(chromium.browser, server);
     await subscribeFrom(subPage, 'timeout', 'stays');
     const t0 = Date.now();
     server.proc.kill('SIGTERM');

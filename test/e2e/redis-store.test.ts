@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +16,7 @@ import type { Logger } from '../../src/observability/log.js';
 import { type ReapedPeer, RedisStateStore } from '../../src/state/redis.js';
 import { STATE_TTL_SECONDS } from '../../src/state/store.js';
 import { waitFor } from './harness.js';
-import { type RedisServer, startRedis } from './services.js';
+import { endProcess, type RedisServer, startRedis } from './services.js';
 
 /** A store with its callbacks recorded and its log lines captured. */
 interface Probe {
@@ -42,12 +41,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill('SIGKILL');
-      await once(c, 'exit');
-    }
-  }
+  for (const c of children) await endProcess(c, 'SIGKILL');
   children = [];
   await Promise.allSettled(probes.map((p) => p.store.close()));
   probes = [];
@@ -263,8 +257,7 @@ describe('reaping', () => {
     assert.deepEqual(await inspect.smembers('room#r3#sub_list'), ['xsub+1']);
     assert.deepEqual(await inspect.hgetall('room#r3#media'), { 'xpub+1#audio': '1', 'xpub+1#video': '1' });
     assert.equal(await inspect.exists('instance#dead-x'), 1);
-    x.kill('SIGKILL');
-    await once(x, 'exit');
+    await endProcess(x, 'SIGKILL');
 
     // Every reaping attempt on dead-x, as Redis executes them.
     const base = new Redis(redis.url);

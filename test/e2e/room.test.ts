@@ -1,63 +1,30 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import {
   callIn,
-  launchBrowser,
   launchKillableBrowser,
+  leaveAndClose,
   mediaOf,
   openPage,
+  pagesPerTest,
   publishFrom,
-  type ServerProcess,
+  serverAndBrowser,
   startServer,
   subscribeFrom,
   subView,
-  waitEmpty,
   waitFor,
 } from './harness.js';
 
 const decoding = (page: Page, pubId: string, minFrames = 10) =>
   waitFor(`video of ${pubId} decoding`, async () => {
     const v = await subView(page);
-    const frames = v.inbound.filter((s) => s.kind === 'video' && s.direction === 'recvonly').reduce((n, s) => n + s.framesDecoded, 0);
-    return v.streams[pubId] && frames >= minFrames ? v : undefined;
+    return v.streams[pubId] && mediaOf(v).videoFrames >= minFrames ? v : undefined;
   });
-
-async function leaveAndClose(p: Page): Promise<void> {
-  if (p.isClosed()) return;
-  await p
-    .evaluate(() => {
-      const w = window as unknown as { pub?: { stop(): void }; sub?: { stop(): void } };
-      w.sub?.stop();
-      w.pub?.stop();
-    })
-    .catch(() => {});
-  await p.close();
-}
 
 describe('rooms on one instance', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  const pages: Page[] = [];
-  const page = async () => {
-    const p = await openPage(browser, server);
-    pages.push(p);
-    return p;
-  };
-  before(async () => {
-    server = await startServer(['--media-timeout', '3', '--keyframe-interval', '3600']);
-    browser = await launchBrowser();
-  });
-  afterEach(async () => {
-    // Leave politely (STOP): an idle subscriber whose tab just vanished is only noticed by
-    // ICE consent freshness (30 s in libjuice), which these tests do not wait for.
-    await Promise.all(pages.splice(0).map((p) => leaveAndClose(p)));
-    await waitEmpty(server);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const ctx = serverAndBrowser(['--media-timeout', '3', '--keyframe-interval', '3600']);
+  const page = pagesPerTest(ctx);
 
   it('two people each publishing and subscribing see each other and never themselves', async () => {
     const room = 'pair';
@@ -88,13 +55,13 @@ describe('rooms on one instance', () => {
       let killable: Awaited<ReturnType<typeof launchKillableBrowser>> | undefined;
       if (how.startsWith('browser killed')) {
         killable = await launchKillableBrowser();
-        pubPage = await openPage(killable.browser, server);
+        pubPage = await openPage(killable.browser, ctx.server);
       } else {
         pubPage = await page();
       }
       const pubId = await publishFrom(pubPage, room, 'leaver');
       await decoding(viewer, pubId);
-      assert.deepEqual(await server.list('pub', room), [pubId]);
+      assert.deepEqual(await ctx.server.list('pub', room), [pubId]);
       if (how === 'STOP') await callIn(pubPage, 'pub', 'stop');
       else if (how === 'DELETE') await callIn(pubPage, 'pub', 'remove');
       else if (how === 'tab closed') await pubPage.close();
@@ -105,8 +72,8 @@ describe('rooms on one instance', () => {
       });
       assert.deepEqual(v.state.lefts, [pubId]);
       assert.deepEqual(v.state.errors, []);
-      await waitFor('publisher list empty', async () => (await server.list('pub', room)).length === 0);
-      const left = server.logs
+      await waitFor('publisher list empty', async () => (await ctx.server.list('pub', room)).length === 0);
+      const left = ctx.server.logs
         .map((l) => JSON.parse(l) as { msg?: string; peer?: string; reason?: string })
         .find((l) => l.msg === 'publisher left' && l.peer === pubId);
       const expected = {
@@ -128,9 +95,9 @@ describe('rooms on one instance', () => {
     const pubPages = await Promise.all([1, 2, 3, 4, 5].map(() => page()));
     const ids = await Promise.all(pubPages.map((p, i) => publishFrom(p, room, `p${i}`, { video: true, audio: true })));
     // All five are announced while the viewer still holds its answer to the first offer.
-    await waitFor('all five announced', async () => (await server.list('pub', room)).length === 5);
+    await waitFor('all five announced', async () => (await ctx.server.list('pub', room)).length === 5);
     await waitFor('all five announced with their media', async () => {
-      const r = (await fetch(`${server.privateUrl}/debug/room/${room}`).then((x) => x.json())) as { media: Record<string, unknown> };
+      const r = (await fetch(`${ctx.server.privateUrl}/debug/room/${room}`).then((x) => x.json())) as { media: Record<string, unknown> };
       return Object.keys(r.media).length === 5;
     });
     await callIn(viewer, 'sub', 'release');
@@ -197,8 +164,7 @@ describe('rooms on one instance', () => {
       'video flowing again as video1',
       async () => {
         const v = await subView(viewer);
-        const frames = v.inbound.filter((x) => x.kind === 'video' && x.direction === 'recvonly').reduce((n, x) => n + x.framesDecoded, 0);
-        return Object.values(v.msids).includes(`${pubId} video1`) && frames > framesAtEnd + 10 ? v : undefined;
+        return Object.values(v.msids).includes(`${pubId} video1`) && mediaOf(v).videoFrames > framesAtEnd + 10 ? v : undefined;
       },
       20_000,
     );
@@ -210,31 +176,29 @@ describe('rooms on one instance', () => {
     // A second server that collects garbage constantly: a dropped engine handle would close
     // the native track that a recycled m-line still uses.
     const gcServer = await startServer([], {}, [], ['--gc-interval=500']);
+    const gcPages: Page[] = [];
     try {
       const room = 'recycle';
-      const viewer = await openPage(browser, gcServer);
-      pages.push(viewer);
+      const viewer = await openPage(ctx.browser, gcServer);
+      gcPages.push(viewer);
       await subscribeFrom(viewer, room, 'viewer');
-      const first = await openPage(browser, gcServer);
+      const first = await openPage(ctx.browser, gcServer);
       const firstId = await publishFrom(first, room, 'first');
       await decoding(viewer, firstId);
       await callIn(first, 'pub', 'stop');
       await first.close();
       await waitFor('first gone', async () => (await subView(viewer)).state.lefts.includes(firstId));
       for (let round = 0; round < 2; round++) {
-        const next = await openPage(browser, gcServer);
-        pages.push(next);
+        const next = await openPage(ctx.browser, gcServer);
+        gcPages.push(next);
         const nextId = await publishFrom(next, room, `next${round}`);
-        const before = (await decoding(viewer, nextId, 5)).inbound.filter((s) => s.direction === 'recvonly' && s.kind === 'video');
+        const before = mediaOf(await decoding(viewer, nextId, 5)).videoFrames;
         // keep it flowing for a while under constant collection
         const after = await waitFor(
           'frames keep increasing on the recycled m-line',
           async () => {
             const v = await subView(viewer);
-            const frames = v.inbound
-              .filter((s) => s.direction === 'recvonly' && s.kind === 'video')
-              .reduce((n, s) => n + s.framesDecoded, 0);
-            return frames > before.reduce((n, s) => n + s.framesDecoded, 0) + 90 ? v : undefined;
+            return mediaOf(v).videoFrames > before + 90 ? v : undefined;
           },
           20_000,
         );
@@ -247,7 +211,7 @@ describe('rooms on one instance', () => {
         await waitFor('next gone', async () => (await subView(viewer)).state.lefts.includes(nextId));
       }
     } finally {
-      await Promise.all(pages.splice(0).map((p) => leaveAndClose(p)));
+      await Promise.all(gcPages.map((p) => leaveAndClose(p)));
       await gcServer.stop();
     }
   });

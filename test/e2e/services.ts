@@ -32,7 +32,8 @@ export function accepts(port: number): Promise<boolean> {
   });
 }
 
-async function kill(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+/** Sends `signal` to `proc` and waits for its exit; nothing when it has exited already. */
+export async function endProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill(signal);
   await once(proc, 'exit');
@@ -65,10 +66,10 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    kill: () => kill(proc, 'SIGKILL'),
+    kill: () => endProcess(proc, 'SIGKILL'),
     restart: launch,
     async stop() {
-      await kill(proc, 'SIGKILL');
+      await endProcess(proc, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -130,9 +131,9 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
   );
   return {
     nodes,
-    kill: (i) => kill(nodes[i]!.proc, 'SIGKILL'),
+    kill: (i) => endProcess(nodes[i]!.proc, 'SIGKILL'),
     async stop() {
-      await Promise.all(nodes.map((x) => kill(x.proc, 'SIGKILL')));
+      await Promise.all(nodes.map((x) => endProcess(x.proc, 'SIGKILL')));
     },
   };
 }

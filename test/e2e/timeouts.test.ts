@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer, subscribeFrom, waitEmpty, waitFor } from './harness.js';
+import {
+  chromiumOffer,
+  openPage,
+  type ServerProcess,
+  serverAndBrowser,
+  startServer,
+  subscribeFrom,
+  waitEmpty,
+  waitFor,
+} from './harness.js';
 
 const leftWith = (server: ServerProcess, peer: string) =>
   server.logs
@@ -9,46 +17,41 @@ const leftWith = (server: ServerProcess, peer: string) =>
     .find((l) => l.msg === 'subscriber left' && l.peer?.startsWith(peer))?.reason;
 
 describe('session and connect timeouts', () => {
-  let server: ServerProcess;
+  const ctx = serverAndBrowser(['--session-timeout', '10']);
   let longSessions: ServerProcess;
-  let browser: Browser;
   before(async () => {
-    server = await startServer(['--session-timeout', '10']);
     longSessions = await startServer(['--session-timeout', '600']);
-    browser = await launchBrowser();
   });
   after(async () => {
-    await browser?.close();
-    await server?.stop();
     await longSessions?.stop();
   });
 
   it('sessions end at --session-timeout, connected or not; a client that never connects is dropped by the connect timeout (15 s)', async () => {
-    const page = await openPage(browser, server);
+    const page = await openPage(ctx.browser, ctx.server);
     await subscribeFrom(page, 'timeouts', 'connected');
     // Its answer is never applied: this client never connects. (The page's own connection is closed.)
     const offer = await chromiumOffer(page, false);
-    const r = await fetch(`${server.publicUrl}/sub/timeouts/ghost+1`, {
+    const r = await fetch(`${ctx.server.publicUrl}/sub/timeouts/ghost+1`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp' },
       body: offer,
     });
     assert.equal(r.status, 201);
-    assert.equal((await server.list('sub', 'timeouts')).length, 2);
+    assert.equal((await ctx.server.list('sub', 'timeouts')).length, 2);
     const r2 = await fetch(`${longSessions.publicUrl}/sub/timeouts/ghost+2`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/sdp' },
       body: offer,
     });
     assert.equal(r2.status, 201);
-    await waitFor('both gone', async () => (await server.list('sub', 'timeouts')).length === 0, 25_000, 250);
-    assert.equal(leftWith(server, 'connected+'), 'session-timeout');
-    assert.equal(leftWith(server, 'ghost+'), 'session-timeout', 'session timeout (10 s) comes before the connect timeout (15 s)');
+    await waitFor('both gone', async () => (await ctx.server.list('sub', 'timeouts')).length === 0, 25_000, 250);
+    assert.equal(leftWith(ctx.server, 'connected+'), 'session-timeout');
+    assert.equal(leftWith(ctx.server, 'ghost+'), 'session-timeout', 'session timeout (10 s) comes before the connect timeout (15 s)');
     await waitFor('never-connected peer dropped', async () => (await longSessions.list('sub', 'timeouts')).length === 0, 25_000, 250);
     assert.equal(leftWith(longSessions, 'ghost+'), 'connect-timeout');
     await waitEmpty(longSessions);
     const dcState = await page.evaluate(() => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.readyState);
     assert.notEqual(dcState, 'open', 'the client sees its channel closed');
-    await waitEmpty(server);
+    await waitEmpty(ctx.server);
   });
 });

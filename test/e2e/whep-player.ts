@@ -6,11 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { type ServerProcess, waitFor } from './harness.js';
+import { ROOT, type ServerProcess, waitFor } from './harness.js';
 
 export interface PlayOptions {
   kinds?: ('audio' | 'video')[];
@@ -161,7 +160,6 @@ export async function stopPlayer(page: Page): Promise<number> {
   });
 }
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const WHIP_CLIENT = join(ROOT, 'test', 'clients', 'whip_client.py');
 
 export interface WhipProcess {

@@ -6,45 +6,24 @@
  * frees everything; every status code of the specs' tables.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { chromiumOffer, launchBrowser, openPage, publishFrom, type ServerProcess, startServer, waitEmpty, waitFor } from './harness.js';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { chromiumOffer, openPage, pagesPerTest, publishFrom, serverAndBrowser, waitEmpty, waitFor } from './harness.js';
 import { framesIncrease, liveGauges, playerView, stopPlayer, whepPlay } from './whep-player.js';
 
 describe('WHEP players (no data channel)', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  const pages: Page[] = [];
-  const page = async () => {
-    const p = await openPage(browser, server);
-    pages.push(p);
-    return p;
-  };
-  before(async () => {
-    server = await startServer(['--keyframe-interval', '3600']);
-    browser = await launchBrowser();
-  });
-  afterEach(async () => {
-    for (const p of pages.splice(0)) {
-      await p.evaluate(() => (window as unknown as { pub?: { stop(): void } }).pub?.stop()).catch(() => {});
-      await p.close();
-    }
-    await waitEmpty(server);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const ctx = serverAndBrowser(['--keyframe-interval', '3600']);
+  const page = pagesPerTest(ctx);
 
   it('room-wide WHEP on /sub: the answer carries the publisher, sendonly; frames decode; DELETE frees everything', async () => {
     const room = 'whep-room';
     const pubPage = await page();
     const alice = await publishFrom(pubPage, room, 'alice');
-    await waitFor('alice listed', async () => (await server.list('pub', room)).includes(alice));
+    await waitFor('alice listed', async () => (await ctx.server.list('pub', room)).includes(alice));
     // the media entry is written once alice's tracks flow
     const player = await page();
     const played = await waitFor('alice live for WHEP', async () => {
-      const r = await whepPlay(player, `${server.publicUrl}/sub/${room}/viewer+1`);
+      const r = await whepPlay(player, `${ctx.server.publicUrl}/sub/${room}/viewer+1`);
       if (r.status !== 201) throw new Error(`${r.status} ${r.text}`);
       const v = await playerView(player);
       if (v.msids.every((m) => m.startsWith(alice))) return r;
@@ -64,14 +43,17 @@ describe('WHEP players (no data channel)', () => {
       'each m-line names the publisher as its MediaStream',
     );
     assert.ok(view.audioPackets > 0, 'audio flows too');
-    assert.deepEqual(await server.list('sub', room), ['viewer+1']);
+    assert.deepEqual(await ctx.server.list('sub', room), ['viewer+1']);
 
     assert.equal(await stopPlayer(player), 200);
-    await waitFor('viewer gone from the list', async () => (await server.list('sub', room)).length === 0);
+    await waitFor('viewer gone from the list', async () => (await ctx.server.list('sub', room)).length === 0);
     await pubPage.evaluate(() => (window as unknown as { pub: { stop(): void } }).pub.stop());
-    await waitFor('lists empty', async () => (await server.list('pub', room)).length + (await server.list('sub', room)).length === 0);
-    await waitFor('gauges back to zero', async () => (await liveGauges(server, room)).length === 0);
-    const r = await waitEmpty(server);
+    await waitFor(
+      'lists empty',
+      async () => (await ctx.server.list('pub', room)).length + (await ctx.server.list('sub', room)).length === 0,
+    );
+    await waitFor('gauges back to zero', async () => (await liveGauges(ctx.server, room)).length === 0);
+    const r = await waitEmpty(ctx.server);
     assert.equal(r.peers, 0);
   });
 
@@ -81,7 +63,7 @@ describe('WHEP players (no data channel)', () => {
     const alice = await publishFrom(pubPage, room, 'alice');
     const player = await page();
     await waitFor('alice live on /whep', async () => {
-      const r = await whepPlay(player, `${server.publicUrl}/whep/${room}/alice`, { trickle: true });
+      const r = await whepPlay(player, `${ctx.server.publicUrl}/whep/${room}/alice`, { trickle: true });
       return r.status === 201 ? r : undefined;
     });
     const before = await framesIncrease(player, 0, 20, 'frames over trickled candidates');
@@ -112,18 +94,18 @@ describe('WHEP players (no data channel)', () => {
   it('/whep/{room}/{pubId}: 409 + Retry-After while not live; plays that publisher only, skipping others', async () => {
     const room = 'whep-one';
     const player = await page();
-    const notLive = await whepPlay(player, `${server.publicUrl}/whep/${room}/bob`);
+    const notLive = await whepPlay(player, `${ctx.server.publicUrl}/whep/${room}/bob`);
     assert.equal(notLive.status, 409, notLive.text);
     assert.equal(notLive.retryAfter, '5');
     assert.match(notLive.text, /not live/);
-    assert.equal((await server.list('sub', room)).length, 0, 'a refused player leaves nothing');
+    assert.equal((await ctx.server.list('sub', room)).length, 0, 'a refused player leaves nothing');
 
     const alicePage = await page();
     await publishFrom(alicePage, room, 'alice');
     const bobPage = await page();
     const bob = await publishFrom(bobPage, room, 'bob');
     await waitFor('bob live', async () => {
-      const r = await whepPlay(player, `${server.publicUrl}/whep/${room}/bob`);
+      const r = await whepPlay(player, `${ctx.server.publicUrl}/whep/${room}/bob`);
       return r.status === 201 ? r : undefined;
     });
     const v = await framesIncrease(player, 0, 20);
@@ -131,7 +113,7 @@ describe('WHEP players (no data channel)', () => {
       v.msids.map((m) => m.split(' ')[0]),
       [bob, bob],
     );
-    const [viewer] = await server.list('sub', room);
+    const [viewer] = await ctx.server.list('sub', room);
     assert.match(viewer!, /^whep\+[0-9a-f]{12}$/);
     assert.equal(await stopPlayer(player), 200);
   });
@@ -142,7 +124,7 @@ describe('WHEP players (no data channel)', () => {
     await publishFrom(first, room, 'alice');
     const player = await page();
     await waitFor('alice live', async () => {
-      const r = await whepPlay(player, `${server.publicUrl}/whep/${room}/alice`);
+      const r = await whepPlay(player, `${ctx.server.publicUrl}/whep/${room}/alice`);
       return r.status === 201 ? r : undefined;
     });
     const v1 = await framesIncrease(player, 0, 20);
@@ -158,7 +140,7 @@ describe('WHEP players (no data channel)', () => {
   it('a room-wide player of an empty room gets a publisher that joins later on its idle m-lines', async () => {
     const room = 'whep-late';
     const player = await page();
-    const r = await whepPlay(player, `${server.publicUrl}/sub/${room}/early+1`);
+    const r = await whepPlay(player, `${ctx.server.publicUrl}/sub/${room}/early+1`);
     assert.equal(r.status, 201, r.text);
     const idle = await playerView(player);
     assert.deepEqual(idle.directions, ['sendonly', 'sendonly'], 'idle m-lines are answered sendonly, to be filled later');
@@ -171,66 +153,50 @@ describe('WHEP players (no data channel)', () => {
 });
 
 describe('--auth on /whep: the subscriber token of id "whep"', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  before(async () => {
-    server = await startServer(['--auth']);
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const ctx = serverAndBrowser(['--auth']);
 
   it('401 without or with a wrong token; with the token the request reaches the room (409: not live)', async () => {
-    const set = await fetch(`${server.privateUrl}/create/sub`, {
+    const set = await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'secure', id: 'whep', token: 'watch-me' }),
     });
     assert.equal(set.status < 300, true);
-    const page = await openPage(browser, server);
-    const none = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`);
+    const page = await openPage(ctx.browser, ctx.server);
+    const none = await whepPlay(page, `${ctx.server.publicUrl}/whep/secure/alice`);
     assert.equal(none.status, 401, none.text);
-    const wrong = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`, { token: 'nope' });
+    const wrong = await whepPlay(page, `${ctx.server.publicUrl}/whep/secure/alice`, { token: 'nope' });
     assert.equal(wrong.status, 401, wrong.text);
-    const right = await whepPlay(page, `${server.publicUrl}/whep/secure/alice`, { token: 'watch-me' });
+    const right = await whepPlay(page, `${ctx.server.publicUrl}/whep/secure/alice`, { token: 'watch-me' });
     assert.equal(right.status, 409, right.text);
     await page.close();
     // clear the token: then nothing at all is left
-    await fetch(`${server.privateUrl}/create/sub`, {
+    await fetch(`${ctx.server.privateUrl}/create/sub`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: 'secure', id: 'whep' }),
     });
-    await waitEmpty(server);
+    await waitEmpty(ctx.server);
   });
 });
 
 describe('WHIP/WHEP session resource: status codes', () => {
-  let server: ServerProcess;
-  let browser: Browser;
+  const ctx = serverAndBrowser(['--max-body', '20000']);
   let page: Page;
   before(async () => {
-    server = await startServer(['--max-body', '20000']);
-    browser = await launchBrowser();
-    page = await openPage(browser, server);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+    page = await openPage(ctx.browser, ctx.server);
   });
 
-  const req = (path: string, init: RequestInit = {}) => fetch(`${server.publicUrl}${path}`, init);
+  const req = (path: string, init: RequestInit = {}) => fetch(`${ctx.server.publicUrl}${path}`, init);
   const patch = (location: string, body: string, headers: Record<string, string>) =>
     req(location, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', ...headers }, body });
 
   it('201 204 200 400 404 405 409 412 413 415 422 428, OPTIONS; nothing left behind', async () => {
     const room = 'codes';
-    const pubPage = await openPage(browser, server);
+    const pubPage = await openPage(ctx.browser, ctx.server);
     await publishFrom(pubPage, room, 'alice');
     const played = await waitFor('alice live', async () => {
-      const r = await whepPlay(page, `${server.publicUrl}/whep/${room}/alice`);
+      const r = await whepPlay(page, `${ctx.server.publicUrl}/whep/${room}/alice`);
       return r.status === 201 ? r : undefined;
     });
     const location = new URL(played.location!).pathname;
@@ -299,10 +265,10 @@ describe('WHIP/WHEP session resource: status codes', () => {
     assert.match(pubOffer, /a=ssrc-group:FID/);
     const muxOnly = await check('201 POST /pub rtcp-mux-only, no data channel', await post(`/pub/${room}/mux+1`, pubOffer), 201);
     await check('200 DELETE it', await req(muxOnly.headers.get('location')!, { method: 'DELETE' }), 200);
-    assert.deepEqual(await server.list('sub', room), ['dup+1'], 'refused requests left nothing');
+    assert.deepEqual(await ctx.server.list('sub', room), ['dup+1'], 'refused requests left nothing');
     await check('200 DELETE dup', await req(dup.headers.get('location')!, { method: 'DELETE' }), 200);
     await pubPage.evaluate(() => (window as unknown as { pub: { stop(): void } }).pub.stop());
-    await waitEmpty(server);
+    await waitEmpty(ctx.server);
     console.error('status codes exercised', JSON.stringify(codes));
     for (const s of [201, 204, 200, 400, 404, 405, 409, 412, 413, 415, 422, 428]) {
       assert.ok(Object.values(codes).includes(s), `${s} exercised`);

@@ -4,16 +4,16 @@
  * and H264 (x264enc, packetization-mode=1) — over our control channel and as WHEP players.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openPage, type ServerProcess, startServer, subscribeFrom, subView, waitEmpty, waitFor } from './harness.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { mediaOf, pagesPerTest, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { framesIncrease, liveGauges, playerView, startWhipClient, stopPlayer, type WhipProcess, whepPlay } from './whep-player.js';
 
 /** Frames decoded from `pubId` by the control-channel subscriber of `page`, and the codec. */
 async function controlSubFrames(page: Page, pubId: string): Promise<{ frames: number; codec?: string }> {
   const v = await subView(page);
   if (!v.streams[pubId]) return { frames: 0 };
-  const frames = v.inbound.filter((s) => s.kind === 'video' && s.direction === 'recvonly').reduce((n, s) => n + s.framesDecoded, 0);
+  const frames = mediaOf(v).videoFrames;
   const codec = await page.evaluate(async () => {
     const pc = (window as unknown as { sub: { pc: RTCPeerConnection } }).sub.pc;
     const stats = await pc.getStats();
@@ -27,30 +27,10 @@ async function controlSubFrames(page: Page, pubId: string): Promise<{ frames: nu
 }
 
 describe('GStreamer webrtcbin WHIP publisher', () => {
-  let server: ServerProcess;
-  let browser: Browser;
-  const pages: Page[] = [];
+  const ctx = serverAndBrowser(['--keyframe-interval', '3600']);
   const clients: WhipProcess[] = [];
-  const page = async () => {
-    const p = await openPage(browser, server);
-    pages.push(p);
-    return p;
-  };
-  before(async () => {
-    server = await startServer(['--keyframe-interval', '3600']);
-    browser = await launchBrowser();
-  });
-  afterEach(async () => {
-    for (const p of pages.splice(0)) {
-      await p.evaluate(() => (window as unknown as { sub?: { stop(): void } }).sub?.stop()).catch(() => {});
-      await p.close();
-    }
+  const page = pagesPerTest(ctx, async () => {
     for (const c of clients.splice(0)) await c.stop();
-    await waitEmpty(server);
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
   });
 
   for (const codec of ['vp8', 'h264'] as const) {
@@ -60,7 +40,13 @@ describe('GStreamer webrtcbin WHIP publisher', () => {
       await subscribeFrom(sub, room, 'viewer');
       // Payload types other than Chromium's (VP8 120, H264 98, Opus 109): the subscriber still gets ours.
       const pts = codec === 'vp8' ? ['--video-pt', '120'] : ['--video-pt', '98'];
-      const client = await startWhipClient(`${server.publicUrl}/pub/${room}/gst+${codec}`, ['--video', codec, ...pts, '--audio-pt', '109']);
+      const client = await startWhipClient(`${ctx.server.publicUrl}/pub/${room}/gst+${codec}`, [
+        '--video',
+        codec,
+        ...pts,
+        '--audio-pt',
+        '109',
+      ]);
       clients.push(client);
       const created = client.events.find((e) => e.event === 'created')!;
       assert.equal(created.status, 201);
@@ -83,25 +69,25 @@ describe('GStreamer webrtcbin WHIP publisher', () => {
         'the client DELETEd its session',
       );
       await waitFor('PUB_LEFT', async () => (await subView(sub)).state.lefts.includes(`gst+${codec}`));
-      assert.deepEqual(await server.list('pub', room), []);
-      await waitFor('pub gauge zero', async () => (await liveGauges(server, room)).every((l) => !l.includes('type="pub"')));
+      assert.deepEqual(await ctx.server.list('pub', room), []);
+      await waitFor('pub gauge zero', async () => (await liveGauges(ctx.server, room)).every((l) => !l.includes('type="pub"')));
     });
   }
 
   it('H264 to WHEP players: an H264-capable player decodes it, a VP8-only player gets the audio only', async () => {
     const room = 'gst-whep';
-    const client = await startWhipClient(`${server.publicUrl}/pub/${room}/obs+1`, ['--video', 'h264']);
+    const client = await startWhipClient(`${ctx.server.publicUrl}/pub/${room}/obs+1`, ['--video', 'h264']);
     clients.push(client);
     const h264Player = await page();
     await waitFor('obs live', async () => {
-      const r = await whepPlay(h264Player, `${server.publicUrl}/whep/${room}/obs`, { video: 'h264-only' });
+      const r = await whepPlay(h264Player, `${ctx.server.publicUrl}/whep/${room}/obs`, { video: 'h264-only' });
       return r.status === 201 ? r : undefined;
     });
     const v = await framesIncrease(h264Player, 0, 20);
     assert.equal(v.videoCodec, 'video/H264');
 
     const vp8Player = await page();
-    const r = await whepPlay(vp8Player, `${server.publicUrl}/whep/${room}/obs`, { video: 'vp8-only' });
+    const r = await whepPlay(vp8Player, `${ctx.server.publicUrl}/whep/${room}/obs`, { video: 'vp8-only' });
     assert.equal(r.status, 201, r.text);
     const vp8 = await waitFor('audio to the VP8-only player', async () => {
       const x = await playerView(vp8Player);
