@@ -25,6 +25,7 @@ import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { hasKeyframeRequest, type RtpRewriter, randomSsrc } from './rtp.js';
 import { CODECS, type CodecName, codecByName, type Kind, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
+import { SfuError } from './sfu-error.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
 const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
@@ -71,16 +72,8 @@ export interface WhepRequest {
   target?: string;
 }
 
-/** A WHEP request refused while preparing the answer; `status` is the HTTP status. */
-export class WhepRefused extends Error {
-  override name = 'WhepRefused';
-  constructor(
-    readonly status: 409 | 503,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Seconds a WHEP player is told to wait before asking again for a publisher that is not live. */
+const WHEP_RETRY_AFTER_SECONDS = 5;
 
 export class Subscriber extends Peer {
   readonly role = 'sub' as const;
@@ -146,14 +139,16 @@ export class Subscriber extends Peer {
       media = await this.ctx.store.getMedia(this.room);
     } catch (err) {
       this.log.error({ err }, 'could not read room media');
-      throw new WhepRefused(503, 'state store unavailable');
+      throw new SfuError(503, 'state store unavailable');
     }
     if (this.closed) return;
     for (const [pub, counts] of media) this.setDesired(pub, tracksOf(counts));
     for (const e of this.queued) this.applyEvent(e);
     this.queued = undefined;
     if (whep.target !== undefined && this.desired.size === 0)
-      throw new WhepRefused(409, `publisher ${whep.target} is not live in room ${this.room}`);
+      throw new SfuError(409, `publisher ${whep.target} is not live in room ${this.room}`, {
+        'Retry-After': String(WHEP_RETRY_AFTER_SECONDS),
+      });
     // The per-publisher endpoint names its one MediaStream after the publisher it plays.
     const streamId = whep.target === undefined ? '-' : [...this.desired.keys()][0]!;
     const planned = this.plan(whep.media.map((m) => ({ kind: m.kind, accepts: m.codecs })));
