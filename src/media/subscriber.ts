@@ -24,7 +24,7 @@ import { Forwarder } from './forwarder.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { hasKeyframeRequest, type RtpRewriter, randomSsrc } from './rtp.js';
-import { CODECS, type CodecName, codecByName, type Kind, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
+import { CODECS, type CodecName, codecByName, type Kind, namedCodec, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
 import { SfuError } from './sfu-error.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
@@ -561,8 +561,8 @@ function tracksOf(counts: TrackCounts): TrackInfo[] {
   const out: TrackInfo[] = [];
   for (const kind of ['audio', 'video'] as const) {
     for (let i = 0; i < counts[kind]; i++) {
-      const codec = kind === 'video' ? counts.videoCodecs?.[i] : undefined;
-      out.push({ kind, trackId: `${kind}${i}`, ...(codec && codec !== 'VP8' ? { codec } : {}) });
+      const codec = namedCodec(kind, kind === 'video' ? counts.videoCodecs?.[i] : undefined);
+      out.push({ kind, trackId: `${kind}${i}`, ...(codec ? { codec } : {}) });
     }
   }
   return out;
