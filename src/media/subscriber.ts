@@ -112,17 +112,15 @@ export class Subscriber extends Peer {
     super(ctx, room, fullId, 'sub');
   }
 
-  /** A publisher that belongs to this subscriber's own user is never sent to it. */
-  private isOwn(pubFullId: string): boolean {
-    if (this.whep?.target !== undefined) return !this.isTarget(pubFullId);
-    return ownerOf(idOf(pubFullId)) === this.id;
-  }
-
-  /** Per-publisher WHEP: the publisher by full id, or by id (any connection of that user, so a reconnect plays on). */
-  private isTarget(pubFullId: string): boolean {
+  /**
+   * A publisher never sent to this subscriber: one of its own user's; on the per-publisher
+   * WHEP endpoint, any but the target, named by full id or by id (any connection of that
+   * user, so a reconnect plays on).
+   */
+  private isExcluded(pubFullId: string): boolean {
     const target = this.whep?.target;
-    if (target === undefined) return true;
-    return target.includes('+') ? pubFullId === target : idOf(pubFullId) === target;
+    if (target !== undefined) return target.includes('+') ? pubFullId !== target : idOf(pubFullId) !== target;
+    return ownerOf(idOf(pubFullId)) === this.id;
   }
 
   override async answer(offerSdp: string): Promise<string> {
@@ -183,7 +181,7 @@ export class Subscriber extends Peer {
     const out: ({ pub: string; info: TrackInfo } | undefined)[] = slots.map(() => undefined);
     const perKind = this.whep?.target !== undefined;
     for (const [pub, tracks] of this.desired) {
-      if (this.isPlaced(pub, perKind)) continue;
+      if (perKind && this.isPlaced(pub)) continue;
       const kindsDone = new Set<Kind>();
       for (const info of tracks) {
         if (perKind && kindsDone.has(info.kind)) continue;
@@ -200,8 +198,7 @@ export class Subscriber extends Peer {
   }
 
   /** Per-publisher WHEP plays one publisher at a time: while one is placed, others wait. */
-  private isPlaced(pub: string, perKind: boolean): boolean {
-    if (!perKind) return false;
+  private isPlaced(pub: string): boolean {
     for (const s of this.slots) if (s.pub !== undefined && s.pub !== pub) return true;
     return false;
   }
@@ -313,7 +310,7 @@ export class Subscriber extends Peer {
   }
 
   private setDesired(pub: string, tracks: TrackInfo[]): void {
-    if (this.isOwn(pub)) return;
+    if (this.isExcluded(pub)) return;
     if (tracks.length === 0) this.desired.delete(pub);
     else this.desired.set(pub, tracks);
   }
