@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { SfuError } from './media/sfu.js';
+import { SfuError } from './media/sfu-error.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/src
 export const SDK_DIR = join(HERE, '..', 'client');

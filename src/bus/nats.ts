@@ -15,6 +15,7 @@
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { RtpHeader } from '../media/rtp.js';
+import { namedCodec } from '../media/sdp.js';
 import type { Logger } from '../observability/log.js';
 import { checkName } from '../signalling/validate.js';
 import {
@@ -404,7 +405,7 @@ export function parseRoomEvent(text: string): RoomEvent | null {
     if ((tt.kind !== 'audio' && tt.kind !== 'video') || typeof tt.trackId !== 'string' || !/^(audio|video)\d+$/.test(tt.trackId))
       return null;
     // An unknown codec is left out: the track is then taken as the kind's default codec.
-    const codec = tt.codec === 'H264' || tt.codec === 'VP8' || tt.codec === 'opus' ? tt.codec : undefined;
+    const codec = namedCodec(tt.kind, tt.codec);
     tracks.push({ kind: tt.kind, trackId: tt.trackId, ...(codec ? { codec } : {}) });
   }
   return { type: 'pub-join', pub: e.pub, tracks };

@@ -11,6 +11,7 @@ import { type ClientCommand, errorMessage, parseClientMessage } from '../signall
 import { idOf } from '../signalling/validate.js';
 import type { Role, StateStore } from '../state/store.js';
 import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
+import { SfuError } from './sfu-error.js';
 
 export interface PeerContext {
   config: Config;
@@ -41,19 +42,8 @@ export type CloseReason =
 
 const GATHERING_TIMEOUT_MS = 5000;
 
-/** A PATCH of the session refused; `status` is the HTTP status. */
-export class PatchRefused extends Error {
-  override name = 'PatchRefused';
-  constructor(
-    readonly status: 400 | 422,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function restartRefused(): PatchRefused {
-  return new PatchRefused(
+function restartRefused(): SfuError {
+  return new SfuError(
     422,
     'ICE restart is not supported (the WebRTC engine cannot restart ICE); trickle ICE is. DELETE this session and POST a new offer',
   );
@@ -136,18 +126,18 @@ export abstract class Peer {
       } else if (line.startsWith('a=ice-pwd:')) {
         if (line.slice(10) !== remotePwd) throw restartRefused();
       } else if (line.startsWith('a=candidate:')) candidates.push({ candidate: line.slice(2), mid });
-      else if (!/^[a-z]=/.test(line)) throw new PatchRefused(400, `not an SDP fragment line: ${line.slice(0, 60)}`);
+      else if (!/^[a-z]=/.test(line)) throw new SfuError(400, `not an SDP fragment line: ${line.slice(0, 60)}`);
     }
     for (const c of candidates) {
       if (!/^candidate:\S+ \d+ (udp|tcp) \d+ \S+ \d+ typ \w+/i.test(c.candidate)) {
-        throw new PatchRefused(400, `malformed ICE candidate: ${c.candidate.slice(0, 80)}`);
+        throw new SfuError(400, `malformed ICE candidate: ${c.candidate.slice(0, 80)}`);
       }
     }
     for (const c of candidates) {
       try {
         this.pc.addRemoteCandidate(c.candidate, c.mid);
       } catch (err) {
-        throw new PatchRefused(400, `candidate refused: ${String(err instanceof Error ? err.message : err).split('\n')[0]}`);
+        throw new SfuError(400, `candidate refused: ${String(err instanceof Error ? err.message : err).split('\n')[0]}`);
       }
     }
     if (candidates.length > 0) this.log.debug({ candidates: candidates.length }, 'trickled candidates');

@@ -10,7 +10,7 @@ import { announcePublicIp, type Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { RtpHeader } from './rtp.js';
-import { type CodecName, type Kind, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { type CodecName, type Kind, namedCodec, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
@@ -157,12 +157,8 @@ export class Publisher extends Peer {
   }
 
   private publishTrack(track: Track, mid: string, kind: Kind): PublishedTrack {
-    const codec = this.codecOfMid.get(mid);
-    const info: TrackInfo = {
-      kind,
-      trackId: `${kind}${this.counters[kind]++}`,
-      ...(kind === 'video' && codec && codec !== 'VP8' ? { codec } : {}),
-    };
+    const codec = namedCodec(kind, this.codecOfMid.get(mid));
+    const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}`, ...(codec ? { codec } : {}) };
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const published = new PublishedTrack(
       info,

@@ -44,6 +44,14 @@ export const H264: Readonly<Codec> = {
 /** Video codecs a publisher may send, in order of preference. */
 export const VIDEO_CODECS: readonly Codec[] = [CODECS.video, H264];
 
+/**
+ * The codec a track names: only a video codec other than the default (H264) is named; a
+ * track without one carries its kind's default. Undefined for the default or an unknown name.
+ */
+export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
+  return kind === 'video' && name === H264.name ? H264.name : undefined;
+}
+
 export function codecByName(kind: Kind, name: string | undefined): Codec {
   if (kind === 'audio') return CODECS.audio;
   return VIDEO_CODECS.find((c) => c.name === name) ?? CODECS.video;

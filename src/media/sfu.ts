@@ -10,23 +10,8 @@ import type { MediaEngine } from './engine.js';
 import type { CloseReason, Peer, PeerContext } from './peer.js';
 import { Publisher } from './publisher.js';
 import { prepareOffer, SdpError } from './sdp.js';
-import { Subscriber, WhepRefused } from './subscriber.js';
-
-/** A request the SFU refuses; `status` is the HTTP status to answer with. */
-export class SfuError extends Error {
-  override name = 'SfuError';
-  constructor(
-    readonly status: number,
-    message: string,
-    /** extra response headers, e.g. Retry-After on a 409 of the WHEP endpoint */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** Seconds a WHEP player is told to wait before asking again for a publisher that is not live. */
-export const WHEP_RETRY_AFTER_SECONDS = 5;
+import { SfuError } from './sfu-error.js';
+import { Subscriber } from './subscriber.js';
 
 export interface ConnectOptions {
   /** per-publisher WHEP endpoint: play only this publisher (id or full id) */
@@ -143,9 +128,6 @@ export class Sfu {
     } catch (err) {
       await peer.close('bad-offer');
       if (err instanceof SfuError) throw err;
-      if (err instanceof WhepRefused) {
-        throw new SfuError(err.status, err.message, err.status === 409 ? { 'Retry-After': String(WHEP_RETRY_AFTER_SECONDS) } : {});
-      }
       throw new SfuError(400, `offer rejected by the WebRTC engine: ${firstLine(err)}`);
     }
   }

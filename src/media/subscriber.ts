@@ -24,7 +24,8 @@ import { Forwarder } from './forwarder.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, Peer, type PeerContext } from './peer.js';
 import { hasKeyframeRequest, type RtpRewriter, randomSsrc } from './rtp.js';
-import { CODECS, type CodecName, codecByName, type Kind, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
+import { CODECS, type CodecName, codecByName, type Kind, namedCodec, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
+import { SfuError } from './sfu-error.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
 const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
@@ -71,16 +72,8 @@ export interface WhepRequest {
   target?: string;
 }
 
-/** A WHEP request refused while preparing the answer; `status` is the HTTP status. */
-export class WhepRefused extends Error {
-  override name = 'WhepRefused';
-  constructor(
-    readonly status: 409 | 503,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Seconds a WHEP player is told to wait before asking again for a publisher that is not live. */
+const WHEP_RETRY_AFTER_SECONDS = 5;
 
 export class Subscriber extends Peer {
   readonly role = 'sub' as const;
@@ -119,17 +112,15 @@ export class Subscriber extends Peer {
     super(ctx, room, fullId, 'sub');
   }
 
-  /** A publisher that belongs to this subscriber's own user is never sent to it. */
-  private isOwn(pubFullId: string): boolean {
-    if (this.whep?.target !== undefined) return !this.isTarget(pubFullId);
-    return ownerOf(idOf(pubFullId)) === this.id;
-  }
-
-  /** Per-publisher WHEP: the publisher by full id, or by id (any connection of that user, so a reconnect plays on). */
-  private isTarget(pubFullId: string): boolean {
+  /**
+   * A publisher never sent to this subscriber: one of its own user's; on the per-publisher
+   * WHEP endpoint, any but the target, named by full id or by id (any connection of that
+   * user, so a reconnect plays on).
+   */
+  private isExcluded(pubFullId: string): boolean {
     const target = this.whep?.target;
-    if (target === undefined) return true;
-    return target.includes('+') ? pubFullId === target : idOf(pubFullId) === target;
+    if (target !== undefined) return target.includes('+') ? pubFullId !== target : idOf(pubFullId) !== target;
+    return ownerOf(idOf(pubFullId)) === this.id;
   }
 
   override async answer(offerSdp: string): Promise<string> {
@@ -146,14 +137,16 @@ export class Subscriber extends Peer {
       media = await this.ctx.store.getMedia(this.room);
     } catch (err) {
       this.log.error({ err }, 'could not read room media');
-      throw new WhepRefused(503, 'state store unavailable');
+      throw new SfuError(503, 'state store unavailable');
     }
     if (this.closed) return;
     for (const [pub, counts] of media) this.setDesired(pub, tracksOf(counts));
     for (const e of this.queued) this.applyEvent(e);
     this.queued = undefined;
     if (whep.target !== undefined && this.desired.size === 0)
-      throw new WhepRefused(409, `publisher ${whep.target} is not live in room ${this.room}`);
+      throw new SfuError(409, `publisher ${whep.target} is not live in room ${this.room}`, {
+        'Retry-After': String(WHEP_RETRY_AFTER_SECONDS),
+      });
     // The per-publisher endpoint names its one MediaStream after the publisher it plays.
     const streamId = whep.target === undefined ? '-' : [...this.desired.keys()][0]!;
     const planned = this.plan(whep.media.map((m) => ({ kind: m.kind, accepts: m.codecs })));
@@ -161,13 +154,14 @@ export class Subscriber extends Peer {
       const fill = planned[i];
       if (m.codecs.length === 0 || m.direction === 'inactive') {
         // Nothing we could ever send on it: answered inactive.
-        const d = this.describe(m.mid, m.kind);
+        const d = this.describe(m.mid, m.kind, [CODECS[m.kind]]);
         d.setDirection('Inactive');
         this.pc.addTrack(d);
         return;
       }
       const ssrc = randomSsrc();
-      const d = this.describeWhep(m);
+      // Sendonly with every codec of the player's m-line we can forward, at its payload types.
+      const d = this.describe(m.mid, m.kind, m.codecs);
       const msid = fill ? (whep.target === undefined ? fill.pub : streamId) : streamId;
       d.addSSRC(ssrc, msid === '-' ? this.fullId : msid, msid, fill?.info.trackId ?? `${m.kind}${i}`);
       const slot = this.newSlot(m.mid, m.kind, this.pc.addTrack(d));
@@ -176,21 +170,6 @@ export class Subscriber extends Peer {
       if (fill) this.assign(slot, fill.pub, fill.info);
     });
     this.log.info({ publishers: this.desired.size, filled: this.attachedCount(), mlines: whep.media.length }, 'WHEP subscriber ready');
-  }
-
-  /** A player's m-line as we answer it: sendonly, every codec of it we can forward, with its payload types. */
-  private describeWhep(m: OfferedMedia): MediaDescription {
-    if (m.kind === 'video') {
-      const v = this.ctx.engine.video(m.mid);
-      for (const c of m.codecs) {
-        if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
-        else v.addVP8Codec(c.payloadType);
-      }
-      return v;
-    }
-    const a = this.ctx.engine.audio(m.mid);
-    for (const c of m.codecs) a.addOpusCodec(c.payloadType, c.fmtp);
-    return a;
   }
 
   /**
@@ -202,7 +181,7 @@ export class Subscriber extends Peer {
     const out: ({ pub: string; info: TrackInfo } | undefined)[] = slots.map(() => undefined);
     const perKind = this.whep?.target !== undefined;
     for (const [pub, tracks] of this.desired) {
-      if (this.isPlaced(pub, perKind)) continue;
+      if (perKind && this.isPlaced(pub)) continue;
       const kindsDone = new Set<Kind>();
       for (const info of tracks) {
         if (perKind && kindsDone.has(info.kind)) continue;
@@ -219,8 +198,7 @@ export class Subscriber extends Peer {
   }
 
   /** Per-publisher WHEP plays one publisher at a time: while one is placed, others wait. */
-  private isPlaced(pub: string, perKind: boolean): boolean {
-    if (!perKind) return false;
+  private isPlaced(pub: string): boolean {
     for (const s of this.slots) if (s.pub !== undefined && s.pub !== pub) return true;
     return false;
   }
@@ -233,29 +211,46 @@ export class Subscriber extends Peer {
   private assign(slot: Slot, pub: string, info: TrackInfo): void {
     const codec = receivable(slot.accepts ?? [], info.codec ?? CODECS[info.kind].name);
     if (!codec || slot.ssrc === undefined) return;
+    this.connect(slot, pub, info, slot.ssrc, codec.payloadType);
+    this.enable(slot);
+  }
+
+  /**
+   * Puts a publisher track on a slot: a forwarder (disabled until `enable`) subscribed to
+   * the track, and for video a throttle for the keyframe requests the client sends.
+   * A WHEP slot's forwarder continues the numbering of the slot's previous one.
+   */
+  private connect(slot: Slot, pub: string, info: TrackInfo, ssrc: number, payloadType: number): void {
     slot.pub = pub;
     slot.info = info;
+    slot.ssrc = ssrc;
     const subject = subjects.track(this.room, pub, info.kind, info.trackId);
-    const forwarder = new Forwarder(slot.track, slot.ssrc, codec.payloadType, TS_STEP[info.kind], slot.lastRewriter);
+    const forwarder = new Forwarder(slot.track, ssrc, payloadType, TS_STEP[info.kind], slot.lastRewriter);
     slot.forwarder = forwarder;
     slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
     if (info.kind === 'video') {
       slot.keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
     }
-    this.enable(slot);
+  }
+
+  /** Stops what `connect` started; the forwarder's totals go to the retired ones, so totals only grow. */
+  private disconnect(slot: Slot): Forwarder | undefined {
+    const forwarder = slot.forwarder;
+    slot.unsubscribe?.();
+    slot.keyframes?.close();
+    if (forwarder) {
+      forwarder.enabled = false;
+      this.retiredPackets += forwarder.packets;
+      this.retiredBytes += forwarder.bytes;
+    }
+    slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = undefined;
+    return forwarder;
   }
 
   /** Takes a track off a WHEP slot; the slot keeps its SSRC and numbering for the next one. */
   private unassign(slot: Slot): void {
-    slot.unsubscribe?.();
-    slot.keyframes?.close();
-    if (slot.forwarder) {
-      slot.forwarder.enabled = false;
-      this.retiredPackets += slot.forwarder.packets;
-      this.retiredBytes += slot.forwarder.bytes;
-      slot.lastRewriter = slot.forwarder.rewriter;
-    }
-    slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = undefined;
+    const forwarder = this.disconnect(slot);
+    if (forwarder) slot.lastRewriter = forwarder.rewriter;
   }
 
   /** WHEP: brings the slots to `desired` without renegotiating (see the module comment). */
@@ -315,7 +310,7 @@ export class Subscriber extends Peer {
   }
 
   private setDesired(pub: string, tracks: TrackInfo[]): void {
-    if (this.isOwn(pub)) return;
+    if (this.isExcluded(pub)) return;
     if (tracks.length === 0) this.desired.delete(pub);
     else this.desired.set(pub, tracks);
   }
@@ -358,16 +353,18 @@ export class Subscriber extends Peer {
     if (changed) this.sendOffer();
   }
 
-  private describe(mid: string, kind: Kind, codecName?: CodecName): MediaDescription {
-    const codec = codecByName(kind, codecName);
+  /** An m-line of ours carrying `codecs` (each at its payload type). */
+  private describe(mid: string, kind: Kind, codecs: readonly OfferedCodec[]): MediaDescription {
     if (kind === 'video') {
       const v = this.ctx.engine.video(mid);
-      if (codec.name === 'H264') v.addH264Codec(codec.payloadType, codec.fmtp);
-      else v.addVP8Codec(codec.payloadType);
+      for (const c of codecs) {
+        if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
+        else v.addVP8Codec(c.payloadType);
+      }
       return v;
     }
     const a = this.ctx.engine.audio(mid);
-    a.addOpusCodec(codec.payloadType, codec.fmtp);
+    for (const c of codecs) a.addOpusCodec(c.payloadType, c.fmtp);
     return a;
   }
 
@@ -376,22 +373,14 @@ export class Subscriber extends Peer {
     const ssrc = randomSsrc();
     const recycled = this.slots.find((s) => s.kind === kind && !s.pub && !s.retiring);
     const mid = recycled ? recycled.mid : this.nextMid();
-    const d = this.describe(mid, kind, info.codec);
+    const codec = codecByName(kind, info.codec);
+    const d = this.describe(mid, kind, [codec]);
     d.addSSRC(ssrc, pub, pub, info.trackId);
     const handle = this.pc.addTrack(d);
     const slot = recycled ?? this.newSlot(mid, kind, handle);
     slot.handles.push(handle);
-    slot.pub = pub;
-    slot.info = info;
-    slot.ssrc = ssrc;
     slot.pending = true;
-    const subject = subjects.track(this.room, pub, kind, info.trackId);
-    const forwarder = new Forwarder(slot.track, ssrc, codecByName(kind, info.codec).payloadType, TS_STEP[kind]);
-    slot.forwarder = forwarder;
-    slot.unsubscribe = this.ctx.bus.subscribeTrack(subject, forwarder);
-    if (kind === 'video') {
-      slot.keyframes = new KeyframeThrottle(() => this.ctx.bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
-    }
+    this.connect(slot, pub, info, ssrc, codec.payloadType);
     return slot;
   }
 
@@ -439,17 +428,11 @@ export class Subscriber extends Peer {
   }
 
   private retire(slot: Slot): void {
-    slot.unsubscribe?.();
-    slot.keyframes?.close();
-    if (slot.forwarder) {
-      slot.forwarder.enabled = false;
-      this.retiredPackets += slot.forwarder.packets;
-      this.retiredBytes += slot.forwarder.bytes;
-    }
-    slot.unsubscribe = slot.forwarder = slot.keyframes = slot.pub = slot.info = slot.ssrc = undefined;
+    this.disconnect(slot);
+    slot.ssrc = undefined;
     slot.pending = false;
     slot.retiring = true;
-    const d = this.describe(slot.mid, slot.kind);
+    const d = this.describe(slot.mid, slot.kind, [CODECS[slot.kind]]);
     d.setDirection('Inactive');
     slot.handles.push(this.pc.addTrack(d));
   }
@@ -575,8 +558,8 @@ function tracksOf(counts: TrackCounts): TrackInfo[] {
   const out: TrackInfo[] = [];
   for (const kind of ['audio', 'video'] as const) {
     for (let i = 0; i < counts[kind]; i++) {
-      const codec = kind === 'video' ? counts.videoCodecs?.[i] : undefined;
-      out.push({ kind, trackId: `${kind}${i}`, ...(codec && codec !== 'VP8' ? { codec } : {}) });
+      const codec = namedCodec(kind, kind === 'video' ? counts.videoCodecs?.[i] : undefined);
+      out.push({ kind, trackId: `${kind}${i}`, ...(codec ? { codec } : {}) });
     }
   }
   return out;

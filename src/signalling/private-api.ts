@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Sfu } from '../media/sfu.js';
-import { SfuError } from '../media/sfu.js';
+import { SfuError } from '../media/sfu-error.js';
 import type { Role } from '../state/store.js';
 import { checkName } from './validate.js';
 

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import cors from '@fastify/cors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
-import { PatchRefused } from '../media/peer.js';
-import { type ConnectOptions, type Sfu, SfuError } from '../media/sfu.js';
+import type { ConnectOptions, Sfu } from '../media/sfu.js';
+import { SfuError } from '../media/sfu-error.js';
 import type { Role } from '../state/store.js';
 import { bearer, looksLikeJwt, tokensEqual, verifyJwt } from './auth.js';
 import { corsAllows } from './cors.js';
@@ -121,12 +121,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
       throw new SfuError(412, 'If-Match does not match the ETag of the session');
     }
     if (typeof req.body !== 'string') throw new SfuError(400, 'request body must be an SDP fragment');
-    try {
-      peer.trickle(req.body);
-    } catch (err) {
-      if (err instanceof PatchRefused) throw new SfuError(err.status, err.message);
-      throw err;
-    }
+    peer.trickle(req.body);
     return reply.code(204).header('ETag', peer.etag).send();
   });
 
