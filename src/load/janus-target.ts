@@ -10,8 +10,7 @@
  */
 import nodeDataChannel from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
-import { isRtcp } from '../media/rtp.js';
-import { addSendTrack, gathered, waitForPc, watchKeyframeRequests } from './peer.js';
+import { addSendTrack, forwardRtp, gathered, type RtpListener, waitForPc, watchKeyframeRequests } from './peer.js';
 import type { Kind, MediaSender, PublisherConnection, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
@@ -269,30 +268,23 @@ class JanusPublisher extends JanusConnection implements PublisherConnection {
   }
 }
 
-class JanusSubscriber extends JanusConnection implements SubscriberConnection {
-  private rtpCb: ((kind: Kind, packet: Buffer) => void) | undefined;
+class JanusSubscriber extends JanusConnection implements SubscriberConnection, RtpListener {
+  rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
   /** Held so the GC does not collect them while packets flow. */
   readonly tracks: nodeDataChannel.Track[] = [];
 
   /** Per track, once: the callback reads the current listener, so onRtp may be set later. */
   addTrack(track: nodeDataChannel.Track, kind: Kind): void {
     this.tracks.push(track);
-    track.onMessage((b: Buffer) => {
-      if (b.length < 12 || isRtcp(b)) return;
-      try {
-        this.rtpCb?.(kind, b);
-      } catch {
-        // a throw inside a native callback would abort the process
-      }
-    });
+    forwardRtp(track, kind, this);
   }
 
   onRtp(cb: (kind: Kind, packet: Buffer) => void): void {
-    this.rtpCb = cb;
+    this.rtp = cb;
   }
 
   override close(): Promise<void> {
-    this.rtpCb = undefined;
+    this.rtp = undefined;
     return super.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * node-datachannel client pieces both targets share: sending tracks, keyframe requests
- * read from their RTCP, and waiting for complete ICE gathering (neither target trickles).
+ * read from their RTCP, RTP handed from received tracks to the subscriber's listener, and
+ * waiting for complete ICE gathering (neither target trickles).
  */
 import nodeDataChannel from 'node-datachannel';
 import { hasKeyframeRequest, isRtcp, randomSsrc } from '../media/rtp.js';
@@ -69,4 +70,21 @@ export function waitForPc(what: string, pc: PC, ready: () => boolean, timeoutMs:
 /** Complete offers and answers (no trickle): resolves when the candidates are in the description. */
 export function gathered(pc: PC, timeoutMs: number): Promise<void> {
   return waitForPc('ICE gathering', pc, () => pc.gatheringState() === 'complete', timeoutMs);
+}
+
+/** A subscriber's current RTP listener (set by onRtp, possibly after its tracks arrived). */
+export interface RtpListener {
+  rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
+}
+
+/** Hands each RTP packet of a received track to `to.rtp`; RTCP (sender reports, under rtcp-mux) is skipped. */
+export function forwardRtp(track: nodeDataChannel.Track, kind: Kind, to: RtpListener): void {
+  track.onMessage((b: Buffer) => {
+    if (b.length < 12 || isRtcp(b)) return;
+    try {
+      to.rtp?.(kind, b);
+    } catch {
+      // a throw inside a native callback would abort the process
+    }
+  });
 }

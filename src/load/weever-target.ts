@@ -4,8 +4,7 @@
  * offer, the `control` data channel, answers to the server's renegotiation offers.
  */
 import nodeDataChannel from 'node-datachannel';
-import { isRtcp } from '../media/rtp.js';
-import { addSendTrack, gathered, watchKeyframeRequests } from './peer.js';
+import { addSendTrack, forwardRtp, gathered, type RtpListener, watchKeyframeRequests } from './peer.js';
 import type { Kind, MediaSender, PublisherConnection, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
@@ -145,11 +144,11 @@ export class WeeverPublisher implements PublisherConnection {
   }
 }
 
-export class WeeverSubscriber implements SubscriberConnection {
+export class WeeverSubscriber implements SubscriberConnection, RtpListener {
   offers = 0;
   joins: string[] = [];
   errors: string[] = [];
-  private rtp: (kind: Kind, packet: Buffer) => void = () => {};
+  rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
   // Held so the GC does not collect them (node-datachannel closes what it collects).
   private readonly tracks: nodeDataChannel.Track[] = [];
 
@@ -160,17 +159,7 @@ export class WeeverSubscriber implements SubscriberConnection {
   ) {
     pc.onTrack((track) => {
       this.tracks.push(track);
-      const kind: Kind = track.type() === 'audio' ? 'audio' : 'video';
-      track.onMessage((b) => {
-        // RTCP (sender reports) shares the track under rtcp-mux
-        if (b.length >= 12 && !isRtcp(b)) {
-          try {
-            this.rtp(kind, b);
-          } catch {
-            // never throw into native code
-          }
-        }
-      });
+      forwardRtp(track, track.type() === 'audio' ? 'audio' : 'video', this);
     });
   }
 
