@@ -10,15 +10,12 @@
  */
 import nodeDataChannel from 'node-datachannel';
 import sdpTransform from 'sdp-transform';
-import { hasKeyframeRequest, isRtcp, randomSsrc } from '../media/rtp.js';
+import { addSendTrack, forwardRtp, gathered, type RtpListener, waitForPc, watchKeyframeRequests } from './peer.js';
 import type { Kind, MediaSender, PublisherConnection, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
 
 const PLUGIN = 'janus.plugin.videoroom';
-/** Payload types we offer; Janus answers with the same ones (read back from its answer). */
-const VP8_PT = 96;
-const OPUS_PT = 111;
 /** Janus' videoroom error code for "room already exists": another worker created it first. */
 const ROOM_EXISTS = 427;
 /** Bounds every wait: an HTTP request, a plugin event, ICE gathering, a connection. */
@@ -224,31 +221,6 @@ function janusError(what: string, r: JanusMessage): Error {
   return new Error(`janus ${what}: ${reason}`);
 }
 
-function waitFor(what: string, pc: PC, ready: () => boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const check = () => {
-      let ok = false;
-      try {
-        ok = ready();
-      } catch {
-        ok = false;
-      }
-      if (ok) return resolve();
-      if (Date.now() - started > timeoutMs) {
-        return reject(new Error(`${what} timed out after ${timeoutMs} ms (pc ${pc.state()}/${pc.iceState()}/${pc.gatheringState()})`));
-      }
-      setTimeout(check, 5);
-    };
-    check();
-  });
-}
-
-/** Complete offers and answers (no trickle): wait until the candidates are in the description. */
-function gathered(pc: PC): Promise<void> {
-  return waitFor('ICE gathering', pc, () => pc.gatheringState() === 'complete', CONNECT_TIMEOUT_MS);
-}
-
 function closePc(pc: PC): void {
   try {
     pc.close();
@@ -265,10 +237,8 @@ function answeredPayloadType(answer: sdpTransform.SessionDescription, mid: strin
   return rtp.payload;
 }
 
-class JanusPublisher implements PublisherConnection {
-  video?: MediaSender;
-  audio?: MediaSender;
-  private readonly keyframeCbs: (() => void)[] = [];
+/** A client PeerConnection with its plugin handle: closing detaches the handle and tells the target. */
+abstract class JanusConnection {
   private closed = false;
 
   constructor(
@@ -278,21 +248,6 @@ class JanusPublisher implements PublisherConnection {
     private readonly handle: number,
     private readonly onClosed: () => void,
   ) {}
-
-  /** Registered once per video track: without a media handler the track's onMessage gets the RTCP Janus sends. */
-  watchKeyframeRequests(track: nodeDataChannel.Track, ssrc: number): void {
-    track.onMessage((b: Buffer) => {
-      try {
-        if (isRtcp(b) && hasKeyframeRequest(b, ssrc)) for (const cb of this.keyframeCbs) cb();
-      } catch {
-        // a throw inside a native callback would abort the process
-      }
-    });
-  }
-
-  onKeyframeRequest(cb: () => void): void {
-    this.keyframeCbs.push(cb);
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -303,44 +258,34 @@ class JanusPublisher implements PublisherConnection {
   }
 }
 
-class JanusSubscriber implements SubscriberConnection {
-  private rtpCb: ((kind: Kind, packet: Buffer) => void) | undefined;
+class JanusPublisher extends JanusConnection implements PublisherConnection {
+  video?: MediaSender;
+  audio?: MediaSender;
+  readonly keyframeCbs: (() => void)[] = [];
+
+  onKeyframeRequest(cb: () => void): void {
+    this.keyframeCbs.push(cb);
+  }
+}
+
+class JanusSubscriber extends JanusConnection implements SubscriberConnection, RtpListener {
+  rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
   /** Held so the GC does not collect them while packets flow. */
   readonly tracks: nodeDataChannel.Track[] = [];
-  private closed = false;
-
-  constructor(
-    readonly id: string,
-    private readonly pc: PC,
-    private readonly session: JanusSession,
-    private readonly handle: number,
-    private readonly onClosed: () => void,
-  ) {}
 
   /** Per track, once: the callback reads the current listener, so onRtp may be set later. */
   addTrack(track: nodeDataChannel.Track, kind: Kind): void {
     this.tracks.push(track);
-    track.onMessage((b: Buffer) => {
-      if (b.length < 12 || isRtcp(b)) return;
-      try {
-        this.rtpCb?.(kind, b);
-      } catch {
-        // a throw inside a native callback would abort the process
-      }
-    });
+    forwardRtp(track, kind, this);
   }
 
   onRtp(cb: (kind: Kind, packet: Buffer) => void): void {
-    this.rtpCb = cb;
+    this.rtp = cb;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.onClosed();
-    this.rtpCb = undefined;
-    closePc(this.pc);
-    await this.session.detach(this.handle);
+  override close(): Promise<void> {
+    this.rtp = undefined;
+    return super.close();
   }
 }
 
@@ -366,30 +311,16 @@ export class JanusTarget implements Target {
     const pub: JanusPublisher = new JanusPublisher(id, pc, session, handle, () => this.connections.delete(pub));
     this.connections.add(pub);
     try {
-      const tracks: nodeDataChannel.Track[] = [];
-      let videoSsrc = 0;
-      let audioSsrc = 0;
       if (media.video) {
-        videoSsrc = randomSsrc();
-        const v = new nodeDataChannel.Video('0', 'SendOnly');
-        v.addVP8Codec(VP8_PT);
-        v.addSSRC(videoSsrc, id, id, `${id}-video`);
-        const track = pc.addTrack(v);
-        pub.watchKeyframeRequests(track, videoSsrc);
-        tracks.push(track);
-        pub.video = { track, ssrc: videoSsrc, payloadType: VP8_PT };
+        pub.video = addSendTrack(pc, 'video', { cname: id, msid: id, trackId: `${id}-video` });
+        watchKeyframeRequests(pub.video, () => {
+          for (const cb of pub.keyframeCbs) cb();
+        });
       }
-      if (media.audio) {
-        audioSsrc = randomSsrc();
-        const a = new nodeDataChannel.Audio('1', 'SendOnly');
-        a.addOpusCodec(OPUS_PT);
-        a.addSSRC(audioSsrc, id, id, `${id}-audio`);
-        const track = pc.addTrack(a);
-        tracks.push(track);
-        pub.audio = { track, ssrc: audioSsrc, payloadType: OPUS_PT };
-      }
+      if (media.audio) pub.audio = addSendTrack(pc, 'audio', { cname: id, msid: id, trackId: `${id}-audio` });
+      const tracks = [pub.video, pub.audio].flatMap((s) => (s ? [s.track] : []));
       pc.setLocalDescription();
-      await gathered(pc);
+      await gathered(pc, CONNECT_TIMEOUT_MS);
       const offer = pc.localDescription();
       if (!offer) throw new Error('janus publish: no local offer');
       await session.message(handle, { request: 'join', ptype: 'publisher', room: roomId, display: id });
@@ -400,7 +331,7 @@ export class JanusTarget implements Target {
       if (pub.audio) pub.audio.payloadType = answeredPayloadType(answer, '1', 'opus');
       pc.setRemoteDescription(jsep.sdp, 'answer');
       // the load tool writes to the tracks right away: they must be open (DTLS done)
-      await waitFor('janus publish: connection', pc, () => tracks.every((t) => t.isOpen()), CONNECT_TIMEOUT_MS);
+      await waitForPc('janus publish: connection', pc, () => tracks.every((t) => t.isOpen()), CONNECT_TIMEOUT_MS);
     } catch (err) {
       await pub.close();
       throw err;
@@ -432,11 +363,11 @@ export class JanusTarget implements Target {
       });
       // auto-negotiation: the answer (recvonly) is made as the offer is set
       pc.setRemoteDescription(jsep.sdp, 'offer');
-      await gathered(pc);
+      await gathered(pc, CONNECT_TIMEOUT_MS);
       const answer = pc.localDescription();
       if (answer?.type !== 'answer') throw new Error('janus subscribe: no local answer');
       await session.message(handle, { request: 'start' }, { type: 'answer', sdp: answer.sdp, trickle: false });
-      await waitFor('janus subscribe: connection', pc, () => pc.state() === 'connected', CONNECT_TIMEOUT_MS);
+      await waitForPc('janus subscribe: connection', pc, () => pc.state() === 'connected', CONNECT_TIMEOUT_MS);
     } catch (err) {
       await sub.close();
       throw err;

@@ -4,18 +4,9 @@ import type { LoadOptions } from './run.js';
 import { DelayHistogram, HISTOGRAM_BINS } from './stats.js';
 import type { Kind } from './target.js';
 
-/** The shards' snapshots added up. */
-export interface Totals {
+/** The shards' snapshots added up, at a time, with what the server said. */
+export interface Totals extends ShardSnapshot {
   at: number;
-  publishers: number;
-  subscribers: number;
-  failures: string[];
-  keyframeRequests: number;
-  keyframesSent: number;
-  audio: KindSnapshot;
-  video: KindSnapshot;
-  tracks?: TrackDetail[];
-  joins?: JoinTiming[];
   /** server's packets received from our publishers, per kind (private API) */
   serverReceived?: Record<Kind, number>;
   server?: { cpuMicros: number; forwardedPackets: number; rssBytes: number };

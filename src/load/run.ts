@@ -47,6 +47,12 @@ export interface LoadOptions {
 export const publisherId = (o: Pick<LoadOptions, 'conference'>, i: number) => (o.conference ? `p${i}+pub` : `pub${i}`);
 export const subscriberId = (o: Pick<LoadOptions, 'conference'>, i: number) => (o.conference ? `p${i}+sub` : `sub${i}`);
 
+/** Connects `ids` round-robin over the shards (id i to shard i mod n), all shards at once. */
+async function dealOut(shards: Shard[], call: 'publish' | 'subscribe', ids: string[]): Promise<void> {
+  const share = (w: number) => ids.filter((_, i) => i % shards.length === w);
+  await Promise.all(shards.map((s, w) => s.call(call, share(w))));
+}
+
 export class LoadRun {
   private progressTimer: NodeJS.Timeout | undefined;
   private readonly publisherIds: Set<string>;
@@ -78,24 +84,17 @@ export class LoadRun {
         : await Promise.all(Array.from({ length: o.workers }, () => ProcessShard.start(cfg)));
     const run = new LoadRun(o, shards);
     if (o.progress) run.startProgress();
-    const spread = (n: number, id: (i: number) => string) =>
-      shards.map((_, w) =>
-        Array.from({ length: n }, (_, i) => i)
-          .filter((i) => i % shards.length === w)
-          .map(id),
-      );
-    const pubs = spread(o.publishers, (i) => publisherId(o, i));
-    await Promise.all(shards.map((s, w) => s.call('publish', pubs[w])));
-    const subs = spread(o.conference ? o.publishers : o.subscribers, (i) => subscriberId(o, i));
-    await Promise.all(shards.map((s, w) => s.call('subscribe', subs[w])));
+    const pubs = Array.from({ length: o.publishers }, (_, i) => publisherId(o, i));
+    const subs = Array.from({ length: o.conference ? o.publishers : o.subscribers }, (_, i) => subscriberId(o, i));
+    await dealOut(shards, 'publish', pubs);
+    await dealOut(shards, 'subscribe', subs);
     return run;
   }
 
   /** Connects `n` more subscribers (ids continue), spread over the shards; returns their ids. */
   async addSubscribers(n: number): Promise<string[]> {
     const ids = Array.from({ length: n }, () => subscriberId(this.o, this.nextSubscriber++));
-    const share = (w: number) => ids.filter((_, i) => i % this.shards.length === w);
-    await Promise.all(this.shards.map((s, w) => s.call('subscribe', share(w))));
+    await dealOut(this.shards, 'subscribe', ids);
     return ids;
   }
 

@@ -74,12 +74,11 @@ export class Vp8Source {
   private frames = 0;
   private forceKey = true;
   private readonly keyEvery: number;
-  private readonly keySizes: number[];
-  private readonly deltaSizes: number[];
+  /** a frame's packets, one buffer each, shared by packets of the same length (a packet is a whole buffer: no subarray per packet) */
+  private readonly keyPackets: Buffer[];
+  private readonly deltaPackets: Buffer[];
   private readonly keyTotal: number;
   private readonly deltaTotal: number;
-  /** one buffer per distinct packet length, so a packet is a whole buffer (no subarray per packet) */
-  private readonly buffers = new Map<number, Buffer>();
   private readonly tsStep: number;
 
   constructor(
@@ -87,14 +86,18 @@ export class Vp8Source {
     private readonly shape: VideoShape,
   ) {
     const { key, delta } = frameSizes(shape);
-    this.keySizes = splitFrame(key);
-    this.deltaSizes = splitFrame(delta);
+    const buffers = new Map<number, Buffer>();
+    const packets = (frameBytes: number) =>
+      splitFrame(frameBytes).map((size) => {
+        const len = RTP_HEADER + VP8_DESCRIPTOR + size;
+        let b = buffers.get(len);
+        if (!b) buffers.set(len, (b = Buffer.alloc(len, 0x5a)));
+        return b;
+      });
+    this.keyPackets = packets(key);
+    this.deltaPackets = packets(delta);
     this.keyTotal = key;
     this.deltaTotal = delta;
-    for (const s of [...this.keySizes, ...this.deltaSizes]) {
-      const len = RTP_HEADER + VP8_DESCRIPTOR + s;
-      if (!this.buffers.has(len)) this.buffers.set(len, Buffer.alloc(len, 0x5a));
-    }
     this.keyEvery = Math.round(shape.keyframeInterval * shape.fps);
     this.tsStep = Math.round(VIDEO_CLOCK / shape.fps);
   }
@@ -114,13 +117,13 @@ export class Vp8Source {
   private sendFrame(): void {
     const key = this.forceKey || (this.keyEvery > 0 && this.frames % this.keyEvery === 0);
     this.forceKey = false;
-    const sizes = key ? this.keySizes : this.deltaSizes;
+    const packets = key ? this.keyPackets : this.deltaPackets;
     const total = key ? this.keyTotal : this.deltaTotal;
     const { track, ssrc, payloadType } = this.sender;
     const sendTime = nowMs();
-    for (let i = 0; i < sizes.length; i++) {
-      const p = this.buffers.get(RTP_HEADER + VP8_DESCRIPTOR + sizes[i]!)!;
-      writeRtpHeader(p, i === sizes.length - 1, payloadType, this.seq, this.ts, ssrc);
+    for (let i = 0; i < packets.length; i++) {
+      const p = packets[i]!;
+      writeRtpHeader(p, i === packets.length - 1, payloadType, this.seq, this.ts, ssrc);
       writeVp8Descriptor(p, RTP_HEADER, i === 0, this.pictureId);
       let off = RTP_HEADER + VP8_DESCRIPTOR;
       if (i === 0) {

@@ -4,27 +4,11 @@
  * offer, the `control` data channel, answers to the server's renegotiation offers.
  */
 import nodeDataChannel from 'node-datachannel';
-import { hasKeyframeRequest, isRtcp, randomSsrc } from '../media/rtp.js';
+import { addSendTrack, forwardRtp, gathered, type RtpListener, watchKeyframeRequests } from './peer.js';
 import type { Kind, MediaSender, PublisherConnection, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
 type DataChannel = nodeDataChannel.DataChannel;
-
-export const VP8_PAYLOAD_TYPE = 96;
-export const OPUS_PAYLOAD_TYPE = 111;
-
-/** Resolves when ICE gathering is complete: the contract takes one complete offer. */
-export function gathered(pc: PC): Promise<void> {
-  return new Promise((resolve) => {
-    if (pc.gatheringState() === 'complete') return resolve();
-    const t = setInterval(() => {
-      if (pc.gatheringState() === 'complete') {
-        clearInterval(t);
-        resolve();
-      }
-    }, 5);
-  });
-}
 
 /**
  * The offer as POSTed: `a=setup:active`, so this client is the DTLS client. Offered as
@@ -152,13 +136,7 @@ export class WeeverPublisher implements PublisherConnection {
 
   /** RTCP arriving on the video send track: PLI or FIR for our SSRC asks for a keyframe. */
   watchKeyframeRequests(sender: MediaSender): void {
-    sender.track.onMessage((b) => {
-      try {
-        if (isRtcp(b) && hasKeyframeRequest(b, sender.ssrc)) this.keyframeRequest?.();
-      } catch {
-        // never throw into native code
-      }
-    });
+    watchKeyframeRequests(sender, () => this.keyframeRequest?.());
   }
 
   async close(): Promise<void> {
@@ -166,11 +144,11 @@ export class WeeverPublisher implements PublisherConnection {
   }
 }
 
-export class WeeverSubscriber implements SubscriberConnection {
+export class WeeverSubscriber implements SubscriberConnection, RtpListener {
   offers = 0;
   joins: string[] = [];
   errors: string[] = [];
-  private rtp: (kind: Kind, packet: Buffer) => void = () => {};
+  rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
   // Held so the GC does not collect them (node-datachannel closes what it collects).
   private readonly tracks: nodeDataChannel.Track[] = [];
 
@@ -181,17 +159,7 @@ export class WeeverSubscriber implements SubscriberConnection {
   ) {
     pc.onTrack((track) => {
       this.tracks.push(track);
-      const kind: Kind = track.type() === 'audio' ? 'audio' : 'video';
-      track.onMessage((b) => {
-        // RTCP (sender reports) shares the track under rtcp-mux
-        if (b.length >= 12 && !isRtcp(b)) {
-          try {
-            this.rtp(kind, b);
-          } catch {
-            // never throw into native code
-          }
-        }
-      });
+      forwardRtp(track, track.type() === 'audio' ? 'audio' : 'video', this);
     });
   }
 
@@ -239,23 +207,13 @@ export class WeeverTarget implements Target {
     const p = new WeeverPublisher(id, pc, control);
     handleControl(pc, control, p);
     if (media.video) {
-      const ssrc = randomSsrc();
-      const v = new nodeDataChannel.Video('0', 'SendOnly');
-      v.addVP8Codec(VP8_PAYLOAD_TYPE);
-      v.addSSRC(ssrc, 'load', id, 'video0');
-      p.video = { track: pc.addTrack(v), ssrc, payloadType: VP8_PAYLOAD_TYPE };
+      p.video = addSendTrack(pc, 'video', { cname: 'load', msid: id, trackId: 'video0' });
       p.watchKeyframeRequests(p.video);
     }
-    if (media.audio) {
-      const ssrc = randomSsrc();
-      const a = new nodeDataChannel.Audio('1', 'SendOnly');
-      a.addOpusCodec(OPUS_PAYLOAD_TYPE);
-      a.addSSRC(ssrc, 'load', id, 'audio0');
-      p.audio = { track: pc.addTrack(a), ssrc, payloadType: OPUS_PAYLOAD_TYPE };
-    }
+    if (media.audio) p.audio = addSendTrack(pc, 'audio', { cname: 'load', msid: id, trackId: 'audio0' });
     try {
       pc.setLocalDescription();
-      await gathered(pc);
+      await gathered(pc, this.openTimeoutMs);
       const answer = await postOffer(
         `${this.base}/pub/${encodeURIComponent(room)}/${encodeURIComponent(id)}`,
         asDtlsClient(pc.localDescription()!.sdp),
@@ -280,7 +238,7 @@ export class WeeverTarget implements Target {
     const sub = new WeeverSubscriber(id, pc, control);
     handleControl(pc, control, sub);
     try {
-      await gathered(pc);
+      await gathered(pc, this.openTimeoutMs);
       const answer = await postOffer(
         `${this.base}/sub/${encodeURIComponent(room)}/${encodeURIComponent(id)}`,
         asDtlsClient(pc.localDescription()!.sdp),
