@@ -99,18 +99,20 @@ const CONNECTION_LOST = 'connection lost';
  * and the connection closes; the answer then cannot be applied ("Got a remote candidate
  * without ICE transport") or the channel never opens. Seen more often on a loaded machine
  * and in a freshly started process; never with Chromium clients. The server's session is
- * dropped by its connect timeout; a new connection under another full id (`<id>-2`,
- * `<id>-3`) after a short pause works.
+ * dropped by its connect timeout; a new connection under another full id (`<id>-2` …
+ * `<id>-5`) after a pause works. The pause doubles (0.1, 0.2, 0.4, 0.8 s): on a loaded
+ * machine quick retries could all fail the same way.
  */
-export const RETRY_SUFFIX = /-[23]$/;
+const ATTEMPTS = 5;
+export const RETRY_SUFFIX = /-[2-5]$/;
 export async function retryConnect<T>(id: string, connect: (fullId: string) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await connect(attempt === 1 ? id : `${id}-${attempt}`);
     } catch (err) {
       const message = String((err as Error).message);
-      if (attempt === 3 || !(message.includes('without ICE transport') || message.includes(CONNECTION_LOST))) throw err;
-      await new Promise((r) => setTimeout(r, attempt === 1 ? 100 : 300));
+      if (attempt === ATTEMPTS || !(message.includes('without ICE transport') || message.includes(CONNECTION_LOST))) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** (attempt - 1)));
     }
   }
 }
