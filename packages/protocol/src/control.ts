@@ -1,0 +1,90 @@
+/**
+ * The `control` data-channel protocol (docs/protocol.md §3): UTF-8 text, a command word,
+ * then one space and the payload if any. Encoders and parsers for both ends.
+ */
+
+export const MAX_CONTROL_MESSAGE = 64 * 1024;
+
+/** What a client sends. */
+export type ClientCommand = { cmd: 'SDP_OFFER'; sdp: string } | { cmd: 'SDP_ANSWER'; sdp: string } | { cmd: 'STOP' };
+
+/** What the server sends. */
+export type ServerMessage =
+  | { cmd: 'PUB_JOIN'; pub: string }
+  | { cmd: 'PUB_LEFT'; pub: string }
+  | { cmd: 'SDP_OFFER'; sdp: string }
+  | { cmd: 'SDP_ANSWER'; sdp: string }
+  | { cmd: 'OK' }
+  | { cmd: 'ERROR'; reason: string };
+
+export type Parsed<T> = { ok: true; command: T } | { ok: false; error: string };
+
+/** Encoders: the only place the wire words are written. */
+export const control = {
+  pubJoin: (pubFullId: string): string => `PUB_JOIN ${pubFullId}`,
+  pubLeft: (pubFullId: string): string => `PUB_LEFT ${pubFullId}`,
+  sdpOffer: (sdp: string): string => `SDP_OFFER ${sdp}`,
+  sdpAnswer: (sdp: string): string => `SDP_ANSWER ${sdp}`,
+  stop: (): string => 'STOP',
+  ok: (): string => 'OK',
+  error: (reason: string): string => `ERROR ${reason}`,
+};
+
+/** UTF-8 byte length of a string, without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair: one 4-byte sequence
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+function split(text: string): [string, string] {
+  const space = text.indexOf(' ');
+  return space < 0 ? [text, ''] : [text.slice(0, space), text.slice(space + 1)];
+}
+
+/** Parses a client's message on the server; binary or oversized messages are refused. */
+export function parseClientMessage(msg: string | { byteLength: number }): Parsed<ClientCommand> {
+  const size = typeof msg === 'string' ? utf8Length(msg) : msg.byteLength;
+  if (size > MAX_CONTROL_MESSAGE) return { ok: false, error: `message too large (${size} bytes, limit ${MAX_CONTROL_MESSAGE})` };
+  if (typeof msg !== 'string') return { ok: false, error: 'binary messages are not supported; send UTF-8 text' };
+  const [word, payload] = split(msg);
+  switch (word) {
+    case 'SDP_OFFER':
+    case 'SDP_ANSWER':
+      if (payload.trim() === '') return { ok: false, error: `${word} needs an SDP payload` };
+      return { ok: true, command: { cmd: word, sdp: payload } };
+    case 'STOP':
+      return { ok: true, command: { cmd: 'STOP' } };
+    default:
+      return { ok: false, error: `unknown command ${JSON.stringify(word.slice(0, 32))}` };
+  }
+}
+
+/** Parses a server's message in a client. */
+export function parseServerMessage(text: string): Parsed<ServerMessage> {
+  const [word, payload] = split(text);
+  switch (word) {
+    case 'PUB_JOIN':
+    case 'PUB_LEFT':
+      if (payload === '') return { ok: false, error: `${word} needs a publisher full id` };
+      return { ok: true, command: { cmd: word, pub: payload } };
+    case 'SDP_OFFER':
+    case 'SDP_ANSWER':
+      if (payload.trim() === '') return { ok: false, error: `${word} needs an SDP payload` };
+      return { ok: true, command: { cmd: word, sdp: payload } };
+    case 'OK':
+      return { ok: true, command: { cmd: 'OK' } };
+    case 'ERROR':
+      return { ok: true, command: { cmd: 'ERROR', reason: payload } };
+    default:
+      return { ok: false, error: `unknown message ${JSON.stringify(word.slice(0, 32))}` };
+  }
+}

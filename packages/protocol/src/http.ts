@@ -1,0 +1,15 @@
+/** The public HTTP endpoints (docs/protocol.md §2, §7), as paths a client POSTs to. */
+import type { Role } from './keys.js';
+
+const seg = encodeURIComponent;
+
+export const paths = {
+  /** connect as publisher or subscriber */
+  connect: (role: Role, room: string, fullId: string): string => `/${role}/${seg(room)}/${seg(fullId)}`,
+  /** WHEP player of one publisher (its id, or a full id) */
+  whep: (room: string, pubId: string): string => `/whep/${seg(room)}/${seg(pubId)}`,
+  /** the session resource (DELETE, PATCH), as the 201's Location names it */
+  session: (sessionId: string): string => `/session/${seg(sessionId)}`,
+};
+
+export const SDP_CONTENT_TYPE = 'application/sdp';

@@ -1,0 +1,79 @@
+/**
+ * Redis keys and values (docs/protocol.md §8): the original project's key names, kept for
+ * compatibility, plus the instance-ownership keys.
+ */
+import { isTrackId, KINDS, type Kind, type TrackInfo, trackId, trackInfo } from './tracks.js';
+
+export type Role = 'pub' | 'sub';
+
+/** Entries expire after 24 h unless rewritten. */
+export const STATE_TTL_SECONDS = 24 * 60 * 60;
+
+export const keys = {
+  list: (role: Role, room: string): string => `room#${room}#${role}_list`,
+  media: (room: string): string => `room#${room}#media`,
+  mediaField: (pubFullId: string, kind: Kind): string => `${pubFullId}#${kind}`,
+  token: (role: Role, room: string, id: string): string => `token#${role}#${room}#${id}`,
+  /** the ids of the live instances */
+  instances: 'instances',
+  /** rewritten every second with a short expiry while the instance lives */
+  heartbeat: (instance: string): string => `instance#${instance}`,
+  /** set of `<role> <room> <fullId>`: every list entry the instance wrote */
+  owned: (instance: string): string => `instance#${instance}#peers`,
+};
+
+/** One entry of an instance's owned set; names hold no space, so a space separates the fields. */
+export const ownedEntry = (role: Role, room: string, fullId: string): string => `${role} ${room} ${fullId}`;
+
+export function parseOwnedEntry(entry: string): { role: Role; room: string; fullId: string } | null {
+  const m = /^(pub|sub) (\S+) (\S+)$/.exec(entry);
+  return m ? { role: m[1] as Role, room: m[2]!, fullId: m[3]! } : null;
+}
+
+/**
+ * The `room#<room>#media` field value of one kind: the track count first (what the
+ * original project stores, so a reader that parses the integer still works), then the
+ * stable track ids, each with its codec when named: `2;video0,video3/H264`.
+ */
+export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
+  const own = tracks.filter((t) => t.kind === kind);
+  return `${own.length};${own.map((t) => (t.codec ? `${t.trackId}/${t.codec}` : t.trackId)).join(',')}`;
+}
+
+/**
+ * Parses the fields of `room#<room>#media` back into each publisher's tracks. A value
+ * without ids (a bare count, or `2;H264,VP8` of earlier versions) numbers tracks by position.
+ */
+export function parseMediaHash(hash: Record<string, string>): Map<string, TrackInfo[]> {
+  const out = new Map<string, TrackInfo[]>();
+  for (const [field, value] of Object.entries(hash)) {
+    const hashAt = field.lastIndexOf('#');
+    if (hashAt <= 0) continue;
+    const pub = field.slice(0, hashAt);
+    const kind = field.slice(hashAt + 1) as Kind;
+    if (!KINDS.includes(kind)) continue;
+    const count = Number.parseInt(value, 10);
+    if (!Number.isFinite(count) || count < 0) continue;
+    const items = value.includes(';')
+      ? value
+          .slice(value.indexOf(';') + 1)
+          .split(',')
+          .filter((s) => s !== '')
+      : [];
+    const withIds = items.length === count && items.every((s) => isTrackId(s.split('/')[0]!, kind));
+    const tracks: TrackInfo[] = [];
+    for (let i = 0; i < count; i++) {
+      if (withIds) {
+        const [id, codec] = items[i]!.split('/');
+        tracks.push(trackInfo(kind, id!, codec));
+      } else tracks.push(trackInfo(kind, trackId(kind, i), items[i]));
+    }
+    const list = out.get(pub) ?? [];
+    list.push(...tracks);
+    out.set(pub, list);
+  }
+  // audio before video, as publishers announce them
+  for (const list of out.values()) list.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'audio' ? -1 : 1));
+  for (const [pub, list] of out) if (list.length === 0) out.delete(pub);
+  return out;
+}

@@ -1,0 +1,19 @@
+/**
+ * NATS subjects (docs/protocol.md §8). Names are validated (no `.`, `*`, `>`), so each
+ * part is exactly one subject token.
+ */
+import type { Kind } from './tracks.js';
+
+export const subjects = {
+  /** one RTP packet per message */
+  track: (room: string, pubFullId: string, kind: Kind, trackId: string): string => `rtc.${room}.${pubFullId}.${kind}.${trackId}`,
+  /** room events */
+  room: (room: string): string => `cmd.${room}`,
+  /** keyframe requests for one track, to the publisher's instance */
+  keyframe: (room: string, pubFullId: string, kind: Kind, trackId: string): string => `kf.${room}.${pubFullId}.${kind}.${trackId}`,
+};
+
+/** `rtc.<room>.<pub>.<kind>.<trackId>` → `kf.<room>.<pub>.<kind>.<trackId>` */
+export function keyframeSubjectOf(trackSubject: string): string {
+  return `kf.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;
+}

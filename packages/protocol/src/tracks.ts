@@ -1,0 +1,44 @@
+/**
+ * Tracks as the protocol names them (docs/protocol.md §3): `<kind><n>`, numbered per
+ * publisher and kind in arrival order and never reused while the publisher lives, so a
+ * track that ends and comes back gets a new id everywhere (SDP msid, NATS subject, store).
+ */
+
+export type Kind = 'audio' | 'video';
+
+export const KINDS: readonly Kind[] = ['audio', 'video'];
+
+/** Encoding names we forward. */
+export type CodecName = 'opus' | 'VP8' | 'H264';
+
+export interface TrackInfo {
+  kind: Kind;
+  /** `<kind><n>`: stable for the track's life */
+  trackId: string;
+  /** encoding when not the kind's default (VP8/opus), e.g. H264 from a WHIP client */
+  codec?: CodecName;
+}
+
+const TRACK_ID = /^(audio|video)(\d{1,9})$/;
+
+export const trackId = (kind: Kind, n: number): string => `${kind}${n}`;
+
+/** True when `id` is a track id of `kind` (or of any kind). */
+export function isTrackId(id: string, kind?: Kind): boolean {
+  const m = TRACK_ID.exec(id);
+  return m !== null && (kind === undefined || m[1] === kind);
+}
+
+/**
+ * The codec a track names: only a video codec other than the default (H264) is named; a
+ * track without one carries its kind's default. Undefined for the default or an unknown name.
+ */
+export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
+  return kind === 'video' && name === 'H264' ? 'H264' : undefined;
+}
+
+/** A TrackInfo with the codec only when it is named. */
+export function trackInfo(kind: Kind, id: string, codec?: unknown): TrackInfo {
+  const named = namedCodec(kind, codec);
+  return named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
+}
