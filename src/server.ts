@@ -60,7 +60,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     metrics.renegotiationSeconds.observe(seconds);
   });
   const purge = setInterval(() => {
-    if (shared.store instanceof MemoryStateStore) shared.store.purgeExpired();
+    shared.store.purgeExpired();
   }, 60_000);
   purge.unref();
   const resources = () => ({

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { SfuError } from './media/sfu-error.js';
+import { HttpError } from './signalling/http-error.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/src
 export const SDK_DIR = join(HERE, '..', 'client');
@@ -31,7 +31,7 @@ async function sendFile(reply: FastifyReply, dir: string, name: string): Promise
   try {
     body = await readFile(join(dir, name));
   } catch {
-    throw new SfuError(404, `no file ${name}`);
+    throw new HttpError(404, `no file ${name}`);
   }
   // The demo and SDK change with each build: let browsers revalidate instead of caching stale code.
   return reply
@@ -44,7 +44,7 @@ async function sendFile(reply: FastifyReply, dir: string, name: string): Promise
 export function registerSdk(app: FastifyInstance): void {
   app.get('/sdk/:file', async (req, reply) => {
     const { file } = req.params as { file: string };
-    if (!SDK_FILE.test(file)) throw new SfuError(404, `no file ${file}`);
+    if (!SDK_FILE.test(file)) throw new HttpError(404, `no file ${file}`);
     return sendFile(reply, SDK_DIR, file);
   });
 }
@@ -54,7 +54,7 @@ export function registerDemoSite(app: FastifyInstance): void {
   app.get('/', async (_req, reply) => sendFile(reply, PUBLIC_DIR, 'index.html'));
   app.get('/:file', async (req, reply) => {
     const { file } = req.params as { file: string };
-    if (!SITE_FILE.test(file)) throw new SfuError(404, `no file ${file}`);
+    if (!SITE_FILE.test(file)) throw new HttpError(404, `no file ${file}`);
     return sendFile(reply, PUBLIC_DIR, file);
   });
 }

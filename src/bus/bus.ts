@@ -1,10 +1,12 @@
 /**
- * The message bus between publishers and subscribers (contract §8): per-track RTP,
+ * The message bus between publishers and subscribers (docs/protocol.md, "Media routing"): per-track RTP,
  * room events and keyframe requests, addressed by subject. The in-process bus is the
  * default; a NATS bus implements the same interface for several instances.
  */
-import type { RtpHeader } from '../media/rtp.js';
-import type { CodecName, Kind } from '../media/sdp.js';
+import type { RoomEvent } from 'weever-protocol';
+import type { RtpHeader } from '../rtp/header.js';
+
+export type { RoomEvent, TrackInfo } from 'weever-protocol';
 
 /**
  * Receives RTP packets of one track. Implemented by forwarders: no closure per packet.
@@ -19,16 +21,6 @@ export interface TrackSender {
   send(packet: Buffer, header: RtpHeader): void;
   close(): void;
 }
-
-export interface TrackInfo {
-  kind: Kind;
-  /** `<kind><n>`, numbered per publisher and kind in arrival order */
-  trackId: string;
-  /** encoding of the track when not the kind's default (VP8/opus), e.g. H264 from a WHIP client */
-  codec?: CodecName;
-}
-
-export type RoomEvent = { type: 'pub-join'; pub: string; tracks: TrackInfo[] } | { type: 'pub-left'; pub: string };
 
 export type Unsubscribe = () => void;
 
@@ -55,11 +47,6 @@ export interface Bus {
   health(): string | null;
   close(): Promise<void>;
 }
-
-export const subjects = {
-  track: (room: string, pubFullId: string, kind: Kind, trackId: string) => `rtc.${room}.${pubFullId}.${kind}.${trackId}`,
-  room: (room: string) => `cmd.${room}`,
-};
 
 /**
  * Calls each room-event handler in its own microtask: asynchronously, as a remote event

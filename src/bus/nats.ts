@@ -1,5 +1,5 @@
 /**
- * The NATS bus (contract §8): RTP on `rtc.<room>.<pub>.<kind>.<trackId>`, one packet
+ * The NATS bus (docs/protocol.md, "Media routing"): RTP on `rtc.<room>.<pub>.<kind>.<trackId>`, one packet
  * per message; room events on `cmd.<room>`; keyframe requests on `kf.<room>.<pub>.<kind>.<trackId>`.
  *
  * Per track subject there is one channel object, as in the local bus. A packet from a
@@ -14,20 +14,10 @@
  * logged once per interval, never per packet.
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { RtpHeader } from '../media/rtp.js';
-import { namedCodec } from '../media/sdp.js';
+import { encodeRoomEvent, keyframeSubjectOf, parseRoomEvent, subjects } from 'weever-protocol';
 import type { Logger } from '../observability/log.js';
-import { checkName } from '../signalling/validate.js';
-import {
-  type Bus,
-  type BusStats,
-  deliverRoomEvent,
-  type PacketSink,
-  type RoomEvent,
-  type TrackInfo,
-  type TrackSender,
-  type Unsubscribe,
-} from './bus.js';
+import { RtpHeader } from '../rtp/header.js';
+import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -269,7 +259,7 @@ export class NatsBus implements Bus {
     // Here at once (asynchronously, as a remote event would arrive), elsewhere over NATS.
     this.deliverRoomEvent(room, event);
     try {
-      this.nc.publish(`cmd.${room}`, JSON.stringify(event));
+      this.nc.publish(subjects.room(room), encodeRoomEvent(event));
     } catch (err) {
       this.counters.publishErrors++;
       this.log.warn({ err: (err as Error).message, room }, 'could not publish room event');
@@ -284,7 +274,7 @@ export class NatsBus implements Bus {
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe {
     let entry = this.rooms.get(room);
     if (!entry) {
-      const sub = this.nc.subscribe(`cmd.${room}`, {
+      const sub = this.nc.subscribe(subjects.room(room), {
         callback: (err, msg) => {
           if (err) return;
           const event = parseRoomEvent(msg.string());
@@ -311,7 +301,7 @@ export class NatsBus implements Bus {
       return;
     }
     try {
-      this.nc.publish(keyframeSubject(trackSubject));
+      this.nc.publish(keyframeSubjectOf(trackSubject));
     } catch {
       this.counters.publishErrors++;
     }
@@ -321,7 +311,7 @@ export class NatsBus implements Bus {
     let entry = this.keyframes.get(trackSubject);
     if (!entry) {
       const handlers = new Set<() => void>();
-      const sub = this.nc.subscribe(keyframeSubject(trackSubject), {
+      const sub = this.nc.subscribe(keyframeSubjectOf(trackSubject), {
         callback: (err) => {
           if (err) return;
           for (const h of [...handlers]) {
@@ -379,34 +369,4 @@ export class NatsBus implements Bus {
       await this.nc.close().catch(() => {});
     }
   }
-}
-
-/** `rtc.<room>.<pub>.<kind>.<trackId>` → `kf.<room>.<pub>.<kind>.<trackId>` */
-export function keyframeSubject(trackSubject: string): string {
-  return `kf.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;
-}
-
-/** Validates a room event from another instance; null when it is not one. */
-export function parseRoomEvent(text: string): RoomEvent | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof v !== 'object' || v === null) return null;
-  const e = v as { type?: unknown; pub?: unknown; tracks?: unknown };
-  if (typeof e.pub !== 'string' || checkName('full id', e.pub) !== null) return null;
-  if (e.type === 'pub-left') return { type: 'pub-left', pub: e.pub };
-  if (e.type !== 'pub-join' || !Array.isArray(e.tracks)) return null;
-  const tracks: TrackInfo[] = [];
-  for (const t of e.tracks as unknown[]) {
-    const tt = t as { kind?: unknown; trackId?: unknown; codec?: unknown };
-    if ((tt.kind !== 'audio' && tt.kind !== 'video') || typeof tt.trackId !== 'string' || !/^(audio|video)\d+$/.test(tt.trackId))
-      return null;
-    // An unknown codec is left out: the track is then taken as the kind's default codec.
-    const codec = namedCodec(tt.kind, tt.codec);
-    tracks.push({ kind: tt.kind, trackId: tt.trackId, ...(codec ? { codec } : {}) });
-  }
-  return { type: 'pub-join', pub: e.pub, tracks };
 }

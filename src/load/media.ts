@@ -7,7 +7,7 @@
  * the header fields a server may read.
  */
 
-export { rtpPayloadOffset } from '../media/rtp.js';
+export { rtpPayloadOffset } from '../rtp/header.js';
 
 export const RTP_HEADER = 12;
 /** X bit, then an extension byte with I (PictureID present), then a 15-bit PictureID (M bit set) */

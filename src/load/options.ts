@@ -1,6 +1,6 @@
 /** `weever-load` command line: parsed into LoadOptions, with a clear error for bad values. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { checkName } from '../signalling/validate.js';
+import { checkName } from 'weever-protocol';
 import type { LoadOptions } from './run.js';
 import { TARGETS } from './targets.js';
 

@@ -4,7 +4,8 @@
  * waiting for complete ICE gathering (neither target trickles).
  */
 import nodeDataChannel from 'node-datachannel';
-import { hasKeyframeRequest, isRtcp, randomSsrc } from '../media/rtp.js';
+import { isRtcp, randomSsrc } from '../rtp/header.js';
+import { hasKeyframeRequest } from '../rtp/rtcp.js';
 import type { Kind, MediaSender } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;

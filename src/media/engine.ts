@@ -18,15 +18,13 @@ export type DataChannel = nodeDataChannel.DataChannel;
 export type Track = nodeDataChannel.Track;
 export type MediaDescription = nodeDataChannel.Video | nodeDataChannel.Audio;
 
-let guardLogger: Logger | undefined;
-
-/** Wraps a callback handed to native code: it must never throw. */
-export function guard<A extends unknown[]>(where: string, fn: (...args: A) => void): (...args: A) => void {
+/** Wraps a callback handed to native code: it must never throw; what it throws goes to `log`. */
+export function guard<A extends unknown[]>(log: Logger, where: string, fn: (...args: A) => void): (...args: A) => void {
   return (...args: A) => {
     try {
       fn(...args);
     } catch (err) {
-      guardLogger?.error({ err, where }, 'error in engine callback');
+      log.error({ err, where }, 'error in engine callback');
     }
   };
 }
@@ -35,11 +33,7 @@ export class MediaEngine {
   private readonly rtcConfig: nodeDataChannel.RtcConfig;
   private muxListener: nodeDataChannel.IceUdpMuxListener | undefined;
 
-  constructor(
-    private readonly config: Config,
-    log: Logger,
-  ) {
-    guardLogger = log;
+  constructor(config: Config, log: Logger) {
     const iceServers: (string | nodeDataChannel.IceServer)[] = [];
     if (config.stun) iceServers.push(config.stun);
     if (config.turn) iceServers.push(turnServer(config.turn.url, config.turn.username, config.turn.credential));
@@ -83,11 +77,6 @@ export class MediaEngine {
   close(): void {
     this.muxListener?.stop();
     this.muxListener = undefined;
-  }
-
-  /** Announced to clients, e.g. as WHIP Link headers. */
-  get publicIp(): string | undefined {
-    return this.config.publicIp;
   }
 }
 

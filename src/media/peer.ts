@@ -4,14 +4,13 @@
  * of it on every exit path (STOP, DELETE, ICE failure, silence, session end, error).
  */
 import { randomUUID } from 'node:crypto';
+import { type ClientCommand, control, idOf, type Kind, parseClientMessage, type Role } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
-import { type ClientCommand, errorMessage, parseClientMessage } from '../signalling/control.js';
-import { idOf } from '../signalling/validate.js';
-import type { Role, StateStore } from '../state/store.js';
+import type { StateStore } from '../state/store.js';
 import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
-import { SfuError } from './sfu-error.js';
+import { BadOfferError, IceRestartError, oneLine } from './errors.js';
 
 export interface PeerContext {
   config: Config;
@@ -42,11 +41,17 @@ export type CloseReason =
 
 const GATHERING_TIMEOUT_MS = 5000;
 
-function restartRefused(): SfuError {
-  return new SfuError(
-    422,
-    'ICE restart is not supported (the WebRTC engine cannot restart ICE); trickle ICE is. DELETE this session and POST a new offer',
-  );
+/** Packets a peer moved since it started, for the instance's totals. */
+export interface Traffic {
+  receivedPackets: number;
+  forwardedPackets: number;
+  forwardedBytes: number;
+}
+
+/** Live tracks per kind: received from publishers, forwarded to subscribers. */
+export interface TrackTally {
+  published: Record<Kind, number>;
+  forwarded: Record<Kind, number>;
 }
 
 export abstract class Peer {
@@ -59,7 +64,6 @@ export abstract class Peer {
   protected readonly pc: PeerConnection;
   protected control: DataChannel | undefined;
   closed = false;
-  closeReason: CloseReason | undefined;
   /** bumped on inbound RTP/RTCP/control traffic; the sweeper watches it for silence */
   inbound = 0;
   private lastInbound = -1;
@@ -80,14 +84,14 @@ export abstract class Peer {
     this.id = idOf(fullId);
     this.log = ctx.log.child({ role, room, peer: fullId, session: this.sessionId });
     this.pc = ctx.engine.createPeerConnection(`${role}:${room}/${fullId}`);
-    this.pc.onStateChange(guard('pc.state', (state: string) => this.onConnectionState(state)));
+    this.pc.onStateChange(guard(this.log, 'pc.state', (state: string) => this.onConnectionState(state)));
     this.pc.onGatheringStateChange(
-      guard('pc.gathering', (state: string) => {
+      guard(this.log, 'pc.gathering', (state: string) => {
         if (state === 'complete') this.flushGathering();
       }),
     );
-    this.pc.onDataChannel(guard('pc.datachannel', (dc: DataChannel) => this.attachControl(dc)));
-    this.pc.onTrack(guard('pc.track', (track: Track) => this.onRemoteTrack(track)));
+    this.pc.onDataChannel(guard(this.log, 'pc.datachannel', (dc: DataChannel) => this.attachControl(dc)));
+    this.pc.onTrack(guard(this.log, 'pc.track', (track: Track) => this.onRemoteTrack(track)));
     this.connectTimer = this.setTimer(ctx.config.connectTimeoutMs, () => this.close('connect-timeout'));
     this.setTimer(ctx.config.sessionTimeoutMs, () => this.close('session-timeout'));
   }
@@ -122,22 +126,22 @@ export abstract class Peer {
       if (line.startsWith('m=')) mid = defaultMid;
       else if (line.startsWith('a=mid:')) mid = line.slice(6);
       else if (line.startsWith('a=ice-ufrag:')) {
-        if (line.slice(12) !== remoteUfrag) throw restartRefused();
+        if (line.slice(12) !== remoteUfrag) throw new IceRestartError();
       } else if (line.startsWith('a=ice-pwd:')) {
-        if (line.slice(10) !== remotePwd) throw restartRefused();
+        if (line.slice(10) !== remotePwd) throw new IceRestartError();
       } else if (line.startsWith('a=candidate:')) candidates.push({ candidate: line.slice(2), mid });
-      else if (!/^[a-z]=/.test(line)) throw new SfuError(400, `not an SDP fragment line: ${line.slice(0, 60)}`);
+      else if (!/^[a-z]=/.test(line)) throw new BadOfferError(`not an SDP fragment line: ${line.slice(0, 60)}`);
     }
     for (const c of candidates) {
       if (!/^candidate:\S+ \d+ (udp|tcp) \d+ \S+ \d+ typ \w+/i.test(c.candidate)) {
-        throw new SfuError(400, `malformed ICE candidate: ${c.candidate.slice(0, 80)}`);
+        throw new BadOfferError(`malformed ICE candidate: ${c.candidate.slice(0, 80)}`);
       }
     }
     for (const c of candidates) {
       try {
         this.pc.addRemoteCandidate(c.candidate, c.mid);
       } catch (err) {
-        throw new SfuError(400, `candidate refused: ${String(err instanceof Error ? err.message : err).split('\n')[0]}`);
+        throw new BadOfferError(`candidate refused: ${oneLine(err)}`);
       }
     }
     if (candidates.length > 0) this.log.debug({ candidates: candidates.length }, 'trickled candidates');
@@ -194,10 +198,10 @@ export abstract class Peer {
       return;
     }
     this.control = dc;
-    dc.onMessage(guard('control.message', (msg: string | Buffer | ArrayBuffer) => this.onControlMessage(msg)));
-    dc.onClosed(guard('control.closed', () => this.close('control-closed')));
+    dc.onMessage(guard(this.log, 'control.message', (msg: string | Buffer | ArrayBuffer) => this.onControlMessage(msg)));
+    dc.onClosed(guard(this.log, 'control.closed', () => this.close('control-closed')));
     if (dc.isOpen()) this.onControlOpen();
-    else dc.onOpen(guard('control.open', () => this.onControlOpen()));
+    else dc.onOpen(guard(this.log, 'control.open', () => this.onControlOpen()));
   }
 
   private onControlMessage(msg: string | Buffer | ArrayBuffer): void {
@@ -206,7 +210,7 @@ export abstract class Peer {
     const parsed = parseClientMessage(msg);
     if (!parsed.ok) {
       this.log.info({ error: parsed.error }, 'bad control message');
-      this.send(errorMessage(parsed.error));
+      this.send(control.error(parsed.error));
       return;
     }
     if (parsed.command.cmd === 'STOP') {
@@ -240,6 +244,20 @@ export abstract class Peer {
     if (limit !== undefined && now - this.lastInboundAt > limit) this.close('media-timeout');
   }
 
+  /** Packets this peer moved since it started (monotonic). */
+  abstract traffic(): Traffic;
+
+  /** Adds this peer's live tracks to `tally`. */
+  abstract countTracks(tally: TrackTally): void;
+
+  /** RTP packets received per kind, for a publisher; undefined for any other peer. */
+  receivedByKind(): Record<Kind, number> | undefined {
+    return undefined;
+  }
+
+  /** Repeats what this peer told the room (after the state store came back); nothing by default. */
+  reannounce(): void {}
+
   /** How long this peer may stay silent, or undefined when it is not expected to send anything. */
   protected abstract silenceLimitMs(): number | undefined;
   protected abstract onControlOpen(): void;
@@ -250,7 +268,7 @@ export abstract class Peer {
 
   setTimer(ms: number, fn: () => void): NodeJS.Timeout {
     const t = setTimeout(
-      guard('timer', () => {
+      guard(this.log, 'timer', () => {
         this.timers.delete(t);
         fn();
       }),
@@ -261,7 +279,7 @@ export abstract class Peer {
   }
 
   setRepeating(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setInterval(guard('interval', fn), ms);
+    const t = setInterval(guard(this.log, 'interval', fn), ms);
     this.timers.add(t);
     return t;
   }
@@ -285,7 +303,6 @@ export abstract class Peer {
   close(reason: CloseReason): Promise<void> {
     if (this.closed) return this.cleanup;
     this.closed = true;
-    this.closeReason = reason;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.flushGathering();

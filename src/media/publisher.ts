@@ -1,107 +1,24 @@
 /**
- * A publisher: receives a client's tracks and puts each on the bus under its own
- * subject. Announces itself to the room (store + room event) once its tracks flow.
+ * A publisher: receives a client's tracks, one UpTrack per received m-line stream, each
+ * on the bus under its own subject. Announces itself to the room (store + room event)
+ * once its tracks flow.
  */
-import { subjects, type TrackInfo, type TrackSender, type Unsubscribe } from '../bus/bus.js';
-import type { ClientCommand } from '../signalling/control.js';
-import { errorMessage } from '../signalling/control.js';
-import type { TrackCounts } from '../state/store.js';
+import { type ClientCommand, type CodecName, control, type Kind, subjects, type TrackInfo, trackId, trackInfo } from 'weever-protocol';
 import { announcePublicIp, type Track } from './engine.js';
-import { KeyframeThrottle } from './keyframes.js';
-import { type CloseReason, Peer, type PeerContext } from './peer.js';
-import { RtpHeader } from './rtp.js';
-import { type CodecName, type Kind, namedCodec, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { oneLine } from './errors.js';
+import { type CloseReason, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
+import { type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { UpTrack } from './up-track.js';
 
-/** Minimum spacing of keyframe requests sent to one publisher track. */
-const KEYFRAME_MIN_INTERVAL_MS = 500;
 /** Announce with the tracks that flow when the others stay silent this long. */
 const ANNOUNCE_GRACE_MS = 3000;
-/** A track without packets this long is ended (contract §4). */
+/** A track without packets this long is ended (docs/protocol.md, "Media"). */
 const TRACK_SILENCE_MS = 10_000;
-
-/** One received track (a "producer"): its subject and the per-packet entry point. */
-export class PublishedTrack {
-  packets = 0;
-  bytes = 0;
-  flowing = false;
-  ended = false;
-  private lastPackets = 0;
-  private lastPacketAt = 0;
-  readonly keyframes: KeyframeThrottle | undefined;
-  /** original header of the packet being fanned out; reused for every packet */
-  private readonly header = new RtpHeader();
-  private unsubscribeKeyframes: Unsubscribe | undefined;
-
-  constructor(
-    readonly info: TrackInfo,
-    readonly mid: string,
-    readonly subject: string,
-    private readonly track: Track,
-    private readonly sender: TrackSender,
-    private readonly onFirstPacket: (t: PublishedTrack) => void,
-    requestKeyframes: (subject: string, handler: () => void) => Unsubscribe,
-  ) {
-    if (info.kind === 'video') {
-      const keyframes = new KeyframeThrottle(() => {
-        try {
-          track.requestKeyframe();
-        } catch {
-          // not open yet: the first keyframe comes anyway
-        }
-      }, KEYFRAME_MIN_INTERVAL_MS);
-      this.keyframes = keyframes;
-      this.unsubscribeKeyframes = requestKeyframes(subject, () => keyframes.request());
-    }
-  }
-
-  /** The per-packet path: RTCP was consumed by the receiving session, so this is RTP. */
-  onPacket(packet: Buffer): void {
-    if (this.ended || !this.header.read(packet)) return;
-    // Padding-only probes are forwarded (sequence numbers stay contiguous) but say nothing
-    // about the track: a paused camera keeps being probed on its SSRC.
-    if (this.header.paddingOnly) {
-      this.sender.send(packet, this.header);
-      return;
-    }
-    this.packets++;
-    this.bytes += packet.length;
-    this.sender.send(packet, this.header);
-    if (!this.flowing) {
-      this.flowing = true;
-      this.onFirstPacket(this);
-    }
-  }
-
-  requestBitrate(bps: number): void {
-    try {
-      this.track.requestBitrate(bps);
-    } catch {
-      // track closed
-    }
-  }
-
-  /** True when the track was flowing and has been silent for `limitMs`. */
-  silentFor(now: number, limitMs: number): boolean {
-    if (this.packets !== this.lastPackets) {
-      this.lastPackets = this.packets;
-      this.lastPacketAt = now;
-      return false;
-    }
-    return this.flowing && now - this.lastPacketAt > limitMs;
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.keyframes?.close();
-    this.unsubscribeKeyframes?.();
-    this.sender.close();
-  }
-}
 
 export class Publisher extends Peer {
   readonly role = 'pub' as const;
-  readonly tracks: PublishedTrack[] = [];
+  readonly tracks: UpTrack[] = [];
+  /** next track number per kind: ids are never reused while the publisher lives */
   private readonly counters: Record<Kind, number> = { audio: 0, video: 0 };
   /** mids of the m-lines the client said it sends on */
   private expectedMids = new Set<string>();
@@ -127,8 +44,14 @@ export class Publisher extends Peer {
     this.codecOfMid = new Map(offer.media.map((m) => [m.mid, m.codec]));
   }
 
-  liveTracks(): PublishedTrack[] {
+  liveTracks(): UpTrack[] {
     return this.tracks.filter((t) => !t.ended);
+  }
+
+  private flowingTracks(): TrackInfo[] {
+    return this.liveTracks()
+      .filter((t) => t.flowing)
+      .map((t) => t.info);
   }
 
   protected override onRemoteTrack(track: Track): void {
@@ -140,14 +63,14 @@ export class Publisher extends Peer {
     // One callback per m-line for its whole life. A track ended by silence or by the client's
     // renegotiation comes back as a new track (next trackId) when packets flow again on an
     // m-line the client sends on.
-    const cell = { current: this.publishTrack(track, mid, kind) };
+    const cell = { current: this.receive(track, mid, kind) };
     track.onMessage((packet: Buffer) => {
       try {
         this.inbound++;
         let t = cell.current;
         if (t.ended) {
           if (this.closed || !this.expectedMids.has(mid)) return;
-          t = cell.current = this.publishTrack(track, mid, kind);
+          t = cell.current = this.receive(track, mid, kind);
         }
         t.onPacket(packet);
       } catch (err) {
@@ -156,25 +79,24 @@ export class Publisher extends Peer {
     });
   }
 
-  private publishTrack(track: Track, mid: string, kind: Kind): PublishedTrack {
-    const codec = namedCodec(kind, this.codecOfMid.get(mid));
-    const info: TrackInfo = { kind, trackId: `${kind}${this.counters[kind]++}`, ...(codec ? { codec } : {}) };
+  private receive(track: Track, mid: string, kind: Kind): UpTrack {
+    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), this.codecOfMid.get(mid));
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
-    const published = new PublishedTrack(
+    const up = new UpTrack({
       info,
       mid,
       subject,
       track,
-      this.ctx.bus.trackSender(subject),
-      (t) => this.onTrackFlowing(t),
-      (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
-    );
-    this.tracks.push(published);
+      sender: this.ctx.bus.trackSender(subject),
+      onFlowing: (t) => this.onTrackFlowing(t),
+      onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
+    });
+    this.tracks.push(up);
     this.log.debug({ mid, track: info.trackId }, 'track received');
-    return published;
+    return up;
   }
 
-  private onTrackFlowing(t: PublishedTrack): void {
+  private onTrackFlowing(t: UpTrack): void {
     if (t.info.kind === 'video') {
       // REMB: lets the browser ramp up to our ceiling instead of idling at its start rate.
       t.requestBitrate(this.ctx.config.maxVideoBitrate);
@@ -198,19 +120,13 @@ export class Publisher extends Peer {
     if (this.closed) return;
     this.clearTimer(this.announceTimer);
     this.announceTimer = undefined;
-    const tracks = this.liveTracks()
-      .filter((t) => t.flowing)
-      .map((t) => t.info);
+    const tracks = this.flowingTracks();
     if (tracks.length === 0) return;
     this.announced = true;
-    const counts: TrackCounts = { audio: 0, video: 0 };
-    for (const t of tracks) counts[t.kind]++;
-    const videoCodecs = tracks.filter((t) => t.kind === 'video').map((t) => t.codec ?? 'VP8');
-    if (videoCodecs.some((c) => c !== 'VP8')) counts.videoCodecs = videoCodecs;
     // Store first, so a subscriber joining after the event finds us; the event goes out even
     // when the store is down (it is rewritten when the store returns).
     this.ctx.store
-      .setMedia(this.room, this.fullId, counts)
+      .setMedia(this.room, this.fullId, tracks)
       .catch((err) => this.log.warn({ err: oneLine(err) }, 'could not record media; the room is told anyway'))
       .then(() => {
         if (!this.closed) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
@@ -218,12 +134,9 @@ export class Publisher extends Peer {
     this.log.info({ tracks: tracks.map((t) => t.trackId) }, 'publishing');
   }
 
-  /** Repeats our pub-join (the state store came back, or another instance reaped us by mistake). */
-  reannounce(): void {
+  override reannounce(): void {
     if (!this.announced || this.closed) return;
-    const tracks = this.liveTracks()
-      .filter((t) => t.flowing)
-      .map((t) => t.info);
+    const tracks = this.flowingTracks();
     if (tracks.length > 0) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
   }
 
@@ -233,7 +146,7 @@ export class Publisher extends Peer {
 
   protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
     if (command.cmd !== 'SDP_OFFER') {
-      this.send(errorMessage(`${command.cmd} is not expected from a publisher`));
+      this.send(control.error(`${command.cmd} is not expected from a publisher`));
       return;
     }
     let offer: PreparedOffer;
@@ -242,7 +155,7 @@ export class Publisher extends Peer {
       this.pc.setRemoteDescription(offer.sdp, 'offer');
     } catch (err) {
       // Refused before anything changed: the session goes on as it was.
-      this.send(errorMessage(err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`));
+      this.send(control.error(err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`));
       return;
     }
     try {
@@ -258,12 +171,12 @@ export class Publisher extends Peer {
           changed = true;
         }
       }
-      this.send(`SDP_ANSWER ${announcePublicIp(answer.sdp, this.ctx.config.publicIp)}`);
+      this.send(control.sdpAnswer(announcePublicIp(answer.sdp, this.ctx.config.publicIp)));
       if (changed && this.announced) this.announce();
       this.log.info('publisher renegotiated');
     } catch (err) {
       // The offer is applied but could not be answered: the connection is stuck half way.
-      this.send(errorMessage(`renegotiation failed: ${oneLine(err)}`));
+      this.send(control.error(`renegotiation failed: ${oneLine(err)}`));
       this.close('negotiation-failed');
     }
   }
@@ -277,7 +190,7 @@ export class Publisher extends Peer {
     if (this.closed) return;
     let ended = false;
     for (const t of this.liveTracks()) {
-      if (t.silentFor(now, TRACK_SILENCE_MS)) {
+      if (t.stats.silentFor(now, TRACK_SILENCE_MS)) {
         t.end();
         ended = true;
         this.log.info({ track: t.info.trackId }, 'track silent, ended');
@@ -287,6 +200,22 @@ export class Publisher extends Peer {
       if (this.liveTracks().some((t) => t.flowing)) this.announce();
       else this.close('media-timeout');
     }
+  }
+
+  override traffic(): Traffic {
+    let receivedPackets = 0;
+    for (const t of this.tracks) receivedPackets += t.packets;
+    return { receivedPackets, forwardedPackets: 0, forwardedBytes: 0 };
+  }
+
+  override countTracks(tally: TrackTally): void {
+    for (const t of this.liveTracks()) if (t.flowing) tally.published[t.info.kind]++;
+  }
+
+  override receivedByKind(): Record<Kind, number> {
+    const out = { audio: 0, video: 0 };
+    for (const t of this.tracks) out[t.info.kind] += t.packets;
+    return out;
   }
 
   protected override async release(reason: CloseReason): Promise<void> {
@@ -305,10 +234,4 @@ export class Publisher extends Peer {
     if (this.announced) bus.publishRoomEvent(this.room, { type: 'pub-left', pub: this.fullId });
     this.log.info({ reason, packets: this.tracks.reduce((n, t) => n + t.packets, 0) }, 'publisher left');
   }
-}
-
-function oneLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err)
-    .split('\n')[0]!
-    .slice(0, 200);
 }

@@ -7,11 +7,8 @@
  * decided per track when the subscriber fills it.
  */
 import sdpTransform from 'sdp-transform';
-
-export type Kind = 'audio' | 'video';
-
-/** Encoding names we forward; the name as in a=rtpmap, compared case-insensitively. */
-export type CodecName = 'opus' | 'VP8' | 'H264';
+import type { CodecName, Kind } from 'weever-protocol';
+import { BadOfferError } from './errors.js';
 
 export interface Codec {
   name: CodecName;
@@ -43,14 +40,6 @@ export const H264: Readonly<Codec> = {
 
 /** Video codecs a publisher may send, in order of preference. */
 export const VIDEO_CODECS: readonly Codec[] = [CODECS.video, H264];
-
-/**
- * The codec a track names: only a video codec other than the default (H264) is named; a
- * track without one carries its kind's default. Undefined for the default or an unknown name.
- */
-export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
-  return kind === 'video' && name === H264.name ? H264.name : undefined;
-}
 
 export function codecByName(kind: Kind, name: string | undefined): Codec {
   if (kind === 'audio') return CODECS.audio;
@@ -84,8 +73,8 @@ export interface PreparedOffer {
   mids: Set<string>;
 }
 
-/** A client offer we cannot use; its message is the one-line reason for the 400. */
-export class SdpError extends Error {
+/** A client offer we cannot use; its message is the one-line reason. */
+export class SdpError extends BadOfferError {
   override name = 'SdpError';
 }
 

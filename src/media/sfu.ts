@@ -2,16 +2,18 @@
  * The SFU of one instance: creates publishers and subscribers, knows them by session
  * and by (role, room, full id), and runs the one sweep timer that watches them all.
  */
+import type { Role } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
-import type { Role, StateStore } from '../state/store.js';
+import type { StateStore } from '../state/store.js';
+import { ControlSubscriber } from './control-subscriber.js';
 import type { MediaEngine } from './engine.js';
-import type { CloseReason, Peer, PeerContext } from './peer.js';
+import { BadOfferError, DrainingError, DuplicatePeerError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
+import type { CloseReason, Peer, PeerContext, TrackTally, Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
-import { prepareOffer, SdpError } from './sdp.js';
-import { SfuError } from './sfu-error.js';
-import { Subscriber } from './subscriber.js';
+import { prepareOffer } from './sdp.js';
+import { WhepSubscriber } from './whep-subscriber.js';
 
 export interface ConnectOptions {
   /** per-publisher WHEP endpoint: play only this publisher (id or full id) */
@@ -63,57 +65,51 @@ export class Sfu {
    * carries recvonly m-lines and gets the room's media in the answer.
    */
   async connect(role: Role, room: string, fullId: string, offerSdp: string, opts: ConnectOptions = {}): Promise<Connected> {
-    if (this.draining) throw new SfuError(503, 'instance is draining; connect to another one');
-    let offer: ReturnType<typeof prepareOffer>;
-    try {
-      offer = prepareOffer(offerSdp, role === 'sub');
-    } catch (err) {
-      throw err instanceof SdpError ? new SfuError(400, err.message) : err;
-    }
-    if (role === 'pub' && offer.media.length === 0) throw new SfuError(400, 'publisher offer has no audio or video m= line');
+    if (this.draining) throw new DrainingError();
+    const offer = prepareOffer(offerSdp, role === 'sub');
+    if (role === 'pub' && offer.media.length === 0) throw new BadOfferError('publisher offer has no audio or video m= line');
     if (role === 'pub' && offer.media.some((m) => m.direction === 'recvonly')) {
-      throw new SfuError(400, 'publisher m= lines must be sendonly');
+      throw new BadOfferError('publisher m= lines must be sendonly');
     }
     const whep = role === 'sub' && offer.media.length > 0;
     if (whep && offer.hasDataChannel) {
-      throw new SfuError(400, 'subscriber offer must carry either only the data channel, or only recvonly audio/video (WHEP)');
+      throw new BadOfferError('subscriber offer must carry either only the data channel, or only recvonly audio/video (WHEP)');
     }
     if (role === 'sub' && !whep && !offer.hasDataChannel) {
-      throw new SfuError(400, 'subscriber offer has neither a data channel nor recvonly audio/video m= lines');
+      throw new BadOfferError('subscriber offer has neither a data channel nor recvonly audio/video m= lines');
     }
     if (whep && offer.media.some((m) => m.direction === 'sendonly')) {
-      throw new SfuError(400, 'subscriber m= lines must be recvonly (WHEP); to send, POST to /pub');
+      throw new BadOfferError('subscriber m= lines must be recvonly (WHEP); to send, POST to /pub');
     }
     if (whep && !offer.media.some((m) => m.codecs.length > 0)) {
-      throw new SfuError(400, 'no m= line offers a codec we forward (opus, VP8, H264 with packetization-mode=1)');
+      throw new BadOfferError('no m= line offers a codec we forward (opus, VP8, H264 with packetization-mode=1)');
     }
-    if (opts.whepTarget !== undefined && !whep) throw new SfuError(400, 'WHEP offer must carry recvonly audio/video m= lines');
+    if (opts.whepTarget !== undefined && !whep) throw new BadOfferError('WHEP offer must carry recvonly audio/video m= lines');
     let reserved: boolean;
     try {
       reserved = await this.store.addPeer(role, room, fullId);
     } catch (err) {
       this.log.error({ err }, 'state store unavailable');
-      throw new SfuError(503, 'state store unavailable');
+      throw new StoreUnavailableError();
     }
     if (!reserved)
-      throw new SfuError(409, `a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
+      throw new DuplicatePeerError(`a ${role === 'pub' ? 'publisher' : 'subscriber'} with full id ${fullId} is already in room ${room}`);
     if (this.draining) {
       // drain (or close) began while the reservation was in flight
       await this.store.removePeer(role, room, fullId).catch(() => {});
-      throw new SfuError(503, 'instance is draining; connect to another one');
+      throw new DrainingError();
     }
     let peer: Peer;
     try {
       peer =
         role === 'pub'
           ? new Publisher(this.ctx, room, fullId, offer)
-          : new Subscriber(
-              this.ctx,
-              room,
-              fullId,
-              offer.mids,
-              whep ? { media: offer.media, ...(opts.whepTarget !== undefined ? { target: opts.whepTarget } : {}) } : undefined,
-            );
+          : whep
+            ? new WhepSubscriber(this.ctx, room, fullId, {
+                media: offer.media,
+                ...(opts.whepTarget !== undefined ? { target: opts.whepTarget } : {}),
+              })
+            : new ControlSubscriber(this.ctx, room, fullId, offer.mids);
     } catch (err) {
       await this.store.removePeer(role, room, fullId);
       throw err;
@@ -121,14 +117,14 @@ export class Sfu {
     this.sessions.set(peer.sessionId, peer);
     try {
       const answer = await peer.answer(offer.sdp);
-      if (peer.closed) throw new SfuError(400, 'connection closed while answering');
+      if (peer.closed) throw new BadOfferError('connection closed while answering');
       peer.log.info('joined');
       peer.log.debug({ offer: offer.sdp, answer }, 'sdp');
       return { answer, sessionId: peer.sessionId, etag: peer.etag };
     } catch (err) {
       await peer.close('bad-offer');
       if (err instanceof SfuError) throw err;
-      throw new SfuError(400, `offer rejected by the WebRTC engine: ${firstLine(err)}`);
+      throw new BadOfferError(`offer rejected by the WebRTC engine: ${oneLine(err)}`);
     }
   }
 
@@ -142,7 +138,7 @@ export class Sfu {
 
   private onClosed(peer: Peer, reason: CloseReason): void {
     this.sessions.delete(peer.sessionId);
-    const t = trafficOf(peer);
+    const t = peer.traffic();
     this.closedTraffic.receivedPackets += t.receivedPackets;
     this.closedTraffic.forwardedPackets += t.forwardedPackets;
     this.closedTraffic.forwardedBytes += t.forwardedBytes;
@@ -180,14 +176,10 @@ export class Sfu {
   }
 
   /** Live tracks by kind: received from publishers, forwarded to subscribers (metrics). */
-  tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> } {
-    const published = { audio: 0, video: 0 };
-    const forwarded = { audio: 0, video: 0 };
-    for (const p of this.sessions.values()) {
-      if (p instanceof Publisher) for (const t of p.liveTracks()) if (t.flowing) published[t.info.kind]++;
-      if (p instanceof Subscriber) for (const f of p.forwarded()) forwarded[f.kind]++;
-    }
-    return { published, forwarded };
+  tracks(): TrackTally {
+    const tally: TrackTally = { published: { audio: 0, video: 0 }, forwarded: { audio: 0, video: 0 } };
+    for (const p of this.sessions.values()) p.countTracks(tally);
+    return tally;
   }
 
   private sweep(): void {
@@ -203,7 +195,7 @@ export class Sfu {
 
   /** After the state store came back: tells the rooms again about our publishers (idempotent for subscribers). */
   reannounce(): void {
-    for (const p of this.sessions.values()) if (p instanceof Publisher) p.reannounce();
+    for (const p of this.sessions.values()) p.reannounce();
   }
 
   /** null when this instance can take new peers, else why not (readiness). */
@@ -220,10 +212,10 @@ export class Sfu {
   }
 
   /** Packets received from publishers and forwarded to subscribers since start (monotonic). */
-  traffic(): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number } {
+  traffic(): Traffic {
     const total = { ...this.closedTraffic };
     for (const p of this.sessions.values()) {
-      const t = trafficOf(p);
+      const t = p.traffic();
       total.receivedPackets += t.receivedPackets;
       total.forwardedPackets += t.forwardedPackets;
       total.forwardedBytes += t.forwardedBytes;
@@ -239,10 +231,8 @@ export class Sfu {
   roomTraffic(room: string): Record<string, { audio: number; video: number }> {
     const out: Record<string, { audio: number; video: number }> = {};
     for (const p of this.sessions.values()) {
-      if (!(p instanceof Publisher) || p.room !== room) continue;
-      const t = { audio: 0, video: 0 };
-      for (const x of p.tracks) t[x.info.kind] += x.packets;
-      out[p.fullId] = t;
+      const received = p.room === room ? p.receivedByKind() : undefined;
+      if (received) out[p.fullId] = received;
     }
     return out;
   }
@@ -254,24 +244,4 @@ export class Sfu {
     // and peers that closed just before: their pub-left must go out before the bus closes
     await Promise.allSettled([...this.cleanups]);
   }
-}
-
-function trafficOf(p: Peer): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number } {
-  const t = { receivedPackets: 0, forwardedPackets: 0, forwardedBytes: 0 };
-  if (p instanceof Publisher) for (const x of p.tracks) t.receivedPackets += x.packets;
-  else if (p instanceof Subscriber) {
-    t.forwardedPackets = p.retiredPackets;
-    t.forwardedBytes = p.retiredBytes;
-    for (const f of p.forwarded()) {
-      t.forwardedPackets += f.packets;
-      t.forwardedBytes += f.bytes;
-    }
-  }
-  return t;
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err)
-    .split('\n')[0]!
-    .slice(0, 200);
 }

@@ -1,4 +1,4 @@
-/** Bearer tokens (contract §5): compared in constant time, never logged. */
+/** Bearer tokens (docs/protocol.md, authentication): compared in constant time, never logged. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 
@@ -22,7 +22,7 @@ export function looksLikeJwt(token: string): boolean {
 }
 
 /**
- * Verifies a stateless token (contract §5 [beyond]): HS256 with the shared secret, `exp`
+ * Verifies a stateless token (docs/protocol.md, authentication): HS256 with the shared secret, `exp`
  * required, and claims granting this room, this user id and this role (`role`: "pub" |
  * "sub", or `roles`: an array of them). Returns null when it grants the request, else why not.
  */

@@ -1,5 +1,5 @@
 /**
- * CORS rule of the contract (§9): any localhost origin (any scheme and port) and any
+ * CORS rule (docs/protocol.md, configuration): any localhost origin (any scheme and port) and any
  * origin whose host ends with `.<cors-domain>`.
  */
 export function corsAllows(origin: string, corsDomain: string): boolean {

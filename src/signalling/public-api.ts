@@ -1,18 +1,19 @@
 /**
- * The public HTTP API (contract §2, §7): one POST per peer carrying its offer, answered
+ * The public HTTP API (docs/protocol.md: public HTTP API, WHIP and WHEP): one POST per peer carrying its offer, answered
  * with `201` + SDP + `Location` + `ETag`; the session URL takes `DELETE` (end) and `PATCH`
  * with a trickle-ice-sdpfrag (WHIP RFC 9725 / WHEP). `/whep/{room}/{pubId}` plays one publisher.
  */
 import { randomBytes } from 'node:crypto';
 import cors from '@fastify/cors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Role } from 'weever-protocol';
+import { checkName, checkRoomAndFullId, idOf, ownerOf } from 'weever-protocol';
 import type { Config } from '../config/config.js';
+import { oneLine } from '../media/errors.js';
 import type { ConnectOptions, Sfu } from '../media/sfu.js';
-import { SfuError } from '../media/sfu-error.js';
-import type { Role } from '../state/store.js';
 import { bearer, looksLikeJwt, tokensEqual, verifyJwt } from './auth.js';
 import { corsAllows } from './cors.js';
-import { checkName, checkRoomAndFullId, idOf, ownerOf } from './validate.js';
+import { HttpError, httpErrorOf } from './http-error.js';
 
 interface PeerParams {
   room: string;
@@ -22,19 +23,19 @@ interface PeerParams {
 /** Every error leaves as one line of plain text with the right status. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const status = err instanceof SfuError ? err.status : (err.statusCode ?? 500);
-    const message =
-      err instanceof SfuError
-        ? err.message
-        : status === 413
-          ? 'request body is too large'
-          : status === 415
-            ? 'unsupported Content-Type (send application/sdp)'
-            : status >= 500
-              ? 'internal error'
-              : err.message;
+    const known = httpErrorOf(err);
+    const status = known ? known.status : (err.statusCode ?? 500);
+    const message = known
+      ? known.message
+      : status === 413
+        ? 'request body is too large'
+        : status === 415
+          ? 'unsupported Content-Type (send application/sdp)'
+          : status >= 500
+            ? 'internal error'
+            : err.message;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    if (err instanceof SfuError) for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+    if (known) for (const [k, v] of Object.entries(known.headers)) void reply.header(k, v);
     void reply
       .code(status)
       .type('text/plain; charset=utf-8')
@@ -73,8 +74,8 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     opts: ConnectOptions = {},
   ): Promise<FastifyReply> => {
     if (!/^application\/sdp\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
-      throw new SfuError(415, 'unsupported Content-Type (send application/sdp)');
-    if (typeof req.body !== 'string' || req.body.length === 0) throw new SfuError(400, 'request body must be an SDP offer');
+      throw new HttpError(415, 'unsupported Content-Type (send application/sdp)');
+    if (typeof req.body !== 'string' || req.body.length === 0) throw new HttpError(400, 'request body must be an SDP offer');
     const { answer, sessionId, etag } = await sfu.connect(role, room, fullId, req.body, opts);
     const links = iceLinks(config);
     if (links.length > 0) void reply.header('Link', links);
@@ -84,7 +85,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
   const connect = (role: Role) => async (req: FastifyRequest<{ Params: PeerParams }>, reply: FastifyReply) => {
     const { room, fullId } = req.params;
     const invalid = checkRoomAndFullId(room, fullId);
-    if (invalid) throw new SfuError(400, invalid);
+    if (invalid) throw new HttpError(400, invalid);
     if (config.auth) await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization);
     return answer(req, reply, role, room, fullId);
   };
@@ -96,7 +97,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
   app.post('/whep/:room/:pubId', async (req: FastifyRequest<{ Params: { room: string; pubId: string } }>, reply) => {
     const { room, pubId } = req.params;
     const invalid = checkName('room', room) ?? checkName('publisher id', pubId) ?? checkName('publisher id', idOf(pubId));
-    if (invalid) throw new SfuError(400, invalid);
+    if (invalid) throw new HttpError(400, invalid);
     if (config.auth) await authorize(sfu, config, 'sub', room, WHEP_VIEWER_ID, req.headers.authorization);
     const fullId = `${WHEP_VIEWER_ID}+${randomBytes(6).toString('hex')}`;
     return answer(req, reply, 'sub', room, fullId, { whepTarget: pubId });
@@ -104,7 +105,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
 
   app.delete('/session/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     const peer = sfu.session(req.params.id);
-    if (!peer) throw new SfuError(404, 'no such session');
+    if (!peer) throw new HttpError(404, 'no such session');
     await peer.close('delete');
     return reply.code(200).type('text/plain; charset=utf-8').send('OK\n');
   });
@@ -112,15 +113,15 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
   // Trickle ICE (RFC 8840 fragment). ICE restart is answered 422: see Peer.trickle.
   app.patch('/session/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     const peer = sfu.session(req.params.id);
-    if (!peer) throw new SfuError(404, 'no such session');
+    if (!peer) throw new HttpError(404, 'no such session');
     if (!/^application\/trickle-ice-sdpfrag\s*(;|$)/i.test(req.headers['content-type'] ?? ''))
-      throw new SfuError(415, 'unsupported Content-Type (send application/trickle-ice-sdpfrag)');
+      throw new HttpError(415, 'unsupported Content-Type (send application/trickle-ice-sdpfrag)');
     const ifMatch = req.headers['if-match'];
-    if (ifMatch === undefined) throw new SfuError(428, 'If-Match with the ETag of the session is required');
+    if (ifMatch === undefined) throw new HttpError(428, 'If-Match with the ETag of the session is required');
     if (ifMatch.trim() !== '*' && !ifMatch.split(',').some((t) => t.trim() === peer.etag)) {
-      throw new SfuError(412, 'If-Match does not match the ETag of the session');
+      throw new HttpError(412, 'If-Match does not match the ETag of the session');
     }
-    if (typeof req.body !== 'string') throw new SfuError(400, 'request body must be an SDP fragment');
+    if (typeof req.body !== 'string') throw new HttpError(400, 'request body must be an SDP fragment');
     peer.trickle(req.body);
     return reply.code(204).header('ETag', peer.etag).send();
   });
@@ -160,18 +161,18 @@ async function authorize(sfu: Sfu, config: Config, role: Role, room: string, use
   // A JWT grants by itself: no token lookup, no private-API call needed for this peer.
   if (given !== undefined && config.jwtSecret && looksLikeJwt(given)) {
     const refused = await verifyJwt(given, config.jwtSecret, { role, room, id: user });
-    if (refused) throw new SfuError(401, refused);
+    if (refused) throw new HttpError(401, refused);
     return;
   }
   let expected: string | null;
   try {
     expected = await sfu.store.getToken(role, room, user);
   } catch {
-    throw new SfuError(503, 'state store unavailable');
+    throw new HttpError(503, 'state store unavailable');
   }
-  if (expected === null) return; // no token set for this peer: open (contract §5)
-  if (given === undefined) throw new SfuError(401, 'missing bearer token');
-  if (!tokensEqual(given, expected)) throw new SfuError(401, 'bad token');
+  if (expected === null) return; // no token set for this peer: open (docs/protocol.md, authentication)
+  if (given === undefined) throw new HttpError(401, 'missing bearer token');
+  if (!tokensEqual(given, expected)) throw new HttpError(401, 'bad token');
 }
 
 /** WHIP `Link` headers announcing our STUN/TURN servers. */
@@ -183,8 +184,4 @@ function iceLinks(config: Config): string[] {
     links.push(`<${url}>; rel="ice-server"; username="${username}"; credential="${credential}"; credential-type="password"`);
   }
   return links;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n[\s\S]*$/, '').slice(0, 300);
 }

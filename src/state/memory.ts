@@ -2,7 +2,8 @@
  * The embedded state store: the same keys and shapes as Redis (§8), held in this
  * process, with the same 24 h expiry. Default when no --redis is given.
  */
-import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+import type { TrackInfo } from 'weever-protocol';
+import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 interface Entry<T> {
   value: T;
@@ -54,10 +55,10 @@ export class MemoryStateStore implements StateStore {
     return [...(this.live(this.sets, keys.list(role, room)) ?? [])];
   }
 
-  async setMedia(room: string, pubFullId: string, counts: TrackCounts): Promise<void> {
+  async setMedia(room: string, pubFullId: string, tracks: readonly TrackInfo[]): Promise<void> {
     const hash = this.touch(this.hashes, keys.media(room), () => new Map<string, string>());
-    hash.set(keys.mediaField(pubFullId, 'audio'), mediaValue(counts, 'audio'));
-    hash.set(keys.mediaField(pubFullId, 'video'), mediaValue(counts, 'video'));
+    hash.set(keys.mediaField(pubFullId, 'audio'), mediaValue(tracks, 'audio'));
+    hash.set(keys.mediaField(pubFullId, 'video'), mediaValue(tracks, 'video'));
   }
 
   async removeMedia(room: string, pubFullId: string): Promise<void> {
@@ -69,7 +70,7 @@ export class MemoryStateStore implements StateStore {
     if (hash.size === 0) this.hashes.delete(key);
   }
 
-  async getMedia(room: string): Promise<Map<string, TrackCounts>> {
+  async getMedia(room: string): Promise<Map<string, TrackInfo[]>> {
     const hash = this.live(this.hashes, keys.media(room));
     return parseMediaHash(hash ? Object.fromEntries(hash) : {});
   }

@@ -1,6 +1,6 @@
 /**
- * The Redis state store (contract §8): the contract's keys with 24 h TTLs, shared by
- * every instance. Beyond the contract, every entry this instance writes is owned:
+ * The Redis state store (docs/protocol.md, "State sharing"): the protocol's keys with 24 h TTLs, shared by
+ * every instance. Beyond the original project's keys, every entry this instance writes is owned:
  *
  * - `instance#<id>` is a heartbeat key rewritten every second with a 5 s expiry (Redis's
  *   clock decides, so instance clocks need not agree);
@@ -17,8 +17,9 @@
  * own view and drops those it owns in Redis but no longer has (peers that left meanwhile).
  */
 import { Redis } from 'ioredis';
+import { ownedEntry, parseOwnedEntry, type TrackInfo } from 'weever-protocol';
 import type { Logger } from '../observability/log.js';
-import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore, type TrackCounts } from './store.js';
+import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 export const HEARTBEAT_INTERVAL_MS = 1000;
 /** An instance whose heartbeat key is this old is dead. */
@@ -26,18 +27,12 @@ export const HEARTBEAT_TTL_MS = 5000;
 /** Full rewrite of our entries now and then: refreshes TTLs of long rooms and repairs drift. */
 const RESYNC_INTERVAL_MS = 5 * 60_000;
 
-export const instanceKeys = {
-  all: 'instances',
-  heartbeat: (instance: string) => `instance#${instance}`,
-  peers: (instance: string) => `instance#${instance}#peers`,
-};
-
 /** An entry owned by this instance: a peer in a room list, with its media when announced. */
 interface Owned {
   role: Role;
   room: string;
   fullId: string;
-  media?: TrackCounts;
+  media?: readonly TrackInfo[];
 }
 
 export interface ReapedPeer {
@@ -45,8 +40,6 @@ export interface ReapedPeer {
   room: string;
   fullId: string;
 }
-
-const entryOf = (role: Role, room: string, fullId: string) => `${role} ${room} ${fullId}`;
 
 // KEYS: list, owner set. ARGV: fullId, entry, ttl. Adds to the room list only when free.
 const ADD_PEER = `
@@ -56,8 +49,10 @@ redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1`;
 
-// KEYS: instances, heartbeat, owner set. ARGV: instance id.
-// Names are validated (printable ASCII, no spaces), so a space separates the fields.
+// KEYS: instances, heartbeat, owner set. ARGV: instance id, then the key shapes of the
+// protocol module with {role}/{room}/{id} holes: list, media hash, audio field, video field.
+// Names are validated (printable ASCII, no spaces), so a space separates an entry's fields;
+// holes are filled in one pass, so a name that looks like a hole is never filled again.
 const REAP = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return false end
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return false end
@@ -66,18 +61,27 @@ redis.call('DEL', KEYS[3])
 for _, e in ipairs(entries) do
   local role, room, id = string.match(e, '^(%S+) (%S+) (%S+)$')
   if role then
-    local list = 'room#' .. room .. '#' .. role .. '_list'
-    redis.call('SREM', list, id)
+    local v = { role = role, room = room, id = id }
+    local function fill(shape) return (string.gsub(shape, '{(%a+)}', function(k) return v[k] end)) end
+    redis.call('SREM', fill(ARGV[2]), id)
     if role == 'pub' then
-      redis.call('HDEL', 'room#' .. room .. '#media', id .. '#audio', id .. '#video')
+      redis.call('HDEL', fill(ARGV[3]), fill(ARGV[4]), fill(ARGV[5]))
     end
   end
 end
 return entries`;
 
+/** The key shapes REAP fills in, from the protocol module. */
+const REAP_SHAPES = [
+  keys.list('{role}' as Role, '{room}'),
+  keys.media('{room}'),
+  keys.mediaField('{id}', 'audio'),
+  keys.mediaField('{id}', 'video'),
+] as const;
+
 type Scripted = Redis & {
   weeverAddPeer(list: string, owner: string, fullId: string, entry: string, ttl: number): Promise<number>;
-  weeverReap(all: string, heartbeat: string, owner: string, instance: string): Promise<string[] | null>;
+  weeverReap(all: string, heartbeat: string, owner: string, instance: string, ...shapes: string[]): Promise<string[] | null>;
 };
 
 export interface RedisStoreOptions {
@@ -187,9 +191,9 @@ export class RedisStateStore implements StateStore {
     const first = !this.beaten;
     this.redis
       .multi()
-      .set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS)
-      .sadd(instanceKeys.all, id)
-      .expire(instanceKeys.peers(id), STATE_TTL_SECONDS)
+      .set(keys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS)
+      .sadd(keys.instances, id)
+      .expire(keys.owned(id), STATE_TTL_SECONDS)
       .exec()
       .then((replies) => {
         this.beaten = true;
@@ -207,15 +211,15 @@ export class RedisStateStore implements StateStore {
 
   private async reapDead(): Promise<void> {
     try {
-      const ids = await this.redis.smembers(instanceKeys.all);
+      const ids = await this.redis.smembers(keys.instances);
       for (const id of ids) {
         if (id === this.opts.instanceId) continue;
-        const entries = await this.redis.weeverReap(instanceKeys.all, instanceKeys.heartbeat(id), instanceKeys.peers(id), id);
+        const entries = await this.redis.weeverReap(keys.instances, keys.heartbeat(id), keys.owned(id), id, ...REAP_SHAPES);
         if (!entries) continue;
         const peers: ReapedPeer[] = [];
         for (const e of entries) {
-          const [role, room, fullId] = e.split(' ');
-          if ((role === 'pub' || role === 'sub') && room && fullId) peers.push({ role, room, fullId });
+          const p = parseOwnedEntry(e);
+          if (p) peers.push(p);
         }
         this.opts.log.warn({ instance: id, peers: peers.length }, 'reaped a dead instance');
         try {
@@ -242,17 +246,18 @@ export class RedisStateStore implements StateStore {
 
   private async doResync(announce: boolean): Promise<void> {
     const id = this.opts.instanceId;
-    const ownerKey = instanceKeys.peers(id);
+    const ownerKey = keys.owned(id);
     try {
       const inRedis = await this.redis.smembers(ownerKey);
       // Built after the read, from the current view: a peer removed meanwhile is out of
       // `owned` and its removal was sent before ours; one being added is in `adding`.
       const m = this.redis.multi();
-      m.set(instanceKeys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS).sadd(instanceKeys.all, id);
+      m.set(keys.heartbeat(id), String(Date.now()), 'PX', HEARTBEAT_TTL_MS).sadd(keys.instances, id);
       for (const e of inRedis) {
         if (this.owned.has(e) || this.adding.has(e)) continue;
-        const [role, room, fullId] = e.split(' ');
-        if ((role !== 'pub' && role !== 'sub') || !room || !fullId) continue;
+        const p = parseOwnedEntry(e);
+        if (!p) continue;
+        const { role, room, fullId } = p;
         m.srem(keys.list(role, room), fullId).srem(ownerKey, e);
         if (role === 'pub') m.hdel(keys.media(room), keys.mediaField(fullId, 'audio'), keys.mediaField(fullId, 'video'));
       }
@@ -276,31 +281,25 @@ export class RedisStateStore implements StateStore {
     }
   }
 
-  private writeMedia(m: ReturnType<Redis['multi']>, room: string, fullId: string, counts: TrackCounts): void {
+  private writeMedia(m: ReturnType<Redis['multi']>, room: string, fullId: string, tracks: readonly TrackInfo[]): void {
     const key = keys.media(room);
     m.hset(
       key,
       keys.mediaField(fullId, 'audio'),
-      mediaValue(counts, 'audio'),
+      mediaValue(tracks, 'audio'),
       keys.mediaField(fullId, 'video'),
-      mediaValue(counts, 'video'),
+      mediaValue(tracks, 'video'),
     );
     m.expire(key, STATE_TTL_SECONDS);
   }
 
   async addPeer(role: Role, room: string, fullId: string): Promise<boolean> {
-    const entry = entryOf(role, room, fullId);
+    const entry = ownedEntry(role, room, fullId);
     // While the script is in flight, a resync must not take its entry for a ghost.
     this.adding.set(entry, (this.adding.get(entry) ?? 0) + 1);
     let added: number;
     try {
-      added = await this.redis.weeverAddPeer(
-        keys.list(role, room),
-        instanceKeys.peers(this.opts.instanceId),
-        fullId,
-        entry,
-        STATE_TTL_SECONDS,
-      );
+      added = await this.redis.weeverAddPeer(keys.list(role, room), keys.owned(this.opts.instanceId), fullId, entry, STATE_TTL_SECONDS);
     } catch (err) {
       // It may have run (a timeout): the next resync removes it if we do not own it.
       this.resyncDue = true;
@@ -315,34 +314,37 @@ export class RedisStateStore implements StateStore {
   }
 
   async removePeer(role: Role, room: string, fullId: string): Promise<void> {
-    const entry = entryOf(role, room, fullId);
+    const entry = ownedEntry(role, room, fullId);
     // Forgotten first: if Redis is down now, the resync after it returns removes it there.
     if (!this.owned.delete(entry)) return;
-    await this.redis.multi().srem(keys.list(role, room), fullId).srem(instanceKeys.peers(this.opts.instanceId), entry).exec();
+    await this.redis.multi().srem(keys.list(role, room), fullId).srem(keys.owned(this.opts.instanceId), entry).exec();
   }
 
   async listPeers(role: Role, room: string): Promise<string[]> {
     return this.redis.smembers(keys.list(role, room));
   }
 
-  async setMedia(room: string, pubFullId: string, counts: TrackCounts): Promise<void> {
-    const o = this.owned.get(entryOf('pub', room, pubFullId));
+  async setMedia(room: string, pubFullId: string, tracks: readonly TrackInfo[]): Promise<void> {
+    const o = this.owned.get(ownedEntry('pub', room, pubFullId));
     if (!o) return; // left already
-    o.media = { ...counts };
+    o.media = [...tracks];
     const m = this.redis.multi();
-    this.writeMedia(m, room, pubFullId, counts);
+    this.writeMedia(m, room, pubFullId, tracks);
     await m.exec();
   }
 
   async removeMedia(room: string, pubFullId: string): Promise<void> {
-    const o = this.owned.get(entryOf('pub', room, pubFullId));
+    const o = this.owned.get(ownedEntry('pub', room, pubFullId));
     if (o) delete o.media;
     await this.redis.hdel(keys.media(room), keys.mediaField(pubFullId, 'audio'), keys.mediaField(pubFullId, 'video'));
   }
 
-  async getMedia(room: string): Promise<Map<string, TrackCounts>> {
+  async getMedia(room: string): Promise<Map<string, TrackInfo[]>> {
     return parseMediaHash(await this.redis.hgetall(keys.media(room)));
   }
+
+  /** Redis expires keys by itself. */
+  purgeExpired(): void {}
 
   async setToken(role: Role, room: string, id: string, token: string): Promise<void> {
     await this.redis.set(keys.token(role, room, id), token, 'EX', STATE_TTL_SECONDS);
@@ -365,7 +367,7 @@ export class RedisStateStore implements StateStore {
       try {
         await this.resync(false); // removes entries whose removal failed earlier
         if (this.owned.size === 0) {
-          await this.redis.multi().srem(instanceKeys.all, id).del(instanceKeys.heartbeat(id), instanceKeys.peers(id)).exec();
+          await this.redis.multi().srem(keys.instances, id).del(keys.heartbeat(id), keys.owned(id)).exec();
         }
       } catch {
         // best effort: the others reap us when the heartbeat expires

@@ -14,8 +14,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import type { PacketSink, RoomEvent, TrackSender } from '../../src/bus/bus.js';
 import { NatsBus } from '../../src/bus/nats.js';
-import { RtpHeader } from '../../src/media/rtp.js';
 import type { Logger } from '../../src/observability/log.js';
+import { RtpHeader } from '../../src/rtp/header.js';
 import { waitFor } from './harness.js';
 import { accepts, endProcess, freePort, type NatsCluster, startNatsCluster } from './services.js';
 

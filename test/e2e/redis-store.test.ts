@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import type { Logger } from '../../src/observability/log.js';
 import { type ReapedPeer, RedisStateStore } from '../../src/state/redis.js';
 import { STATE_TTL_SECONDS } from '../../src/state/store.js';
+import { tracksOf } from '../helpers/tracks.js';
 import { waitFor } from './harness.js';
 import { endProcess, type RedisServer, startRedis } from './services.js';
 
@@ -81,7 +82,7 @@ describe('contract keys', () => {
 
     assert.equal(await a.store.addPeer('pub', room, 'alice+p1'), true);
     assert.equal(await a.store.addPeer('sub', room, 'bob+s1'), true);
-    await a.store.setMedia(room, 'alice+p1', { audio: 1, video: 2 });
+    await a.store.setMedia(room, 'alice+p1', tracksOf(1, 2));
     await a.store.setToken('pub', room, 'alice', 'tok-pub');
     await a.store.setToken('sub', room, 'bob', 'tok-sub');
 
@@ -130,7 +131,7 @@ describe('contract keys', () => {
     for (const s of [a.store, b.store]) {
       assert.deepEqual(await s.listPeers('pub', room), ['alice+p1']);
       assert.deepEqual(await s.listPeers('sub', room), ['bob+s1']);
-      assert.deepEqual(await s.getMedia(room), new Map([['alice+p1', { audio: 1, video: 2 }]]));
+      assert.deepEqual(await s.getMedia(room), new Map([['alice+p1', tracksOf(1, 2)]]));
       assert.equal(await s.getToken('pub', room, 'alice'), 'tok-pub');
       assert.equal(await s.getToken('sub', room, 'bob'), 'tok-sub');
       assert.equal(await s.getToken('sub', room, 'nobody'), null);
@@ -208,7 +209,7 @@ const log = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fat
 const room = process.env.ROOM;
 const store = await RedisStateStore.connect({ url: process.env.REDIS_URL, instanceId: process.env.INSTANCE, log, onReaped: noop, onResynced: noop });
 if (!(await store.addPeer('pub', room, 'xpub+1'))) throw new Error('pub refused');
-await store.setMedia(room, 'xpub+1', { audio: 1, video: 1 });
+await store.setMedia(room, 'xpub+1', tracksOf(1, 1));
 if (!(await store.addPeer('sub', room, 'xsub+1'))) throw new Error('sub refused');
 process.stdout.write('ready\\n');
 setInterval(noop, 1 << 30);
@@ -275,7 +276,7 @@ describe('reaping', () => {
     const openedAt = Date.now();
     const [b, c] = await Promise.all([open('live-b'), open('live-c')]);
     assert.equal(await b.store.addPeer('pub', room, 'bpub+1'), true);
-    await b.store.setMedia(room, 'bpub+1', { audio: 1, video: 2 });
+    await b.store.setMedia(room, 'bpub+1', tracksOf(1, 2));
     assert.equal(await c.store.addPeer('sub', room, 'csub+1'), true);
     const all = () => [...b.reaped, ...c.reaped];
     assert.equal(all().length, 0);
@@ -328,7 +329,7 @@ const room = process.env.ROOM;
 const onResynced = () => process.stdout.write('resynced\\n');
 const store = await RedisStateStore.connect({ url: process.env.REDIS_URL, instanceId: process.env.INSTANCE, log, onReaped: noop, onResynced });
 if (!(await store.addPeer('pub', room, 'alive+1'))) throw new Error('pub refused');
-await store.setMedia(room, 'alive+1', { audio: 1, video: 1 });
+await store.setMedia(room, 'alive+1', tracksOf(1, 1));
 if (!(await store.addPeer('sub', room, 'viewer+1'))) throw new Error('sub refused');
 process.stdout.write('ready\\n');
 setInterval(noop, 1 << 30);
@@ -419,7 +420,7 @@ describe('resync', () => {
     assert.equal(await s.store.addPeer('sub', room, 'a'), true);
     assert.equal(await s.store.addPeer('sub', room, 'b'), true);
     assert.equal(await s.store.addPeer('pub', room, 'p'), true);
-    await s.store.setMedia(room, 'p', { audio: 1, video: 1 });
+    await s.store.setMedia(room, 'p', tracksOf(1, 1));
     assert.equal(s.store.health(), null);
     assert.equal(s.resynced, 0);
 
@@ -463,15 +464,15 @@ describe('local entries and close', () => {
     assert.equal(a.store.localEntries(), 0);
     assert.equal(await a.store.addPeer('pub', room, 'p1'), true);
     assert.equal(a.store.localEntries(), 1);
-    await a.store.setMedia(room, 'p1', { audio: 1, video: 1 });
+    await a.store.setMedia(room, 'p1', tracksOf(1, 1));
     assert.equal(a.store.localEntries(), 2);
-    await a.store.setMedia(room, 'p1', { audio: 0, video: 1 });
+    await a.store.setMedia(room, 'p1', tracksOf(0, 1));
     assert.equal(a.store.localEntries(), 2);
     assert.equal(await a.store.addPeer('sub', room, 's1'), true);
     assert.equal(a.store.localEntries(), 3);
     assert.equal(await a.store.addPeer('sub', room, 's1'), false);
     assert.equal(a.store.localEntries(), 3);
-    await a.store.setMedia(room, 'not-ours', { audio: 1, video: 1 }); // not owned: ignored
+    await a.store.setMedia(room, 'not-ours', tracksOf(1, 1)); // not owned: ignored
     assert.equal(a.store.localEntries(), 3);
     assert.equal(await inspect.hexists('room#r5#media', 'not-ours#audio'), 0);
     await a.store.removePeer('sub', room, 'never-added');

@@ -211,7 +211,7 @@ describe('stable track ids: a video track that ended and came back (issue 13)', 
       'video1 published after the camera came back, and the store showing video again',
       async () =>
         logs().some((l) => l.msg === 'publishing' && l.peer === pubId && l.tracks?.includes('video1')) &&
-        (JSON.parse((await media()) ?? '{}') as { video?: number }).video === 1,
+        ((await media()) ?? '').includes('"video1"'),
       15_000,
     );
     console.error(`video1 published ${Date.now() - on} ms after replaceTrack(track); store media ${await media()}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorMessage, MAX_CONTROL_MESSAGE, parseClientMessage } from '../../src/signalling/control.js';
+import { control, MAX_CONTROL_MESSAGE, parseClientMessage } from 'weever-protocol';
 
 const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 
@@ -75,7 +75,7 @@ describe('parseClientMessage', () => {
 
 describe('errorMessage', () => {
   it('prefixes the reason with ERROR and a space', () => {
-    assert.equal(errorMessage('unknown command "X"'), 'ERROR unknown command "X"');
-    assert.equal(errorMessage(''), 'ERROR ');
+    assert.equal(control.error('unknown command "X"'), 'ERROR unknown command "X"');
+    assert.equal(control.error(''), 'ERROR ');
   });
 });

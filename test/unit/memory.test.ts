@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStateStore } from '../../src/state/memory.js';
 import { STATE_TTL_SECONDS } from '../../src/state/store.js';
+import { tracksOf } from '../helpers/tracks.js';
 
 /** A store on a hand-driven clock. */
 function store(ttlMs = 1000) {
@@ -75,21 +76,21 @@ describe('MemoryStateStore peers', () => {
 describe('MemoryStateStore media', () => {
   it('stores, reads and removes per-publisher track counts', async () => {
     const { s } = store();
-    await s.setMedia('r', 'alice+1', { audio: 1, video: 2 });
-    await s.setMedia('r', 'bob+2', { audio: 1, video: 0 });
-    await s.setMedia('other', 'carol+3', { audio: 0, video: 1 });
+    await s.setMedia('r', 'alice+1', tracksOf(1, 2));
+    await s.setMedia('r', 'bob+2', tracksOf(1, 0));
+    await s.setMedia('other', 'carol+3', tracksOf(0, 1));
     assert.deepEqual(
       await s.getMedia('r'),
       new Map([
-        ['alice+1', { audio: 1, video: 2 }],
-        ['bob+2', { audio: 1, video: 0 }],
+        ['alice+1', tracksOf(1, 2)],
+        ['bob+2', tracksOf(1, 0)],
       ]),
     );
-    await s.setMedia('r', 'alice+1', { audio: 0, video: 1 });
-    assert.deepEqual((await s.getMedia('r')).get('alice+1'), { audio: 0, video: 1 });
+    await s.setMedia('r', 'alice+1', tracksOf(0, 1));
+    assert.deepEqual((await s.getMedia('r')).get('alice+1'), tracksOf(0, 1));
     await s.removeMedia('r', 'alice+1');
-    assert.deepEqual(await s.getMedia('r'), new Map([['bob+2', { audio: 1, video: 0 }]]));
-    assert.deepEqual(await s.getMedia('other'), new Map([['carol+3', { audio: 0, video: 1 }]]));
+    assert.deepEqual(await s.getMedia('r'), new Map([['bob+2', tracksOf(1, 0)]]));
+    assert.deepEqual(await s.getMedia('other'), new Map([['carol+3', tracksOf(0, 1)]]));
   });
 
   it('returns an empty map for an unknown room and ignores removal there', async () => {
@@ -101,8 +102,8 @@ describe('MemoryStateStore media', () => {
 
   it('keeps publisher ids containing # intact', async () => {
     const { s } = store();
-    await s.setMedia('r', 'a#b+c#d', { audio: 1, video: 1 });
-    assert.deepEqual(await s.getMedia('r'), new Map([['a#b+c#d', { audio: 1, video: 1 }]]));
+    await s.setMedia('r', 'a#b+c#d', tracksOf(1, 1));
+    assert.deepEqual(await s.getMedia('r'), new Map([['a#b+c#d', tracksOf(1, 1)]]));
     await s.removeMedia('r', 'a#b+c#d');
     assert.equal(s.size(), 0);
   });
@@ -181,9 +182,9 @@ describe('MemoryStateStore expiry', () => {
 
   it('expires media hashes after the ttl and refreshes them on setMedia', async () => {
     const { s, clock } = store(1000);
-    await s.setMedia('r', 'a+1', { audio: 1, video: 1 });
+    await s.setMedia('r', 'a+1', tracksOf(1, 1));
     clock.now += 900;
-    await s.setMedia('r', 'b+2', { audio: 1, video: 0 });
+    await s.setMedia('r', 'b+2', tracksOf(1, 0));
     clock.now += 900;
     assert.equal((await s.getMedia('r')).size, 2);
     clock.now += 100;
@@ -194,7 +195,7 @@ describe('MemoryStateStore expiry', () => {
   it('a removal on an expired key does not throw and drops it', async () => {
     const { s, clock } = store(1000);
     await s.addPeer('pub', 'r', 'a+1');
-    await s.setMedia('r', 'a+1', { audio: 1, video: 1 });
+    await s.setMedia('r', 'a+1', tracksOf(1, 1));
     clock.now += 1000;
     await s.removePeer('pub', 'r', 'a+1');
     await s.removeMedia('r', 'a+1');
@@ -207,7 +208,7 @@ describe('MemoryStateStore size and close', () => {
     const { s, clock } = store();
     await s.addPeer('pub', 'r', 'a+1');
     await s.addPeer('sub', 'r', 'b+1');
-    await s.setMedia('r', 'a+1', { audio: 1, video: 1 });
+    await s.setMedia('r', 'a+1', tracksOf(1, 1));
     await s.setToken('pub', 'r', 'a', 't');
     assert.equal(s.size(), 4);
     await s.removeMedia('r', 'a+1');
@@ -222,7 +223,7 @@ describe('MemoryStateStore size and close', () => {
   it('close() drops everything', async () => {
     const { s } = store();
     await s.addPeer('pub', 'r', 'a+1');
-    await s.setMedia('r', 'a+1', { audio: 1, video: 1 });
+    await s.setMedia('r', 'a+1', tracksOf(1, 1));
     await s.setToken('pub', 'r', 'a', 't');
     await s.close();
     assert.equal(s.size(), 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRoomEvent } from '../../src/bus/nats.js';
+import { parseRoomEvent } from 'weever-protocol';
 
 describe('parseRoomEvent (room events between instances)', () => {
   it('keeps the codec of an H264 track and drops an unknown codec', () => {

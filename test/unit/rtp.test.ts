@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
-import { hasKeyframeRequest, isRtcp, RtpHeader, RtpRewriter, randomSsrc } from '../../src/media/rtp.js';
+import { RtpRewriter } from '../../src/media/stages/rewriter.js';
+import { isRtcp, RtpHeader, randomSsrc } from '../../src/rtp/header.js';
+import { hasKeyframeRequest } from '../../src/rtp/rtcp.js';
 
 interface RtpFields {
   marker?: boolean;
@@ -36,7 +38,7 @@ function pass(rw: RtpRewriter, f: RtpFields) {
   const p = rtp(f);
   const h = new RtpHeader();
   assert.equal(h.read(p), true);
-  if (!rw.rewrite(p, h)) return undefined;
+  if (!rw.onRtp(p, h)) return undefined;
   return read(p);
 }
 
@@ -51,7 +53,7 @@ describe('RtpRewriter', () => {
     const payload = Buffer.from(p.subarray(12));
     const h = new RtpHeader();
     assert.equal(h.read(p), true);
-    assert.equal(rw.rewrite(p, h), true);
+    assert.equal(rw.onRtp(p, h), true);
     assert.deepEqual(read(p), { marker: false, pt: OUT_PT, seq: 1000, ts: 50000, ssrc: OUT_SSRC });
     assert.equal(p[0], 0x80);
     assert.deepEqual(p.subarray(12), payload);
@@ -217,7 +219,7 @@ describe('RtpRewriter', () => {
       const p = rtp({ seq, ts, ssrc: 0x77 });
       h.read(p);
       for (const i of active) {
-        assert.equal(rws[i]!.rewrite(p, h), true);
+        assert.equal(rws[i]!.onRtp(p, h), true);
         out[i]!.push(read(p).ts);
       }
     };

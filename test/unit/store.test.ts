@@ -1,25 +1,77 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keys, mediaValue, parseMediaHash } from '../../src/state/store.js';
+import { keys, mediaValue, ownedEntry, parseMediaHash, parseOwnedEntry, type TrackInfo } from 'weever-protocol';
+import { tracksOf } from '../helpers/tracks.js';
 
 describe('keys', () => {
-  it('uses the reference key names', () => {
+  it('uses the original project key names', () => {
     assert.equal(keys.list('pub', 'r1'), 'room#r1#pub_list');
     assert.equal(keys.list('sub', 'r1'), 'room#r1#sub_list');
     assert.equal(keys.media('r1'), 'room#r1#media');
     assert.equal(keys.token('pub', 'r1', 'alice'), 'token#pub#r1#alice');
     assert.equal(keys.token('sub', 'r1', 'bob'), 'token#sub#r1#bob');
     assert.equal(keys.mediaField('alice+x1', 'video'), 'alice+x1#video');
+    assert.equal(keys.heartbeat('i1'), 'instance#i1');
+    assert.equal(keys.owned('i1'), 'instance#i1#peers');
+  });
+
+  it('owned entries round-trip', () => {
+    assert.equal(ownedEntry('pub', 'r', 'a+1'), 'pub r a+1');
+    assert.deepEqual(parseOwnedEntry('sub r#1 a+1'), { role: 'sub', room: 'r#1', fullId: 'a+1' });
+    assert.equal(parseOwnedEntry('xx r a'), null);
+    assert.equal(parseOwnedEntry('pub r'), null);
+  });
+});
+
+describe('mediaValue', () => {
+  it('is the count, then the stable track ids with their codec when named', () => {
+    const tracks: TrackInfo[] = [
+      { kind: 'audio', trackId: 'audio0' },
+      { kind: 'video', trackId: 'video1' },
+      { kind: 'video', trackId: 'video4', codec: 'H264' },
+    ];
+    assert.equal(mediaValue(tracks, 'video'), '2;video1,video4/H264');
+    assert.equal(mediaValue(tracks, 'audio'), '1;audio0');
+    assert.equal(mediaValue([], 'video'), '0;');
+  });
+
+  it('round-trips through parseMediaHash, keeping ids that are not positions', () => {
+    const tracks: TrackInfo[] = [
+      { kind: 'audio', trackId: 'audio2' },
+      { kind: 'video', trackId: 'video1' },
+    ];
+    const hash = {
+      [keys.mediaField('p+1', 'audio')]: mediaValue(tracks, 'audio'),
+      [keys.mediaField('p+1', 'video')]: mediaValue(tracks, 'video'),
+    };
+    assert.deepEqual(parseMediaHash(hash), new Map([['p+1', tracks]]));
   });
 });
 
 describe('parseMediaHash', () => {
-  it('groups audio and video fields per publisher', () => {
+  it('groups audio and video fields per publisher, audio first', () => {
     assert.deepEqual(
-      parseMediaHash({ 'alice+1#audio': '1', 'alice+1#video': '2', 'bob+2#audio': '1' }),
+      parseMediaHash({ 'alice+1#video': '2;video0,video1', 'alice+1#audio': '1;audio0', 'bob+2#audio': '1;audio3' }),
       new Map([
-        ['alice+1', { audio: 1, video: 2 }],
-        ['bob+2', { audio: 1, video: 0 }],
+        ['alice+1', tracksOf(1, 2)],
+        ['bob+2', [{ kind: 'audio', trackId: 'audio3' }]],
+      ]),
+    );
+  });
+
+  it('reads values of earlier versions (a bare count, or count;codecs) by position', () => {
+    assert.deepEqual(
+      parseMediaHash({ 'a+1#audio': '1', 'a+1#video': '2', 'obs+1#video': '2;H264,VP8', 'x+1#video': '1;AV2' }),
+      new Map([
+        ['a+1', tracksOf(1, 2)],
+        [
+          'obs+1',
+          [
+            { kind: 'video', trackId: 'video0', codec: 'H264' },
+            { kind: 'video', trackId: 'video1' },
+          ],
+        ],
+        ['x+1', tracksOf(0, 1)],
       ]),
     );
   });
@@ -28,18 +80,13 @@ describe('parseMediaHash', () => {
     assert.deepEqual(
       parseMediaHash({ 'a#b+c#audio': '1', 'a#b+c#video': '3', '#x#video': '1' }),
       new Map([
-        ['a#b+c', { audio: 1, video: 3 }],
-        ['#x', { audio: 0, video: 1 }],
+        ['a#b+c', tracksOf(1, 3)],
+        ['#x', tracksOf(0, 1)],
       ]),
     );
   });
 
-  it('round-trips keys.mediaField', () => {
-    const hash = { [keys.mediaField('p#1+z', 'audio')]: '0', [keys.mediaField('p#1+z', 'video')]: '1' };
-    assert.deepEqual(parseMediaHash(hash), new Map([['p#1+z', { audio: 0, video: 1 }]]));
-  });
-
-  it('ignores malformed fields', () => {
+  it('ignores malformed fields and values, and publishers left with no track', () => {
     assert.deepEqual(
       parseMediaHash({
         'alice+1': '1', // no #
@@ -47,47 +94,22 @@ describe('parseMediaHash', () => {
         'alice+1#data': '1', // unknown kind
         'alice+1#Audio': '1', // kinds are case-sensitive
         'alice+1#': '1',
-      }),
-      new Map(),
-    );
-  });
-
-  it('ignores values that are not non-negative integers', () => {
-    assert.deepEqual(
-      parseMediaHash({
         'a+1#audio': 'abc',
         'a+1#video': '',
         'b+2#audio': '-1',
         'c+3#video': 'NaN',
+        'd+4#video': '0;',
       }),
       new Map(),
     );
   });
 
+  it('falls back to positions when the ids do not match the count or the kind', () => {
+    assert.deepEqual(parseMediaHash({ 'a+1#video': '2;video5' }), new Map([['a+1', tracksOf(0, 2)]]));
+    assert.deepEqual(parseMediaHash({ 'a+1#video': '1;audio5' }), new Map([['a+1', tracksOf(0, 1)]]));
+  });
+
   it('keeps a publisher with a good field when its other field is bad', () => {
-    assert.deepEqual(parseMediaHash({ 'a+1#audio': 'x', 'a+1#video': '2' }), new Map([['a+1', { audio: 0, video: 2 }]]));
-  });
-
-  it('returns an empty map for an empty hash', () => {
-    assert.deepEqual(parseMediaHash({}), new Map());
-  });
-
-  it('reads the video codecs after the count (H264 from WHIP clients), ignores unknown ones', () => {
-    assert.deepEqual(
-      parseMediaHash({ 'obs+1#audio': '1', 'obs+1#video': '2;H264,VP8', 'x+1#video': '1;AV2' }),
-      new Map([
-        ['obs+1', { audio: 1, video: 2, videoCodecs: ['H264', 'VP8'] }],
-        ['x+1', { audio: 0, video: 1 }],
-      ]),
-    );
-  });
-});
-
-describe('mediaValue', () => {
-  it('is the bare count unless a video track is not VP8 (compatible with the reference)', () => {
-    assert.equal(mediaValue({ audio: 1, video: 2 }, 'video'), '2');
-    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['VP8'] }, 'video'), '1');
-    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['H264'] }, 'video'), '1;H264');
-    assert.equal(mediaValue({ audio: 1, video: 1, videoCodecs: ['H264'] }, 'audio'), '1');
+    assert.deepEqual(parseMediaHash({ 'a+1#audio': 'x', 'a+1#video': '2' }), new Map([['a+1', tracksOf(0, 2)]]));
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkName, checkRoomAndFullId, idOf, MAX_NAME_LENGTH, ownerOf } from '../../src/signalling/validate.js';
+import { checkName, checkRoomAndFullId, idOf, MAX_NAME_LENGTH, ownerOf } from 'weever-protocol';
 
 const PRINTABLE = 'printable ASCII (0x21-0x7E) without spaces';
 
@@ -81,7 +81,8 @@ describe('ownerOf', () => {
   it('strips -screen only at the end and only once', () => {
     assert.equal(ownerOf('alice-screenx'), 'alice-screenx');
     assert.equal(ownerOf('alice-screen-screen'), 'alice-screen');
-    assert.equal(ownerOf('-screen'), '');
+    // a bare suffix names no user before it: it is its own user (one rule for server and SDK)
+    assert.equal(ownerOf('-screen'), '-screen');
   });
 });
 

@@ -1,0 +1,147 @@
+/**
+ * A subscriber over the `control` data channel: one PeerConnection that receives every
+ * other publisher of the room. It starts with only the channel; once the channel is open
+ * the server adds m-lines and sends offers. The Negotiator decides what changes; this
+ * class applies its actions to the engine and the channel.
+ */
+import { type ClientCommand, control } from 'weever-protocol';
+import { randomSsrc } from '../rtp/header.js';
+import type { DownTrack } from './down-track.js';
+import { announcePublicIp } from './engine.js';
+import { oneLine } from './errors.js';
+import { type Action, Negotiator } from './negotiator.js';
+import type { PeerContext } from './peer.js';
+import { CODECS, codecByName } from './sdp.js';
+import { Subscriber } from './subscriber.js';
+
+export class ControlSubscriber extends Subscriber {
+  private readonly negotiator: Negotiator;
+  /** DownTracks by mid */
+  private readonly byMid = new Map<string, DownTrack>();
+  private ready = false;
+  private answerTimer: NodeJS.Timeout | undefined;
+  private offeredAt = 0;
+  offersSent = 0;
+
+  constructor(
+    ctx: PeerContext,
+    room: string,
+    fullId: string,
+    /** mids of the client's offer (its data channel), never reused for our m-lines */
+    clientMids: ReadonlySet<string>,
+  ) {
+    super(ctx, room, fullId);
+    this.negotiator = new Negotiator(clientMids);
+  }
+
+  protected override onControlOpen(): void {
+    if (this.closed) return; // an open event that raced with close: nothing would unsubscribe
+    this.loadRoom()
+      .then(() => {
+        if (this.closed) return;
+        this.ready = true;
+        this.renegotiate();
+        this.log.info({ publishers: this.desired.size }, 'subscriber ready');
+      })
+      .catch(() => {
+        this.send(control.error('room state unavailable'));
+        this.close('negotiation-failed');
+      });
+  }
+
+  protected override onRoomChanged(): void {
+    this.renegotiate();
+  }
+
+  /** Brings the connection to `desired` with one offer, unless one is outstanding. */
+  private renegotiate(): void {
+    if (!this.ready || this.closed) return;
+    const actions = this.negotiator.next(this.desired);
+    for (const a of actions) this.apply(a);
+    if (this.negotiator.offerOutstanding && actions.length > 0) this.sendOffer();
+  }
+
+  private apply(a: Action): void {
+    switch (a.type) {
+      case 'pub-left':
+        this.send(control.pubLeft(a.pub));
+        break;
+      case 'pub-join':
+        this.send(control.pubJoin(a.pub));
+        break;
+      case 'retire': {
+        const down = this.byMid.get(a.line.mid)!;
+        down.unbind();
+        const d = this.describe(a.line.mid, a.line.kind, [CODECS[a.line.kind]]);
+        d.setDirection('Inactive');
+        down.handles.push(this.pc.addTrack(d));
+        break;
+      }
+      case 'attach': {
+        const { mid, kind } = a.line;
+        const pub = a.line.pub!;
+        const info = a.line.info!;
+        const ssrc = randomSsrc();
+        const codec = codecByName(kind, info.codec);
+        const d = this.describe(mid, kind, [codec]);
+        d.addSSRC(ssrc, pub, pub, info.trackId);
+        const handle = this.pc.addTrack(d);
+        let down = this.byMid.get(mid);
+        if (!down) {
+          down = this.newDownTrack(mid, kind, handle);
+          this.byMid.set(mid, down);
+        } else down.handles.push(handle);
+        this.bind(down, pub, info, ssrc, codec.payloadType);
+        break;
+      }
+    }
+  }
+
+  private sendOffer(): void {
+    try {
+      this.pc.setLocalDescription('offer');
+      const offer = this.pc.localDescription();
+      if (!offer) throw new Error('engine produced no offer');
+      this.offeredAt = performance.now();
+      this.offersSent++;
+      this.answerTimer = this.setTimer(this.ctx.config.answerTimeoutMs, () => {
+        this.send(control.error('no SDP_ANSWER to the last offer in time'));
+        this.close('answer-timeout');
+      });
+      this.send(control.sdpOffer(announcePublicIp(offer.sdp, this.ctx.config.publicIp)));
+    } catch (err) {
+      this.log.error({ err }, 'could not create offer');
+      this.send(control.error('server could not create an offer'));
+      this.close('negotiation-failed');
+    }
+  }
+
+  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+    if (command.cmd !== 'SDP_ANSWER') {
+      this.send(control.error(`${command.cmd} is not expected from a subscriber`));
+      return;
+    }
+    if (!this.negotiator.offerOutstanding) {
+      this.send(control.error('no offer is outstanding'));
+      return;
+    }
+    try {
+      this.pc.setRemoteDescription(command.sdp, 'answer');
+    } catch (err) {
+      // Our offer stays outstanding; a corrected answer may still come before the timeout.
+      this.send(control.error(`bad SDP_ANSWER: ${oneLine(err)}`));
+      return;
+    }
+    const seconds = (performance.now() - this.offeredAt) / 1000;
+    this.ctx.onRenegotiated(seconds);
+    this.clearTimer(this.answerTimer);
+    this.answerTimer = undefined;
+    const { live, again } = this.negotiator.answered();
+    this.log.info(
+      { offer: this.offersSent, ms: Math.round(seconds * 1000), tracks: this.negotiator.attachedCount() },
+      'subscriber renegotiated',
+    );
+    for (const line of live) this.byMid.get(line.mid)?.enable();
+    if (again) this.renegotiate();
+  }
+}

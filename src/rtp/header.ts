@@ -1,0 +1,67 @@
+/**
+ * RTP header fields read once per packet (RFC 3550 §5.1). A leaf of the code: the media
+ * pipeline and the bus both carry packets with their header.
+ */
+
+export const RTP_HEADER_SIZE = 12;
+
+/**
+ * The header fields the pipeline works with, read ONCE per packet on the receiving side
+ * before the fan-out: every subscriber's stages start from these original values, never
+ * from what the previous subscriber's rewrite left in the shared buffer. One instance per
+ * received stream, reused for every packet.
+ */
+export class RtpHeader {
+  ssrc = 0;
+  seq = 0;
+  ts = 0;
+  payloadType = 0;
+  marker = false;
+  /** padding only, no payload: what a sender emits to probe bandwidth */
+  paddingOnly = false;
+
+  /** Reads the fields; false when `p` is not an RTP packet. */
+  read(p: Buffer): boolean {
+    if (p.length < RTP_HEADER_SIZE) return false;
+    const b0 = p[0]!;
+    if (b0 >> 6 !== 2) return false;
+    const b1 = p[1]!;
+    this.marker = (b1 & 0x80) !== 0;
+    this.payloadType = b1 & 0x7f;
+    this.seq = p.readUInt16BE(2);
+    this.ts = p.readUInt32BE(4);
+    this.ssrc = p.readUInt32BE(8);
+    this.paddingOnly = (b0 & 0x20) !== 0 && paddedPayloadLength(p) <= 0;
+    return true;
+  }
+}
+
+/** Payload bytes of an RTP packet whose padding bit is set (header, CSRCs, extension and padding removed). */
+function paddedPayloadLength(p: Buffer): number {
+  const off = rtpPayloadOffset(p);
+  return off < 0 ? 0 : p.length - off - p[p.length - 1]!;
+}
+
+/** Offset of the payload of an RTP packet (after CSRCs and header extension); -1 when truncated. */
+export function rtpPayloadOffset(p: Buffer): number {
+  if (p.length < RTP_HEADER_SIZE) return -1;
+  const b0 = p[0]!;
+  let off = RTP_HEADER_SIZE + 4 * (b0 & 0x0f);
+  if (b0 & 0x10) {
+    if (p.length < off + 4) return -1;
+    off += 4 + 4 * p.readUInt16BE(off + 2);
+  }
+  return off <= p.length ? off : -1;
+}
+
+/** RTCP shares the RTP port under rtcp-mux; packet types 192–223 are RTCP (RFC 5761). */
+export function isRtcp(p: Buffer): boolean {
+  if (p.length < 2) return false;
+  const pt = p[1]!;
+  return pt >= 192 && pt <= 223;
+}
+
+/** 32-bit SSRC that is never 0. */
+export function randomSsrc(): number {
+  return ((Math.random() * 0xfffffffe) >>> 0) + 1;
+}
