@@ -115,7 +115,8 @@ describe('contract keys', () => {
     }
     assert.deepEqual(await inspect.smembers('room#r1#pub_list'), ['alice+p1']);
     assert.deepEqual(await inspect.smembers('room#r1#sub_list'), ['bob+s1']);
-    assert.deepEqual(await inspect.hgetall('room#r1#media'), { 'alice+p1#audio': '1', 'alice+p1#video': '2' });
+    // the count first (what the original project stores), then the stable track ids
+    assert.deepEqual(await inspect.hgetall('room#r1#media'), { 'alice+p1#audio': '1;audio0', 'alice+p1#video': '2;video0,video1' });
     assert.equal(await inspect.get('token#pub#r1#alice'), 'tok-pub');
 
     // A duplicate full id is refused, by the same instance or another, and owned by nobody new.
@@ -209,7 +210,7 @@ const log = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fat
 const room = process.env.ROOM;
 const store = await RedisStateStore.connect({ url: process.env.REDIS_URL, instanceId: process.env.INSTANCE, log, onReaped: noop, onResynced: noop });
 if (!(await store.addPeer('pub', room, 'xpub+1'))) throw new Error('pub refused');
-await store.setMedia(room, 'xpub+1', tracksOf(1, 1));
+await store.setMedia(room, 'xpub+1', [{ kind: 'audio', trackId: 'audio0' }, { kind: 'video', trackId: 'video0' }]);
 if (!(await store.addPeer('sub', room, 'xsub+1'))) throw new Error('sub refused');
 process.stdout.write('ready\\n');
 setInterval(noop, 1 << 30);
@@ -256,7 +257,7 @@ describe('reaping', () => {
     assert.deepEqual(await inspect.smembers('instances'), ['dead-x']);
     assert.deepEqual(await inspect.smembers('room#r3#pub_list'), ['xpub+1']);
     assert.deepEqual(await inspect.smembers('room#r3#sub_list'), ['xsub+1']);
-    assert.deepEqual(await inspect.hgetall('room#r3#media'), { 'xpub+1#audio': '1', 'xpub+1#video': '1' });
+    assert.deepEqual(await inspect.hgetall('room#r3#media'), { 'xpub+1#audio': '1;audio0', 'xpub+1#video': '1;video0' });
     assert.equal(await inspect.exists('instance#dead-x'), 1);
     await endProcess(x, 'SIGKILL');
 
@@ -309,7 +310,7 @@ describe('reaping', () => {
     // Its entries are gone; the survivors' (live heartbeats) are untouched.
     assert.deepEqual(await inspect.smembers('room#r3#pub_list'), ['bpub+1']);
     assert.deepEqual(await inspect.smembers('room#r3#sub_list'), ['csub+1']);
-    assert.deepEqual(await inspect.hgetall('room#r3#media'), { 'bpub+1#audio': '1', 'bpub+1#video': '2' });
+    assert.deepEqual(await inspect.hgetall('room#r3#media'), { 'bpub+1#audio': '1;audio0', 'bpub+1#video': '2;video0,video1' });
     assert.deepEqual(sorted(await inspect.smembers('instances')), ['live-b', 'live-c']);
     assert.equal(await inspect.exists('instance#dead-x#peers', 'instance#dead-x'), 0);
     assert.deepEqual(await inspect.smembers('instance#live-b#peers'), ['pub r3 bpub+1']);
@@ -329,7 +330,7 @@ const room = process.env.ROOM;
 const onResynced = () => process.stdout.write('resynced\\n');
 const store = await RedisStateStore.connect({ url: process.env.REDIS_URL, instanceId: process.env.INSTANCE, log, onReaped: noop, onResynced });
 if (!(await store.addPeer('pub', room, 'alive+1'))) throw new Error('pub refused');
-await store.setMedia(room, 'alive+1', tracksOf(1, 1));
+await store.setMedia(room, 'alive+1', [{ kind: 'audio', trackId: 'audio0' }, { kind: 'video', trackId: 'video0' }]);
 if (!(await store.addPeer('sub', room, 'viewer+1'))) throw new Error('sub refused');
 process.stdout.write('ready\\n');
 setInterval(noop, 1 << 30);
@@ -388,7 +389,7 @@ describe('reaped while alive', () => {
     const back = Date.now() - resumedAt;
     assert.deepEqual(await inspect.smembers('room#r#pub_list'), ['alive+1']);
     assert.deepEqual(await inspect.smembers('room#r#sub_list'), ['viewer+1']);
-    assert.deepEqual(await inspect.hgetall('room#r#media'), { 'alive+1#audio': '1', 'alive+1#video': '1' });
+    assert.deepEqual(await inspect.hgetall('room#r#media'), { 'alive+1#audio': '1;audio0', 'alive+1#video': '1;video0' });
     assert.equal(await inspect.exists('instance#paused-x'), 1);
     await assertTtl24h('room#r#pub_list');
     await assertTtl24h('instance#paused-x#peers');
@@ -444,7 +445,7 @@ describe('resync', () => {
 
     assert.deepEqual(await inspect.smembers('room#r4#sub_list'), ['a']);
     assert.deepEqual(await inspect.smembers('room#r4#pub_list'), ['p']);
-    assert.deepEqual(await inspect.hgetall('room#r4#media'), { 'p#audio': '1', 'p#video': '1' });
+    assert.deepEqual(await inspect.hgetall('room#r4#media'), { 'p#audio': '1;audio0', 'p#video': '1;video0' });
     assert.deepEqual(sorted(await inspect.smembers('instance#sync-s#peers')), ['pub r4 p', 'sub r4 a']);
     assert.deepEqual(await s.store.listPeers('sub', room), ['a']);
     assert.deepEqual(await inspect.smembers('instances'), ['sync-s']);
