@@ -9,12 +9,16 @@ ARG NODE_VERSION=24
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# the workspaces' manifests, so npm ci installs and links them
+COPY packages/protocol/package.json packages/protocol/
+COPY packages/load/package.json packages/load/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY packages packages
 COPY client client
 COPY src src
 COPY test test
-COPY bench bench
+# builds the protocol, the server, its tests and the load package (not shipped)
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # glibc (bookworm), not alpine: node-datachannel ships prebuilt binaries for glibc.
@@ -28,6 +32,9 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist/src dist/src
 COPY --from=build /app/dist/client dist/client
+# node_modules/weever-protocol links here
+COPY --from=build /app/packages/protocol/package.json packages/protocol/
+COPY --from=build /app/packages/protocol/dist packages/protocol/dist
 COPY public public
 USER node
 # public API (HTTP or HTTPS), private API (probes, lists, tokens), ICE over UDP:

@@ -33,4 +33,6 @@ fi
 
 npm run -s build
 npm run -s lint
-node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js
+# the server's tests, then the load package's (packages/load: the load tool, the benchmarks' code, the Janus target)
+node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/e2e/*.test.js \
+  packages/load/dist/test/unit/*.test.js packages/load/dist/test/e2e/*.test.js

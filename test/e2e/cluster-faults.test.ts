@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
 import type { Page } from 'playwright-core';
-import { LoadClients } from '../../src/load/clients.js';
+import { LoadClients } from 'weever-load';
 import {
   callIn,
   chromiumOffer,

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
-import { LoadClients } from '../../src/load/clients.js';
+import { LoadClients } from 'weever-load';
 import { ROOT, waitFor } from './harness.js';
 import { freePort } from './services.js';
 

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -29,6 +28,7 @@ import {
   suiteServer,
   waitFor,
 } from './harness.js';
+import { freePort } from './services.js';
 
 interface Reply {
   status: number;
@@ -140,18 +140,6 @@ function assertNoCrash(server: ServerProcess, expected: RegExp[] = []): void {
   assert.deepEqual(bad, [], 'no error or fatal log line');
 }
 
-/** A UDP port that was free a moment ago. */
-async function freeUdpPort(): Promise<number> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(0, resolve);
-  });
-  const { port } = sock.address();
-  await new Promise<void>((resolve) => sock.close(resolve));
-  return port;
-}
-
 let browser: Browser;
 /** The default server (no option under test): hosts the page the offer comes from, and the default-CORS checks. */
 let plain: ServerProcess;
@@ -234,7 +222,7 @@ describe('--rtc-udp-port: every peer on one multiplexed UDP port', () => {
   let port: number;
   const pages: Page[] = [];
   const ctx = suiteServer(async () => {
-    port = await freeUdpPort();
+    port = await freePort('udp');
     return ['--rtc-udp-port', String(port)];
   });
   after(async () => {

@@ -11,10 +11,9 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import type { Logger } from '../../src/observability/log.js';
 import { type ReapedPeer, RedisStateStore } from '../../src/state/redis.js';
 import { STATE_TTL_SECONDS } from '../../src/state/store.js';
+import { type MemoryLog, memoryLog } from '../helpers/log.js';
 import { tracksOf } from '../helpers/tracks.js';
 import { waitFor } from './harness.js';
 import { endProcess, type RedisServer, startRedis } from './services.js';
@@ -25,7 +24,7 @@ interface Probe {
   id: string;
   reaped: { peers: ReapedPeer[]; instance: string; at: number }[];
   resynced: number;
-  logs: { level: number; msg: string; [k: string]: unknown }[];
+  logs: MemoryLog;
 }
 
 let redis: RedisServer;
@@ -50,16 +49,12 @@ afterEach(async () => {
   await redis.stop();
 });
 
-function capturingLogger(lines: Probe['logs']): Logger {
-  return pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-}
-
 async function open(id: string): Promise<Probe> {
-  const probe = { id, reaped: [], resynced: 0, logs: [] } as unknown as Probe;
+  const probe = { id, reaped: [], resynced: 0, logs: memoryLog('debug') } as unknown as Probe;
   probe.store = await RedisStateStore.connect({
     url: redis.url,
     instanceId: id,
-    log: capturingLogger(probe.logs),
+    log: probe.logs.log,
     onReaped: (peers, instance) => void probe.reaped.push({ peers, instance, at: Date.now() }),
     onResynced: () => void probe.resynced++,
   });
@@ -305,7 +300,7 @@ describe('reaping', () => {
       ],
     );
     const reaper = b.reaped.length === 1 ? b : c;
-    assert.equal(reaper.logs.filter((l) => l.msg === 'reaped a dead instance' && l.instance === 'dead-x').length, 1);
+    assert.equal(reaper.logs.entries('reaped a dead instance').filter((l) => l.instance === 'dead-x').length, 1);
 
     // Its entries are gone; the survivors' (live heartbeats) are untouched.
     assert.deepEqual(await inspect.smembers('room#r3#pub_list'), ['bpub+1']);

@@ -3,6 +3,7 @@
  * `redis-server` and `nats-server` on free ports of 127.0.0.1, stopped by the tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
@@ -10,7 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, startServer, waitFor } from './harness.js';
 
-export async function freePort(): Promise<number> {
+/** A port that was free a moment ago: TCP on 127.0.0.1, or UDP on every interface (as the server's --rtc-udp-port binds). */
+export async function freePort(protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  if (protocol === 'udp') {
+    const sock = createSocket('udp4');
+    sock.bind(0);
+    await once(sock, 'listening');
+    const { port } = sock.address();
+    await new Promise<void>((resolve) => sock.close(resolve));
+    return port;
+  }
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');

@@ -7,16 +7,10 @@ import { tracksOf } from '../helpers/tracks.js';
 /** Actions as short strings: `join a`, `attach 1 a/video0 new`, `retire 1`, `left a`. */
 function show(actions: Action[]): string[] {
   return actions.map((a) => {
-    switch (a.type) {
-      case 'pub-join':
-        return `join ${a.pub}`;
-      case 'pub-left':
-        return `left ${a.pub}`;
-      case 'retire':
-        return `retire ${a.line.mid}`;
-      case 'attach':
-        return `attach ${a.line.mid} ${a.line.pub}/${a.line.info!.trackId}${a.fresh ? ' new' : ''}`;
-    }
+    if (a.type === 'pub-join') return `join ${a.pub}`;
+    if (a.type === 'pub-left') return `left ${a.pub}`;
+    if (a.type === 'retire') return `retire ${a.line.mid}`;
+    return `attach ${a.line.mid} ${a.line.pub}/${a.line.info!.trackId}${a.fresh ? ' new' : ''}`;
   });
 }
 

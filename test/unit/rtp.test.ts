@@ -3,43 +3,15 @@ import { afterEach, describe, it, mock } from 'node:test';
 import { RtpRewriter } from '../../src/media/stages/rewriter.js';
 import { isRtcp, RtpHeader, randomSsrc } from '../../src/rtp/header.js';
 import { hasKeyframeRequest } from '../../src/rtp/rtcp.js';
-
-interface RtpFields {
-  marker?: boolean;
-  pt?: number;
-  seq: number;
-  ts: number;
-  ssrc: number;
-  payload?: Buffer;
-}
-
-function rtp({ marker = false, pt = 100, seq, ts, ssrc, payload = Buffer.from([0xde, 0xad, 0xbe, 0xef]) }: RtpFields): Buffer {
-  const h = Buffer.alloc(12);
-  h[0] = 0x80; // V=2, no padding/extension/CSRC
-  h[1] = (marker ? 0x80 : 0) | pt;
-  h.writeUInt16BE(seq, 2);
-  h.writeUInt32BE(ts, 4);
-  h.writeUInt32BE(ssrc, 8);
-  return Buffer.concat([h, payload]);
-}
-
-function read(p: Buffer) {
-  return {
-    marker: (p[1]! & 0x80) !== 0,
-    pt: p[1]! & 0x7f,
-    seq: p.readUInt16BE(2),
-    ts: p.readUInt32BE(4),
-    ssrc: p.readUInt32BE(8),
-  };
-}
+import { type RtpFields, rtpFields, rtpPacket } from '../helpers/rtp.js';
 
 /** Feeds a packet through the rewriter and returns the rewritten header fields. */
 function pass(rw: RtpRewriter, f: RtpFields) {
-  const p = rtp(f);
+  const p = rtpPacket(f);
   const h = new RtpHeader();
   assert.equal(h.read(p), true);
   if (!rw.onRtp(p, h)) return undefined;
-  return read(p);
+  return rtpFields(p);
 }
 
 const OUT_SSRC = 0xcafebabe;
@@ -49,12 +21,12 @@ const STEP = 3000;
 describe('RtpRewriter', () => {
   it('rewrites ssrc and payload type in place and keeps payload, seq and ts of the first source', () => {
     const rw = new RtpRewriter(OUT_SSRC, OUT_PT, STEP);
-    const p = rtp({ pt: 120, seq: 1000, ts: 50000, ssrc: 0x11111111 });
+    const p = rtpPacket({ pt: 120, seq: 1000, ts: 50000, ssrc: 0x11111111 });
     const payload = Buffer.from(p.subarray(12));
     const h = new RtpHeader();
     assert.equal(h.read(p), true);
     assert.equal(rw.onRtp(p, h), true);
-    assert.deepEqual(read(p), { marker: false, pt: OUT_PT, seq: 1000, ts: 50000, ssrc: OUT_SSRC });
+    assert.deepEqual(rtpFields(p), { marker: false, pt: OUT_PT, seq: 1000, ts: 50000, ssrc: OUT_SSRC });
     assert.equal(p[0], 0x80);
     assert.deepEqual(p.subarray(12), payload);
     assert.equal(rw.ssrc, OUT_SSRC);
@@ -159,12 +131,12 @@ describe('RtpRewriter', () => {
     const shortCopy = Buffer.from(short);
     assert.equal(h.read(short), false);
     assert.deepEqual(short, shortCopy);
-    const v1 = rtp({ seq: 1, ts: 1, ssrc: 1 });
+    const v1 = rtpPacket({ seq: 1, ts: 1, ssrc: 1 });
     v1[0] = 0x40; // version 1
     assert.equal(h.read(v1), false);
     assert.equal(h.read(Buffer.alloc(0)), false);
     assert.equal(h.read(Buffer.alloc(20)), false);
-    assert.equal(h.read(rtp({ seq: 7, ts: 8, ssrc: 9 })), true);
+    assert.equal(h.read(rtpPacket({ seq: 7, ts: 8, ssrc: 9 })), true);
     assert.deepEqual({ seq: h.seq, ts: h.ts, ssrc: h.ssrc }, { seq: 7, ts: 8, ssrc: 9 });
   });
 
@@ -216,11 +188,11 @@ describe('RtpRewriter', () => {
     const out: number[][] = [[], [], []];
     const h = new RtpHeader();
     const send = (seq: number, ts: number, active: number[]) => {
-      const p = rtp({ seq, ts, ssrc: 0x77 });
+      const p = rtpPacket({ seq, ts, ssrc: 0x77 });
       h.read(p);
       for (const i of active) {
         assert.equal(rws[i]!.onRtp(p, h), true);
-        out[i]!.push(read(p).ts);
+        out[i]!.push(rtpFields(p).ts);
       }
     };
     send(10, 90000, [0, 1, 2]);
@@ -358,8 +330,8 @@ describe('isRtcp', () => {
   });
 
   it('is false for RTP and for too short buffers', () => {
-    assert.equal(isRtcp(rtp({ pt: 96, seq: 1, ts: 1, ssrc: 1 })), false);
-    assert.equal(isRtcp(rtp({ marker: true, pt: 111, seq: 1, ts: 1, ssrc: 1 })), false);
+    assert.equal(isRtcp(rtpPacket({ pt: 96, seq: 1, ts: 1, ssrc: 1 })), false);
+    assert.equal(isRtcp(rtpPacket({ marker: true, pt: 111, seq: 1, ts: 1, ssrc: 1 })), false);
     assert.equal(isRtcp(Buffer.from([0x80, 191])), false);
     assert.equal(isRtcp(Buffer.from([0x80, 224])), false);
     assert.equal(isRtcp(Buffer.from([0x80])), false);

@@ -1,0 +1,142 @@
+/**
+ * One-room scenarios on the load tool's clients, each a steady-state window per room size:
+ * - fanout: 1 publisher (VP8 ~1 Mbit/s + Opus) → N subscribers;
+ * - audio-room: K audio-only publishers → N subscribers (a "Clubhouse" room);
+ * - conference: P participants, each publishing and subscribing to all the others.
+ */
+import { LoadRun } from '../src/run.js';
+import { type CommonOptions, loadOptions, note, printRows, type Row, serverUnderTest, steadyWindow } from './lib/load-bench.js';
+import { machine } from './lib/machine.js';
+
+async function oneRoom(
+  o: CommonOptions,
+  scenario: string,
+  sizes: number[],
+  shape: (n: number) => Parameters<typeof loadOptions>[3],
+  title: string,
+): Promise<Row[]> {
+  if (o.target === 'both') {
+    // Same run, same media, same pinning: ours first, then Janus, then the ratio.
+    const ours = await oneRoom({ ...o, target: 'weever' }, scenario, sizes, shape, title);
+    const janus = await oneRoom({ ...o, target: 'janus' }, scenario, sizes, shape, title);
+    printComparison(ours, janus);
+    return [...ours, ...janus];
+  }
+  const sut = await serverUnderTest(o);
+  const rows: Row[] = [];
+  try {
+    note(`machine: ${machine()}\n${sut.label ?? 'weever'}: server pinned to core 0, clients to core 1: ${sut.pinned}`);
+    for (const n of sizes) {
+      const run = await LoadRun.start(loadOptions(o, sut, `${scenario}-${n}-${Date.now()}`, shape(n)));
+      try {
+        const { row } = await steadyWindow(run, sut, o, scenario);
+        rows.push(row);
+        note(`${scenario} ${n}: ${JSON.stringify(row)}`);
+      } finally {
+        await run.close();
+      }
+    }
+  } finally {
+    await sut.stop();
+  }
+  printRows(sut.label ? `${title} — ${sut.label}` : title, sut, rows);
+  return rows;
+}
+
+export interface Comparison {
+  subscribers: number;
+  weeverCpuUsPerPacket: number | null;
+  janusCpuUsPerPacket: number | null;
+  /** ours ÷ Janus: below 1, we spend less CPU per forwarded packet */
+  cpuRatio: number | null;
+  weeverLossPercent: number;
+  janusLossPercent: number;
+}
+
+/** Pairs rows of the two targets by room size. */
+export function compare(rows: Row[]): Comparison[] {
+  const janus = rows.filter((r) => r.target === 'janus');
+  return rows
+    .filter((r) => r.target === 'weever')
+    .flatMap((w) => {
+      const j = janus.find((x) => x.subscribers === w.subscribers && x.publishers === w.publishers);
+      if (!j) return [];
+      const a = w.serverCpuUsPerPacket;
+      const b = j.serverCpuUsPerPacket;
+      return [
+        {
+          subscribers: w.subscribers,
+          weeverCpuUsPerPacket: a,
+          janusCpuUsPerPacket: b,
+          cpuRatio: a !== null && b !== null && b > 0 ? Number((a / b).toFixed(2)) : null,
+          weeverLossPercent: w.lossPercent,
+          janusLossPercent: j.lossPercent,
+        },
+      ];
+    });
+}
+
+function printComparison(ours: Row[], janus: Row[]): void {
+  console.log(
+    '\nside by side (CPU µs per packet the subscribers received, Janus has no forwarded counter; ours: server counter, equal at 0 loss)',
+  );
+  console.log('| N | weever µs/pkt | Janus µs/pkt | ratio weever/Janus | weever loss % | Janus loss % |');
+  console.log('|---|---|---|---|---|---|');
+  for (const c of compare([...ours, ...janus])) {
+    console.log(
+      `| ${c.subscribers} | ${c.weeverCpuUsPerPacket ?? '–'} | ${c.janusCpuUsPerPacket ?? '–'} | ${c.cpuRatio ?? '–'} | ${c.weeverLossPercent} | ${c.janusLossPercent} |`,
+    );
+  }
+}
+
+/** The JSON last line: one object for one size, `{scenario, results}` for a list (and the comparison with both targets). */
+export function lastLine(scenario: string, rows: Row[]): string {
+  const comparison = compare(rows);
+  if (comparison.length > 0) return JSON.stringify({ scenario, results: rows, comparison });
+  return JSON.stringify(rows.length === 1 ? rows[0] : { scenario, results: rows });
+}
+
+export async function fanout(o: CommonOptions & { subscribers: number[] }): Promise<Row[]> {
+  const rows = await oneRoom(
+    o,
+    'fanout',
+    o.subscribers,
+    (n) => ({ publishers: 1, subscribers: n }),
+    `fanout: 1 publisher (VP8 ${o.videoBitrate / 1000} kbit/s ${o.fps} fps + Opus 20 ms) → N subscribers, ${o.seconds} s window after ${o.warmup} s warm-up`,
+  );
+  for (const target of ['weever', 'janus']) {
+    // Slope between the two largest N: the cost of one more forwarded packet, without the fixed per-second costs.
+    const mine = rows.filter((r) => r.target === target);
+    if (mine.length < 2) continue;
+    const [a, b] = mine.slice(-2) as [Row, Row];
+    if (a.serverCpuUsPerPacket !== null && b.serverCpuUsPerPacket !== null && b.forwardedPacketsPerSecond !== a.forwardedPacketsPerSecond) {
+      const marginal =
+        (b.serverCpuUsPerPacket * b.forwardedPacketsPerSecond - a.serverCpuUsPerPacket * a.forwardedPacketsPerSecond) /
+        (b.forwardedPacketsPerSecond - a.forwardedPacketsPerSecond);
+      console.log(
+        `${target}: marginal server CPU per extra forwarded packet (N=${a.subscribers}→${b.subscribers}): ${marginal.toFixed(2)} µs`,
+      );
+    }
+  }
+  return rows;
+}
+
+export async function audioRoom(o: CommonOptions & { publishers: number; subscribers: number[] }): Promise<Row[]> {
+  return oneRoom(
+    o,
+    'audio-room',
+    o.subscribers,
+    (n) => ({ publishers: o.publishers, subscribers: n, video: false }),
+    `audio-room: ${o.publishers} audio-only publishers (Opus 20 ms) → N subscribers, ${o.seconds} s window after ${o.warmup} s warm-up`,
+  );
+}
+
+export async function conference(o: CommonOptions & { participants: number[] }): Promise<Row[]> {
+  return oneRoom(
+    o,
+    'conference',
+    o.participants,
+    (p) => ({ publishers: p, subscribers: 0, conference: true }),
+    `conference: P participants, each publishing VP8 ${o.videoBitrate / 1000} kbit/s + Opus and receiving all others, ${o.seconds} s window after ${o.warmup} s warm-up`,
+  );
+}

@@ -1,0 +1,88 @@
+/** `npm run bench -- <scenario> [options]`: prints a table, then one JSON object as the last line. */
+import { Command } from 'commander';
+import { capacity } from './capacity.js';
+import { chart } from './chart.js';
+import { crossInstance } from './cross-instance.js';
+import { join } from './join.js';
+import { joinLoad } from './join-load.js';
+import { commonOptions, int, intList } from './lib/load-bench.js';
+import { profile } from './profile.js';
+import { audioRoom, conference, fanout, lastLine } from './rooms.js';
+
+const program = new Command('bench').description('Weever Streaming benchmarks (clients: the weever-load tool, packages/load/src)');
+commonOptions(
+  program.command('fanout').description('1 publisher (VP8 ~1 Mbit/s + Opus) → N subscribers: server CPU µs per forwarded packet, loss'),
+  true,
+)
+  .option('--subscribers <list>', 'values of N, comma separated', intList, [1, 5, 10, 20])
+  .action(async (o) => {
+    console.log(lastLine('fanout', await fanout(o)));
+  });
+commonOptions(program.command('audio-room').description('K audio-only publishers → N subscribers ("Clubhouse" room)'), true)
+  .option('--publishers <k>', 'audio-only publishers', int, 10)
+  .option('--subscribers <list>', 'values of N, comma separated', intList, [10, 50])
+  .action(async (o) => {
+    console.log(lastLine('audio-room', await audioRoom(o)));
+  });
+commonOptions(program.command('conference').description('P participants, each publishing and subscribing to all others'), false)
+  .option('--participants <list>', 'values of P, comma separated', intList, [3, 5, 8])
+  .action(async (o) => {
+    console.log(lastLine('conference', await conference(o)));
+  });
+commonOptions(program.command('capacity').description('raise N until loss > --max-loss % or server CPU saturates; reports the knee'), false)
+  .option('--start <n>', 'first N', int, 10)
+  .option('--step <n>', 'subscribers added per step', int, 10)
+  .option('--max <n>', 'largest N tried', int, 200)
+  .option('--max-loss <percent>', 'loss that ends the search', Number, 1)
+  .option('--max-cpu <percent>', 'server CPU (% of its core) that ends the search', Number, 90)
+  .action(async (o) => {
+    console.log(JSON.stringify(await capacity(o)));
+  });
+commonOptions(program.command('join').description('join → first packet / first keyframe latency under load (protocol clients)'), false)
+  .option('--joins <n>', 'subscribers joining one after the other', int, 20)
+  .option('--subscribers <n>', 'subscribers already in the room (the load)', int, 10)
+  .option('--gap <ms>', "pause after a joiner's first keyframe (the server spaces keyframe requests 500 ms)", int, 600)
+  .action(async (o) => {
+    console.log(JSON.stringify(await joinLoad(o)));
+  });
+program
+  .command('join-browser')
+  .description('join → first decoded frame latency, Chromium publisher and subscriber')
+  .option('--joins <n>', 'number of joins', int, 20)
+  .option('--keyframe-interval <s>', 'server periodic keyframe fallback (long: joins must not wait for it)', int, 3600)
+  .action(async (o) => {
+    console.log(JSON.stringify(await join({ joins: o.joins, keyframeInterval: o.keyframeInterval })));
+  });
+commonOptions(
+  program
+    .command('cross-instance')
+    .description('the fanout with subscribers on another instance (Redis + NATS): CPU per packet and added latency'),
+  false,
+)
+  .option('--subscribers <n>', 'number of subscribers', int, 5)
+  .action(async (o) => {
+    console.log(JSON.stringify(await crossInstance(o)));
+  });
+program
+  .command('profile')
+  .description('fanout with perf sampling of the server: where the CPU per forwarded packet goes')
+  .option('--subscribers <n>', 'number of subscribers', int, 20)
+  .option('--seconds <s>', 'sampling window', int, 10)
+  .option('--warmup <s>', 'warm-up before the window', int, 3)
+  .option('--cpu-prof', 'also write a V8 .cpuprofile of the JS thread', false)
+  .action(async (o) => {
+    console.log(JSON.stringify(await profile(o)));
+  });
+program
+  .command('chart')
+  .description('SVG chart of server CPU % and loss % vs subscribers from benchmark outputs (one series per file)')
+  .argument('<files...>', 'benchmark outputs (their last line is the JSON object)')
+  .requiredOption('--out <file.svg>', 'SVG to write')
+  .option('--title <text>', 'chart title', 'fanout: server CPU and loss vs subscribers')
+  .action((files: string[], o: { out: string; title: string }) => {
+    const series = chart(files, o.out, o.title);
+    console.log(JSON.stringify({ chart: o.out, series: series.map((s) => ({ name: s.name, points: s.points.length })) }));
+  });
+await program.parseAsync(process.argv);
+// The load clients' native threads must not keep the benchmark alive once it printed.
+process.exit(0);
