@@ -28,6 +28,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist/src dist/src
 COPY --from=build /app/dist/client dist/client
+COPY --from=build /app/dist/sdk dist/sdk
 COPY public public
 USER node
 # public API (HTTP or HTTPS), private API (probes, lists, tokens), ICE over UDP:

@@ -14,8 +14,9 @@ import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 import { collect, grade, type StreamStats } from './stats.js';
 
+export { Connection, type ConnectionHandlers, type ConnectionOptions, type Role } from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
-export type { PublisherInfo, PublisherKind } from './ids.js';
+export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { KindStats, Quality, StreamStats } from './stats.js';
 
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
