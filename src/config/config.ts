@@ -1,5 +1,5 @@
 /**
- * Command line and environment (contract §9). Every option is a flag with an
+ * Command line and environment (docs/protocol.md, "Configuration"). Every option is a flag with an
  * environment fallback (the flag wins); a bad value stops the start with a message
  * naming the option.
  */
