@@ -74,7 +74,7 @@ async function assertTtl24h(key: string): Promise<void> {
   assert.ok(ttl >= 86_000 && ttl <= STATE_TTL_SECONDS, `TTL of ${key} is ${ttl}, want 86000..86400`);
 }
 
-describe('contract keys', () => {
+describe('protocol keys', () => {
   it('addPeer/setMedia/setToken write exactly the protocol keys, types and 24 h TTLs; reads and removals use them', async () => {
     const a = await open('inst-a');
     const b = await open('inst-b');
