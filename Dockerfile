@@ -35,6 +35,7 @@ COPY --from=build /app/dist/client dist/client
 # node_modules/weever-protocol links here
 COPY --from=build /app/packages/protocol/package.json packages/protocol/
 COPY --from=build /app/packages/protocol/dist packages/protocol/dist
+COPY --from=build /app/dist/sdk dist/sdk
 COPY public public
 USER node
 # public API (HTTP or HTTPS), private API (probes, lists, tokens), ICE over UDP:

@@ -1,11 +1,13 @@
 /**
  * One peer connection to the server: the HTTP POST with a complete (non-trickle) offer,
  * the `control` data channel and its messages, failure detection and the goodbye
- * (`STOP` on the channel + `DELETE` of the session URL). Contract §2–§3.
+ * (`STOP` on the channel + `DELETE` of the session URL). docs/protocol.md, "Public HTTP
+ * API" and "The control channel"; the messages are encoded and parsed by weever-protocol.
  */
+import { control, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
 import { WeeverError } from './errors.js';
 
-export type Role = 'pub' | 'sub';
+export type { Role } from 'weever-protocol';
 
 export interface ConnectionHandlers {
   /** `PUB_JOIN <fullId>` (subscriber) */
@@ -16,6 +18,12 @@ export interface ConnectionHandlers {
   track?(stream: MediaStream, track: MediaStreamTrack): void;
   /** `ERROR <reason>` from the server, or a failure applying its offer */
   error?(err: WeeverError): void;
+  /**
+   * Every control message as received, before the connection acts on it (logging,
+   * diagnostics). Messages are handled strictly in order: a returned promise delays the
+   * handling of this message and of every later one until it settles.
+   */
+  message?(text: string): void | Promise<void>;
   /** the connection is lost (ICE failed, stayed disconnected, or the server closed the channel) */
   lost?(reason: string): void;
 }
@@ -49,8 +57,11 @@ export class Connection {
   /** mid → publisher full id, from the a=msid lines of the server's last offer */
   streamOfMid = new Map<string, string>();
 
-  private readonly dc: RTCDataChannel;
+  /** the `control` data channel (the connection sends and handles its messages itself) */
+  readonly dc: RTCDataChannel;
   private readonly opts: ConnectionOptions;
+  /** the publisher's own renegotiation (`addTrack`) waiting for the server's SDP_ANSWER */
+  private answerWaiter: { resolve(sdp: string): void; reject(err: WeeverError): void } | null = null;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private lostFired = false;
@@ -95,8 +106,8 @@ export class Connection {
     }
     await pc.setLocalDescription(await pc.createOffer());
     await this.gathered(opts.gatherTimeoutMs ?? 5000);
-    const path = `/${opts.role}/${encodeURIComponent(opts.room)}/${encodeURIComponent(opts.fullId)}`;
-    const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
+    const path = paths.connect(opts.role, opts.room, opts.fullId);
+    const headers: Record<string, string> = { 'Content-Type': SDP_CONTENT_TYPE };
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     let res: Response;
     try {
@@ -139,32 +150,69 @@ export class Connection {
 
   private async handle(msg: string): Promise<void> {
     if (this.closed) return;
-    const space = msg.indexOf(' ');
-    const cmd = space < 0 ? msg : msg.slice(0, space);
-    const arg = space < 0 ? '' : msg.slice(space + 1);
     const h = this.opts.handlers;
-    switch (cmd) {
+    await h.message?.(msg);
+    if (this.closed) return;
+    const parsed = parseServerMessage(msg);
+    if (!parsed.ok) return; // anything newer than this SDK: nothing to do
+    const m = parsed.command;
+    switch (m.cmd) {
       case 'SDP_OFFER': {
-        await this.pc.setRemoteDescription({ type: 'offer', sdp: arg });
-        this.streamOfMid = msidsOf(arg);
+        await this.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+        this.streamOfMid = msidsOf(m.sdp);
         await this.pc.setLocalDescription(await this.pc.createAnswer());
         if (this.closed) return;
-        this.dc.send(`SDP_ANSWER ${this.pc.localDescription!.sdp}`);
+        this.dc.send(control.sdpAnswer(this.pc.localDescription!.sdp));
         this.answered++;
         return;
       }
+      case 'SDP_ANSWER': {
+        const waiter = this.answerWaiter;
+        this.answerWaiter = null;
+        waiter?.resolve(m.sdp);
+        return;
+      }
       case 'PUB_JOIN':
-        h.join?.(arg);
+        h.join?.(m.pub);
         return;
       case 'PUB_LEFT':
-        h.left?.(arg);
+        h.left?.(m.pub);
         return;
-      case 'ERROR':
-        h.error?.(new WeeverError(0, arg, 'protocol'));
+      case 'ERROR': {
+        const err = new WeeverError(0, m.reason, 'protocol');
+        const waiter = this.answerWaiter;
+        this.answerWaiter = null;
+        waiter?.reject(err);
+        h.error?.(err);
         return;
+      }
       default:
-        return; // OK and anything newer: nothing to do
+        return; // OK: nothing to do
     }
+  }
+
+  /**
+   * Publisher: adds a track to the running publication by renegotiating on the control
+   * channel (our `SDP_OFFER`, the server's `SDP_ANSWER`). Rejects with the server's
+   * `ERROR` reason, or when no answer comes within 15 s. One at a time.
+   */
+  async addTrack(track: MediaStreamTrack): Promise<void> {
+    if (this.role !== 'pub') throw new WeeverError(0, 'only a publisher sends tracks', 'protocol');
+    if (this.closed) throw new WeeverError(0, 'the connection is closed', 'protocol');
+    if (this.answerWaiter) throw new WeeverError(0, 'a renegotiation is already under way', 'protocol');
+    this.pc.addTransceiver(track, { direction: 'sendonly', streams: this.opts.stream ? [this.opts.stream] : [] });
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    const answer = new Promise<string>((resolve, reject) => {
+      this.answerWaiter = { resolve, reject };
+    });
+    this.dc.send(control.sdpOffer(this.pc.localDescription!.sdp));
+    let sdp: string;
+    try {
+      sdp = await withTimeout(answer, 15_000, 'no SDP_ANSWER to our offer');
+    } finally {
+      this.answerWaiter = null;
+    }
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
   }
 
   private onState(): void {
@@ -209,7 +257,7 @@ export class Connection {
     clearTimeout(this.graceTimer);
     if (this.dc.readyState === 'open') {
       try {
-        this.dc.send('STOP');
+        this.dc.send(control.stop());
       } catch {
         // channel closing under us: the DELETE below still ends the session
       }

@@ -14,8 +14,11 @@ import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 import { collect, grade, type StreamStats } from './stats.js';
 
+/** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
+export { control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
+export { Connection, type ConnectionHandlers, type ConnectionOptions, type Role } from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
-export type { PublisherInfo, PublisherKind } from './ids.js';
+export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { KindStats, Quality, StreamStats } from './stats.js';
 
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';

@@ -88,7 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const management = {
     resources,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    // Contract §6: answers when the instance has no peer left (they left, or the drain
+    // docs/protocol.md, private API: answers when the instance has no peer left (they left, or the drain
     // timeout closed them); the servers close right after the answer.
     preStop: async () => {
       void drain(config.drainTimeoutMs);

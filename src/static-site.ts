@@ -1,7 +1,7 @@
 /**
  * Static files of the public server: the browser SDK at `/sdk/<file>` (always: apps load
  * it from here), and the demo site from `public/` (only with --debug). Names are checked
- * against a strict pattern, so no request can reach outside the two folders.
+ * against a strict pattern, so no request can reach outside these folders.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
@@ -10,7 +10,10 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { HttpError } from './signalling/http-error.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/src
-export const SDK_DIR = join(HERE, '..', 'client');
+/** The browser bundle (esbuild: the SDK with weever-protocol inside), `weever.js` and its map. */
+export const SDK_DIR = join(HERE, '..', 'sdk');
+/** The SDK's type declarations (tsc). */
+export const SDK_TYPES_DIR = join(HERE, '..', 'client');
 export const PUBLIC_DIR = join(HERE, '..', '..', 'public');
 
 const TYPES: Record<string, string> = {
@@ -40,12 +43,15 @@ async function sendFile(reply: FastifyReply, dir: string, name: string): Promise
     .send(body);
 }
 
-/** The SDK as ES modules: `import { WeeverClient } from '/sdk/weever.js'`. */
+/**
+ * The SDK as one ES module, `import { WeeverClient } from '/sdk/weever.js'` (a bundle, so
+ * browsers need no import map for weever-protocol), and its `.d.ts` files.
+ */
 export function registerSdk(app: FastifyInstance): void {
   app.get('/sdk/:file', async (req, reply) => {
     const { file } = req.params as { file: string };
     if (!SDK_FILE.test(file)) throw new HttpError(404, `no file ${file}`);
-    return sendFile(reply, SDK_DIR, file);
+    return sendFile(reply, file.endsWith('.d.ts') ? SDK_TYPES_DIR : SDK_DIR, file);
   });
 }
 

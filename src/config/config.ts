@@ -1,7 +1,7 @@
 /**
- * Command line and environment (docs/protocol.md, configuration). Every option is a flag with an
- * environment fallback (the flag wins); a bad value stops the start with a message
- * naming the option.
+ * Command line and environment (docs/protocol.md, "Configuration"). Every option is a
+ * flag with an environment fallback (the flag wins); a bad value stops the start with a
+ * message naming the option.
  */
 
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';

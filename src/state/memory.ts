@@ -1,5 +1,5 @@
 /**
- * The embedded state store: the same keys and shapes as Redis (§8), held in this
+ * The embedded state store: the same keys and shapes as Redis (docs/protocol.md), held in this
  * process, with the same 24 h expiry. Default when no --redis is given.
  */
 import type { TrackInfo } from 'weever-protocol';

@@ -1,6 +1,7 @@
 /**
- * Faults of a cluster (contract §8 [beyond]), each against real processes: an instance
- * killed with -9, NATS nodes killed, Redis stopped and restarted.
+ * Faults of a cluster (docs/protocol.md, "Several instances: Redis and NATS"), each
+ * against real processes: an instance killed with -9, NATS nodes killed, Redis stopped
+ * and restarted.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';

@@ -1,6 +1,7 @@
 /**
- * Several instances as one service (contract §8): real redis-server, a real 3-node
- * nats-server cluster, three server processes, Chromium publishers and subscribers.
+ * Several instances as one service (docs/protocol.md, "Several instances: Redis and
+ * NATS"): real redis-server, a real 3-node nats-server cluster, three server processes,
+ * Chromium publishers and subscribers.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

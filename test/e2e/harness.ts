@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { after, afterEach, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Connection } from '../../dist/client/weever.js';
 
 /** The repository root (this file runs from dist/test/e2e/). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -144,14 +145,159 @@ function launchOptions() {
   };
 }
 
-/** A page on the server's origin with the demo client loaded as `window.weever`. */
+/** A page on the server's origin with the tests' page client (`pageClient`) as `window.weever`. */
 export async function openPage(browser: Browser, server: ServerProcess): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(`${server.publicUrl}/`);
-  await page.evaluate(async () => {
-    (window as unknown as { weever: unknown }).weever = await import('/demo.js' as string);
-  });
+  await page.evaluate(pageClient);
   return page;
+}
+
+type Sdk = typeof import('../../dist/client/weever.js');
+
+/**
+ * Runs in the page (serialised by Playwright, so it uses nothing from this module): loads
+ * the SDK from `/sdk/weever.js` and sets `window.weever` to a thin client on the SDK's
+ * `Connection` that keeps what the tests assert on (every control message, PUB_JOIN /
+ * PUB_LEFT / ERROR, offers, streams) and exposes the wire: the `control` channel for raw
+ * messages, `STOP` alone (`stop()`) or `DELETE` alone (`remove()`), answers held back
+ * (`holdAnswers` + `release()`) to exercise coalescing. Control messages are encoded and
+ * parsed by weever-protocol, which the SDK bundle re-exports.
+ */
+async function pageClient(): Promise<void> {
+  const sdk = (await import('/sdk/weever.js' as string)) as Sdk;
+  /** Sends STOP and closes once the server has closed the channel (or after 1 s): closing at once could drop the STOP. */
+  const stop = async (conn: Connection): Promise<void> => {
+    if (conn.dc.readyState === 'open') {
+      conn.dc.send(sdk.control.stop());
+      await new Promise((resolve) => {
+        conn.dc.addEventListener('close', resolve, { once: true });
+        setTimeout(resolve, 1000);
+      });
+    }
+    conn.pc.close();
+  };
+  const remove = async (conn: Connection): Promise<void> => {
+    if (conn.session) await fetch(conn.session, { method: 'DELETE' });
+    conn.pc.close();
+  };
+  interface PublishOptions {
+    room: string;
+    id: string;
+    stream: MediaStream;
+    token?: string;
+  }
+  interface SubscribeOptions {
+    room: string;
+    id: string;
+    token?: string;
+    onStream?(pubFullId: string, stream: MediaStream): void;
+    onLeft?(pubFullId: string): void;
+    holdAnswers?: boolean;
+  }
+  /** Publishes `stream` as `<id>+<random>`; resolves once the answer is applied and the channel is open. */
+  async function publish({ room, id, stream, token }: PublishOptions) {
+    const messages: string[] = [];
+    const conn = await sdk.Connection.open({
+      url: location.origin,
+      role: 'pub',
+      room,
+      fullId: sdk.newFullId(id),
+      token,
+      tracks: stream.getTracks(),
+      stream,
+      handlers: { message: (text) => void messages.push(text) },
+    });
+    return {
+      conn,
+      pc: conn.pc,
+      dc: conn.dc,
+      fullId: conn.fullId,
+      session: conn.session,
+      messages,
+      /** our SDP_OFFER on `control`, the server's SDP_ANSWER back */
+      addTrack: (track: MediaStreamTrack) => conn.addTrack(track),
+      stop: () => stop(conn),
+      remove: () => remove(conn),
+    };
+  }
+  /** Subscribes as `<id>+<random>`; the SDK answers every server offer in order. */
+  async function subscribe({ room, id, token, onStream, onLeft, holdAnswers = false }: SubscribeOptions) {
+    const state = {
+      offers: 0,
+      joins: [] as string[],
+      lefts: [] as string[],
+      errors: [] as string[],
+      messages: [] as string[],
+      streams: new Map<string, MediaStream>(),
+    };
+    let release = () => {};
+    const held = holdAnswers
+      ? new Promise<void>((resolve) => {
+          release = resolve;
+        })
+      : undefined;
+    const conn = await sdk.Connection.open({
+      url: location.origin,
+      role: 'sub',
+      room,
+      fullId: sdk.newFullId(id),
+      token,
+      handlers: {
+        // Runs before the SDK handles each message, in order: the first one waits here until release().
+        async message(text) {
+          await held;
+          state.messages.push(text.slice(0, 200));
+          const m = sdk.parseServerMessage(text);
+          if (m.ok && m.command.cmd === 'SDP_OFFER') state.offers++;
+        },
+        join: (pub) => void state.joins.push(pub),
+        left(pub) {
+          state.lefts.push(pub);
+          state.streams.delete(pub);
+          onLeft?.(pub);
+        },
+        error: (err) => void state.errors.push(err.reason),
+        track(stream) {
+          const known = state.streams.has(stream.id);
+          state.streams.set(stream.id, stream);
+          if (!known) onStream?.(stream.id, stream);
+        },
+      },
+    });
+    return {
+      conn,
+      pc: conn.pc,
+      dc: conn.dc,
+      fullId: conn.fullId,
+      session: conn.session,
+      state,
+      /** m-line → publisher full id, from the a=msid lines of the last offer the SDK applied */
+      streamOfMid: () => Object.fromEntries(conn.streamOfMid),
+      release: () => release(),
+      stop: () => stop(conn),
+      remove: () => remove(conn),
+    };
+  }
+  /** Per inbound track: kind, stream (publisher full id), frames decoded, packets received. */
+  async function inboundStats(pc: RTCPeerConnection) {
+    const stats = await pc.getStats();
+    const out: InboundStat[] = [];
+    stats.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      const t = pc.getTransceivers().find((x) => x.mid === s.mid);
+      out.push({
+        kind: s.kind,
+        mid: s.mid,
+        trackIdentifier: s.trackIdentifier,
+        packetsReceived: s.packetsReceived ?? 0,
+        framesDecoded: s.framesDecoded ?? 0,
+        direction: t?.currentDirection ?? null,
+      });
+    });
+    return out;
+  }
+  (window as unknown as W).weever = { publish, subscribe, inboundStats };
 }
 
 /** Polls `fn` until it returns a truthy value, or fails with `what` after `ms`. */
@@ -171,15 +317,22 @@ export async function waitFor<T>(what: string, fn: () => Promise<T> | T, ms = 15
   }
 }
 
-/* Page-side helpers: each runs inside the browser through the demo client. */
+/* Page-side helpers: each runs inside the browser through the page client. */
 type W = {
   weever: {
     publish(o: object): Promise<{ fullId: string }>;
     subscribe(o: object): Promise<{ fullId: string; state: SubState }>;
-    inboundStats(pc: unknown): Promise<InboundStat[]>;
+    inboundStats(pc: RTCPeerConnection): Promise<InboundStat[]>;
   };
   pub?: { fullId: string; stop(): void; remove(): Promise<void>; messages: string[]; pc: RTCPeerConnection };
-  sub?: { fullId: string; state: SubState; stop(): void; remove(): Promise<void>; pc: RTCPeerConnection };
+  sub?: {
+    fullId: string;
+    state: SubState;
+    streamOfMid(): Record<string, string>;
+    stop(): void;
+    remove(): Promise<void>;
+    pc: RTCPeerConnection;
+  };
 };
 export interface SubState {
   offers: number;
@@ -277,7 +430,7 @@ export async function subView(page: Page): Promise<SubView> {
     const w = window as unknown as W;
     const sub = w.sub!;
     const streams: Record<string, string[]> = {};
-    const streamOfMid = (sub.state as unknown as { streamOfMid: Record<string, string> }).streamOfMid;
+    const streamOfMid = sub.streamOfMid();
     for (const t of sub.pc.getTransceivers()) {
       if (t.currentDirection !== 'recvonly' && t.currentDirection !== 'sendrecv') continue;
       const track = t.receiver.track;

@@ -1,6 +1,6 @@
 /**
- * Operations (contract §6): Prometheus metrics, and draining by /preStop and SIGTERM,
- * against the real server process with real peers.
+ * Operations (docs/protocol.md, "Private HTTP API"): Prometheus metrics, and draining by
+ * /preStop and SIGTERM, against the real server process with real peers.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -1,6 +1,7 @@
 /**
- * The Redis state store (contract §8 and its [beyond] ownership) against a real
- * `redis-server`: the contract's key names, types and TTLs, the owner sets and
+ * The Redis state store (docs/protocol.md, "Several instances: Redis and NATS": keys
+ * and instance ownership) against a real `redis-server`: the protocol's key names,
+ * types and TTLs, the owner sets and
  * heartbeats, reaping of a dead instance (a child process killed with -9) exactly once,
  * and the resync that removes a ghost after Redis is killed and restarted from its AOF.
  * Redis is inspected directly with its own ioredis client.
@@ -69,8 +70,8 @@ async function assertTtl24h(key: string): Promise<void> {
   assert.ok(ttl >= 86_000 && ttl <= STATE_TTL_SECONDS, `TTL of ${key} is ${ttl}, want 86000..86400`);
 }
 
-describe('contract keys', () => {
-  it('addPeer/setMedia/setToken write exactly the contract keys, types and 24 h TTLs; reads and removals use them', async () => {
+describe('protocol keys', () => {
+  it('addPeer/setMedia/setToken write exactly the protocol keys, types and 24 h TTLs; reads and removals use them', async () => {
     const a = await open('inst-a');
     const b = await open('inst-b');
     const room = 'r1';
@@ -81,7 +82,7 @@ describe('contract keys', () => {
     await a.store.setToken('pub', room, 'alice', 'tok-pub');
     await a.store.setToken('sub', room, 'bob', 'tok-sub');
 
-    // Exactly these keys in Redis: the contract's and the instances' (B owns nothing, so no owner set).
+    // Exactly these keys in Redis: the rooms' and tokens' and the instances' (B owns nothing, so no owner set).
     await waitFor('heartbeats of both instances', async () => (await inspect.exists('instance#inst-a', 'instance#inst-b')) === 2);
     assert.deepEqual(
       sorted(await inspect.keys('*')),

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Page } from 'playwright-core';
+import { SDP_CONTENT_TYPE, TRICKLE_ICE_CONTENT_TYPE } from 'weever-protocol';
 import { ROOT, type ServerProcess, waitFor } from './harness.js';
 
 export interface PlayOptions {
@@ -45,8 +46,10 @@ export interface PlayerView {
 
 /** Starts a WHEP player in `page` (window.player); resolves with the POST's outcome. */
 export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}): Promise<Played> {
+  // the protocol's media types, passed in: the page runs none of our modules
+  const types = { sdp: SDP_CONTENT_TYPE, trickle: TRICKLE_ICE_CONTENT_TYPE };
   return page.evaluate(
-    async ({ url, opts }) => {
+    async ({ url, opts, types }) => {
       const pc = new RTCPeerConnection();
       const patches: number[] = [];
       const pending: RTCIceCandidate[] = [];
@@ -63,7 +66,7 @@ export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}):
         for (const c of cands) frag += `m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:${c.sdpMid}\r\na=${c.candidate}\r\n`;
         const r = await fetch(location, {
           method: 'PATCH',
-          headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': etag! },
+          headers: { 'Content-Type': types.trickle, 'If-Match': etag! },
           body: frag,
         });
         patches.push(r.status);
@@ -89,7 +92,7 @@ export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}):
         });
         pending.length = 0; // all in the offer
       }
-      const headers: Record<string, string> = { 'Content-Type': 'application/sdp' };
+      const headers: Record<string, string> = { 'Content-Type': types.sdp };
       if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
       const t0 = performance.now();
       const r = await fetch(url, { method: 'POST', headers, body: pc.localDescription!.sdp });
@@ -106,7 +109,7 @@ export async function whepPlay(page: Page, url: string, opts: PlayOptions = {}):
       await sendCandidates();
       return { status: r.status, text, location, etag, postMs };
     },
-    { url, opts },
+    { url, opts, types },
   );
 }
 

@@ -1,5 +1,6 @@
 /**
- * WHEP (draft-ietf-wish-whep) and the session resource of WHIP/WHEP (contract §7):
+ * WHEP (draft-ietf-wish-whep) and the session resource of WHIP/WHEP (docs/protocol.md,
+ * "WHIP and WHEP"):
  * a pure WHEP player in Chromium — plain RTCPeerConnection, recvonly transceivers, no
  * data channel — plays a Chromium publisher, room-wide on /sub and for one publisher on
  * /whep; PATCH trickle; ICE restart refused with 422 while media keeps flowing; DELETE

@@ -35,7 +35,7 @@ function rejectsConfig(argv: string[], env: NodeJS.ProcessEnv, message: string |
 }
 
 describe('parseConfig defaults', () => {
-  it('gives the contract defaults with no flags and an empty environment', () => {
+  it('gives the documented defaults with no flags and an empty environment', () => {
     assert.deepEqual(parseConfig([], {}), {
       host: '0.0.0.0',
       port: 8443,

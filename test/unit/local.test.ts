@@ -318,7 +318,7 @@ describe('LocalBus close', () => {
 });
 
 describe('subjects', () => {
-  it('builds the NATS subjects of the contract', () => {
+  it('builds the NATS subjects of the protocol', () => {
     assert.equal(subjects.track('r', 'alice+1', 'video', 'video0'), 'rtc.r.alice+1.video.video0');
     assert.equal(subjects.room('r'), 'cmd.r');
   });

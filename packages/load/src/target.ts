@@ -1,4 +1,4 @@
-/** A server under test: ours (contract §2–3) or Janus' videoroom. One instance per worker thread. */
+/** A server under test: ours (docs/protocol.md) or Janus' videoroom. One instance per worker thread. */
 import type nodeDataChannel from 'node-datachannel';
 
 export type Kind = 'audio' | 'video';

@@ -1,6 +1,6 @@
 /**
  * Our server as a load-test target: node-datachannel (libdatachannel, SRTP in C++)
- * clients that speak the contract exactly like a browser: one POST with a complete
+ * clients that speak the protocol (docs/protocol.md) exactly like a browser: one POST with a complete
  * offer, the `control` data channel, answers to the server's renegotiation offers.
  */
 import nodeDataChannel from 'node-datachannel';

@@ -1,5 +1,5 @@
 /**
- * The `control` data-channel protocol (docs/protocol.md §3): UTF-8 text, a command word,
+ * The `control` data-channel protocol (docs/protocol.md, "The control channel"): UTF-8 text, a command word,
  * then one space and the payload if any. Encoders and parsers for both ends.
  */
 

@@ -1,4 +1,4 @@
-/** The public HTTP endpoints (docs/protocol.md §2, §7), as paths a client POSTs to. */
+/** The public HTTP endpoints (docs/protocol.md, "Public HTTP API" and "WHIP and WHEP"), as paths a client POSTs to. */
 import type { Role } from './keys.js';
 
 const seg = encodeURIComponent;
@@ -13,3 +13,5 @@ export const paths = {
 };
 
 export const SDP_CONTENT_TYPE = 'application/sdp';
+/** the body of a trickle-ICE PATCH (RFC 8840 fragment) on the session resource */
+export const TRICKLE_ICE_CONTENT_TYPE = 'application/trickle-ice-sdpfrag';

@@ -1,5 +1,5 @@
 /**
- * Rooms, ids and full ids (docs/protocol.md §1). Checked before any state, bus subject
+ * Rooms, ids and full ids (docs/protocol.md, "Roles, rooms and ids"). Checked before any state, bus subject
  * or media object is touched, so a bad name never reaches a Redis key or a NATS subject.
  */
 

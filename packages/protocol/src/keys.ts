@@ -1,5 +1,5 @@
 /**
- * Redis keys and values (docs/protocol.md §8): the original project's key names, kept for
+ * Redis keys and values (docs/protocol.md, "Several instances: Redis and NATS"): the original project's key names, kept for
  * compatibility, plus the instance-ownership keys.
  */
 import { isTrackId, KINDS, type Kind, type TrackInfo, trackId, trackInfo } from './tracks.js';

@@ -1,5 +1,5 @@
 /**
- * Room events (docs/protocol.md §8): a publisher's tracks are ready, or it left. Sent
+ * Room events (docs/protocol.md, "Several instances: Redis and NATS"): a publisher's tracks are ready, or it left. Sent
  * between instances on the room's NATS subject as JSON, and delivered in-process as is.
  */
 import { checkName } from './ids.js';

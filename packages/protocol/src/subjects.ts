@@ -1,5 +1,5 @@
 /**
- * NATS subjects (docs/protocol.md §8). Names are validated (no `.`, `*`, `>`), so each
+ * NATS subjects (docs/protocol.md, "Several instances: Redis and NATS"). Names are validated (no `.`, `*`, `>`), so each
  * part is exactly one subject token.
  */
 import type { Kind } from './tracks.js';

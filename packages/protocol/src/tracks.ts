@@ -1,5 +1,5 @@
 /**
- * Tracks as the protocol names them (docs/protocol.md §3): `<kind><n>`, numbered per
+ * Tracks as the protocol names them (docs/protocol.md, "Media"): `<kind><n>`, numbered per
  * publisher and kind in arrival order and never reused while the publisher lives, so a
  * track that ends and comes back gets a new id everywhere (SDP msid, NATS subject, store).
  */
