@@ -11,6 +11,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # the workspaces' manifests, so npm ci installs and links them
 COPY packages/protocol/package.json packages/protocol/
+COPY packages/rtp/package.json packages/rtp/
 COPY packages/load/package.json packages/load/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
@@ -32,9 +33,11 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist/src dist/src
 COPY --from=build /app/dist/client dist/client
-# node_modules/weever-protocol links here
+# node_modules/weever-protocol and weever-rtp link here
 COPY --from=build /app/packages/protocol/package.json packages/protocol/
 COPY --from=build /app/packages/protocol/dist packages/protocol/dist
+COPY --from=build /app/packages/rtp/package.json packages/rtp/
+COPY --from=build /app/packages/rtp/dist packages/rtp/dist
 COPY --from=build /app/dist/sdk dist/sdk
 COPY public public
 USER node

@@ -4,7 +4,7 @@
  * default; a NATS bus implements the same interface for several instances.
  */
 import type { RoomEvent } from 'weever-protocol';
-import type { RtpHeader } from '../rtp/header.js';
+import type { RtpHeader } from 'weever-rtp';
 
 export type { RoomEvent, TrackInfo } from 'weever-protocol';
 

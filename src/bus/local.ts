@@ -4,7 +4,7 @@
  * allocation. Sink arrays are replaced, never mutated, so a sink may unsubscribe
  * while a packet is being fanned out.
  */
-import type { RtpHeader } from '../rtp/header.js';
+import type { RtpHeader } from 'weever-rtp';
 import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
 
 class TrackChannel {

@@ -15,8 +15,8 @@
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { encodeRoomEvent, keyframeSubjectOf, parseRoomEvent, subjects } from 'weever-protocol';
+import { RtpHeader } from 'weever-rtp';
 import type { Logger } from '../observability/log.js';
-import { RtpHeader } from '../rtp/header.js';
 import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
 
 const ERROR_LOG_INTERVAL_MS = 10_000;

@@ -4,7 +4,7 @@
  * stage takes the shared buffer and the header read once on arrival, and says whether
  * the packet goes on.
  */
-import type { RtpHeader } from '../rtp/header.js';
+import type { RtpHeader } from 'weever-rtp';
 
 /** One step of an RTP path. False drops the packet (later stages do not see it). */
 export interface RtpStage {

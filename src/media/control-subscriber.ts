@@ -5,7 +5,7 @@
  * class applies its actions to the engine and the channel.
  */
 import { type ClientCommand, control } from 'weever-protocol';
-import { randomSsrc } from '../rtp/header.js';
+import { randomSsrc } from 'weever-rtp';
 import type { DownTrack } from './down-track.js';
 import { announcePublicIp } from './engine.js';
 import { oneLine } from './errors.js';

@@ -9,8 +9,8 @@
  */
 
 import type { Kind, TrackInfo } from 'weever-protocol';
+import type { RtpHeader } from 'weever-rtp';
 import type { PacketSink, Unsubscribe } from '../bus/bus.js';
-import type { RtpHeader } from '../rtp/header.js';
 import { RtcpChain, type RtcpReader, RtpChain } from './chain.js';
 import type { Track } from './engine.js';
 import type { KeyframeThrottle } from './keyframes.js';

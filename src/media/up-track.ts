@@ -7,8 +7,8 @@
  */
 
 import type { TrackInfo } from 'weever-protocol';
+import { RtpHeader } from 'weever-rtp';
 import type { TrackSender, Unsubscribe } from '../bus/bus.js';
-import { RtpHeader } from '../rtp/header.js';
 import { RtpChain } from './chain.js';
 import type { Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';

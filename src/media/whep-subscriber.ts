@@ -8,7 +8,7 @@
  * RTP numbering of the previous one, so the player sees one continuous stream per m-line.
  */
 import { type CodecName, control, idOf, type Kind, type TrackInfo } from 'weever-protocol';
-import { randomSsrc } from '../rtp/header.js';
+import { randomSsrc } from 'weever-rtp';
 import type { DownTrack } from './down-track.js';
 import { PublisherNotLiveError } from './errors.js';
 import type { PeerContext } from './peer.js';

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { pino } from 'pino';
+import { RtpHeader } from 'weever-rtp';
 import type { PacketSink, RoomEvent, TrackSender } from '../../src/bus/bus.js';
 import { NatsBus } from '../../src/bus/nats.js';
-import type { Logger } from '../../src/observability/log.js';
-import { RtpHeader } from '../../src/rtp/header.js';
+import { type MemoryLog, memoryLog } from '../helpers/log.js';
+import { rtpPacket } from '../helpers/rtp.js';
 import { waitFor } from './harness.js';
 import { accepts, endProcess, freePort, type NatsCluster, startNatsCluster } from './services.js';
 
@@ -29,21 +29,10 @@ function undo<T extends () => unknown>(t: TestContext, fn: T): T {
   return fn;
 }
 
-/** A pino logger writing into an array: what the bus logged, line by line. */
-function memoryLog(): { log: Logger; lines: string[]; entries(msg?: string): Record<string, unknown>[] } {
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
-  return {
-    log,
-    lines,
-    entries: (msg) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => msg === undefined || e.msg === msg),
-  };
-}
-
 interface BusAndLog {
   bus: NatsBus;
   lines: string[];
-  entries(msg?: string): Record<string, unknown>[];
+  entries: MemoryLog['entries'];
 }
 
 const buses: NatsBus[] = [];
@@ -59,16 +48,9 @@ function ordered(urls: string[], own: number): string[] {
   return [urls[own]!, ...urls.filter((_, j) => j !== own)];
 }
 
-/** A valid RTP packet: V=2, PT 96, `seq`, a timestamp, `ssrc`, then a payload derived from seq. */
+/** A valid RTP packet of `size` bytes: PT 96, `seq`, a timestamp, `ssrc`, then a payload derived from seq. */
 function rtp(seq: number, ssrc: number, size = 1200): Buffer {
-  const p = Buffer.alloc(size);
-  p[0] = 0x80;
-  p[1] = 96;
-  p.writeUInt16BE(seq & 0xffff, 2);
-  p.writeUInt32BE((seq * 3000) >>> 0, 4);
-  p.writeUInt32BE(ssrc >>> 0, 8);
-  for (let i = 12; i < size; i++) p[i] = (seq + i) & 0xff;
-  return p;
+  return rtpPacket({ pt: 96, seq, ts: seq * 3000, ssrc, payload: size - 12 });
 }
 
 function send(sender: TrackSender, seq: number, ssrc: number, size?: number): void {

@@ -375,8 +375,8 @@ describe('reaped while alive', () => {
       async () =>
         sorted(await inspect.smembers('room#r#pub_list')).join() === 'alive+1' &&
         (await inspect.sismember('room#r#sub_list', 'viewer+1')) === 1 &&
-        (await inspect.hget('room#r#media', 'alive+1#audio')) === '1' &&
-        (await inspect.hget('room#r#media', 'alive+1#video')) === '1' &&
+        (await inspect.hget('room#r#media', 'alive+1#audio')) === '1;audio0' &&
+        (await inspect.hget('room#r#media', 'alive+1#video')) === '1;video0' &&
         sorted(await inspect.smembers('instance#paused-x#peers')).join() === xEntries.join() &&
         (await inspect.sismember('instances', 'paused-x')) === 1,
       5000,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { subjects } from 'weever-protocol';
+import { RtpHeader } from 'weever-rtp';
 import type { BusStats, PacketSink, RoomEvent } from '../../src/bus/bus.js';
 import { LocalBus } from '../../src/bus/local.js';
-import { RtpHeader } from '../../src/rtp/header.js';
 
 /** Sinks get the original header beside the packet; the local bus passes it through untouched. */
 const H = new RtpHeader();

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { RtpHeader } from 'weever-rtp';
 import type { PacketSink, TrackSender } from '../../src/bus/bus.js';
 import { RtcpChain, RtpChain, type RtpStage } from '../../src/media/chain.js';
 import { DownTrack, DownTrackState } from '../../src/media/down-track.js';
@@ -12,7 +13,6 @@ import { KeyframeThrottle } from '../../src/media/keyframes.js';
 import { KeyframeRequestReader } from '../../src/media/stages/keyframe-requests.js';
 import { ReceiveStats } from '../../src/media/stages/receive-stats.js';
 import { UpTrack } from '../../src/media/up-track.js';
-import { RtpHeader } from '../../src/rtp/header.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
+import { hasKeyframeRequest, isRtcp, RtpHeader, randomSsrc } from 'weever-rtp';
 import { RtpRewriter } from '../../src/media/stages/rewriter.js';
-import { isRtcp, RtpHeader, randomSsrc } from '../../src/rtp/header.js';
-import { hasKeyframeRequest } from '../../src/rtp/rtcp.js';
 import { type RtpFields, rtpFields, rtpPacket } from '../helpers/rtp.js';
 
 /** Feeds a packet through the rewriter and returns the rewritten header fields. */

@@ -7,7 +7,7 @@
  * the header fields a server may read.
  */
 
-export { rtpPayloadOffset } from './rtcp.js';
+export { rtpPayloadOffset } from 'weever-rtp';
 
 export const RTP_HEADER = 12;
 /** X bit, then an extension byte with I (PictureID present), then a 15-bit PictureID (M bit set) */

@@ -4,7 +4,7 @@
  * waiting for complete ICE gathering (neither target trickles).
  */
 import nodeDataChannel from 'node-datachannel';
-import { hasKeyframeRequest, isRtcp, randomSsrc } from './rtcp.js';
+import { hasKeyframeRequest, isRtcp, randomSsrc } from 'weever-rtp';
 import type { Kind, MediaSender } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;

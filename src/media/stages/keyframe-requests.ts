@@ -2,7 +2,7 @@
  * RTCP reader of a subscriber's stream: a PLI or FIR for our SSRC becomes a (throttled)
  * keyframe request towards the publisher track.
  */
-import { hasKeyframeRequest } from '../../rtp/rtcp.js';
+import { hasKeyframeRequest } from 'weever-rtp';
 import type { RtcpReader } from '../chain.js';
 import type { KeyframeThrottle } from '../keyframes.js';
 

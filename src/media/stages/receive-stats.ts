@@ -3,7 +3,7 @@
  * probes pass (sequence numbers stay contiguous downstream) but do not count: a paused
  * camera keeps being probed on its SSRC.
  */
-import type { RtpHeader } from '../../rtp/header.js';
+import type { RtpHeader } from 'weever-rtp';
 import type { RtpStage } from '../chain.js';
 
 export class ReceiveStats implements RtpStage {

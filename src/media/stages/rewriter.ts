@@ -4,7 +4,7 @@
  * source's SSRC (publisher renegotiated or restarted its encoder). Rewrites in place from
  * the original header fields, so one buffer serves every subscriber in turn.
  */
-import type { RtpHeader } from '../../rtp/header.js';
+import type { RtpHeader } from 'weever-rtp';
 import type { RtpStage } from '../chain.js';
 
 /** Packets of the new source after which the previous one may come back as a source. */

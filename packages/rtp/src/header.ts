@@ -1,6 +1,6 @@
 /**
- * RTP header fields read once per packet (RFC 3550 §5.1). A leaf of the code: the media
- * pipeline and the bus both carry packets with their header.
+ * RTP header fields read once per packet (RFC 3550 §5.1): the media pipeline and the bus
+ * both carry packets with their header.
  */
 
 export const RTP_HEADER_SIZE = 12;
