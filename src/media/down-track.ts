@@ -2,8 +2,9 @@
  * One m-line of a subscriber's connection (LiveKit's "down track", mediasoup's Consumer):
  * the engine handles of that m-line, the publisher track it carries now, and its stages.
  *
- *   bus ─▶ onPacket ─▶ [RtpRewriter] ─▶ engine sendMessageBinary
- *   engine onMessage (RTCP from the subscriber) ─▶ [KeyframeRequestReader] ─▶ bus keyframe request
+ *   bus ─▶ onPacket ─┬▶ RTP  [RtpRewriter, NackResponder (video: history)] ─▶ engine sendMessageBinary
+ *                    └▶ the publisher's SR ─▶ SenderReports (translated) ─▶ engine
+ *   engine onMessage (RTCP from the subscriber) ─▶ [KeyframeRequestReader, NackResponder, SenderReports (RTT)]
  *
  * An m-line is recycled: `bind` puts a publisher track on it, `unbind` takes it off.
  */
@@ -15,7 +16,9 @@ import { RtcpChain, type RtcpReader, RtpChain } from './chain.js';
 import type { Track } from './engine.js';
 import type { KeyframeThrottle } from './keyframes.js';
 import { KeyframeRequestReader } from './stages/keyframe-requests.js';
+import { NackResponder } from './stages/nack-responder.js';
 import { RtpRewriter } from './stages/rewriter.js';
+import { SenderReports } from './stages/sender-reports.js';
 import { isOpen } from './up-track.js';
 
 export enum DownTrackState {
@@ -60,10 +63,17 @@ export class DownTrack implements PacketSink {
   source: DownTrackSource | undefined;
   packets = 0;
   bytes = 0;
+  /** sender reports sent, over all bindings */
+  senderReports = 0;
   private readonly chain = new RtpChain();
   private rtcp: RtcpReader = new RtcpChain([]);
   private rewriter: RtpRewriter | undefined;
   private unsubscribe: Unsubscribe | undefined;
+  /** video: answers the subscriber's NACKs; kept across bindings (its buffer is large) */
+  readonly nack: NackResponder | undefined;
+  /** sender reports of the current binding */
+  reports: SenderReports | undefined;
+  private readonly sendRaw = (packet: Buffer) => this.sendToEngine(packet);
 
   constructor(
     readonly mid: string,
@@ -74,11 +84,13 @@ export class DownTrack implements PacketSink {
     onRtcp: () => void,
   ) {
     this.handles = [track];
+    if (kind === 'video') this.nack = new NackResponder(this.sendRaw);
     track.onMessage((packet: Buffer) => {
       try {
         if (!this.source) return; // an idle m-line's RTCP says nothing about liveness
         onRtcp();
         this.rtcp.onRtcp(packet);
+        if (this.nack && this.reports) this.nack.rttMs = this.reports.rttMs;
       } catch {
         // never into native code
       }
@@ -97,8 +109,15 @@ export class DownTrack implements PacketSink {
     const rewriter = new RtpRewriter(source.ssrc, source.payloadType, TS_STEP[this.kind]);
     if (source.continueNumbering && this.rewriter) rewriter.continueFrom(this.rewriter);
     this.rewriter = rewriter;
-    this.chain.set([rewriter]);
-    this.rtcp = new RtcpChain(source.keyframes ? [new KeyframeRequestReader(source.ssrc, source.keyframes)] : []);
+    this.reports = new SenderReports(source.ssrc, rewriter, this, this.sendRaw);
+    const readers: RtcpReader[] = [this.reports];
+    if (source.keyframes) readers.push(new KeyframeRequestReader(source.ssrc, source.keyframes));
+    if (this.nack) {
+      this.nack.reset(source.ssrc);
+      readers.push(this.nack);
+      this.chain.set([rewriter, this.nack]);
+    } else this.chain.set([rewriter]);
+    this.rtcp = new RtcpChain(readers);
     this.source = source;
     this.state = DownTrackState.Offered;
     this.unsubscribe = source.subscribe(this);
@@ -118,15 +137,27 @@ export class DownTrack implements PacketSink {
     this.source?.keyframes?.request();
   }
 
-  /** The per-packet path. */
+  /** The per-packet path: RTP, or now and then the publisher's SR. */
   onPacket(packet: Buffer, header: RtpHeader): void {
-    if (this.state !== DownTrackState.Forwarding || !this.chain.onRtp(packet, header)) return;
-    try {
-      this.track.sendMessageBinary(packet);
+    if (this.state !== DownTrackState.Forwarding) return;
+    if (header.rtcp) {
+      if (this.reports?.onSourceReport(packet)) this.senderReports++;
+      return;
+    }
+    if (!this.chain.onRtp(packet, header)) return;
+    if (this.sendToEngine(packet)) {
       this.packets++;
       this.bytes += packet.length;
+    }
+  }
+
+  private sendToEngine(packet: Buffer): boolean {
+    try {
+      this.track.sendMessageBinary(packet);
+      return true;
     } catch {
       // The track closed under us (peer leaving); its owner unbinds it.
+      return false;
     }
   }
 
@@ -134,7 +165,7 @@ export class DownTrack implements PacketSink {
   unbind(): void {
     this.unsubscribe?.();
     this.source?.keyframes?.close();
-    this.unsubscribe = this.source = undefined;
+    this.unsubscribe = this.source = this.reports = undefined;
     this.rtcp = new RtcpChain([]);
     this.state = DownTrackState.Idle;
   }

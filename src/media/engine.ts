@@ -69,11 +69,6 @@ export class MediaEngine {
     return new nodeDataChannel.Audio(mid, 'SendOnly');
   }
 
-  /** RTCP for a received track: receiver reports, REMB (requestBitrate) and PLI/FIR (requestKeyframe). */
-  receivingSession(): nodeDataChannel.RtcpReceivingSession {
-    return new nodeDataChannel.RtcpReceivingSession();
-  }
-
   close(): void {
     this.muxListener?.stop();
     this.muxListener = undefined;

@@ -41,11 +41,46 @@ export type CloseReason =
 
 const GATHERING_TIMEOUT_MS = 5000;
 
-/** Packets a peer moved since it started, for the instance's totals. */
+/** What a peer moved and repaired since it started, for the instance's totals (all monotonic). */
 export interface Traffic {
+  /** RTP packets received from publishers */
   receivedPackets: number;
   forwardedPackets: number;
   forwardedBytes: number;
+  /** sequence numbers subscribers NACKed */
+  nacksReceived: number;
+  /** packets resent to subscribers for those NACKs */
+  retransmittedPackets: number;
+  /** sequence numbers NACKed to publishers (each try counts) */
+  nacksSent: number;
+  /** packets lost on a publisher's uplink that arrived later */
+  recoveredPackets: number;
+  /** packets lost on a publisher's uplink that never came (a keyframe was asked for instead) */
+  unrecoveredPackets: number;
+  /** keyframe requests (PLI) sent to publishers */
+  keyframeRequests: number;
+  /** sender reports sent to subscribers */
+  senderReports: number;
+}
+
+export function emptyTraffic(): Traffic {
+  return {
+    receivedPackets: 0,
+    forwardedPackets: 0,
+    forwardedBytes: 0,
+    nacksReceived: 0,
+    retransmittedPackets: 0,
+    nacksSent: 0,
+    recoveredPackets: 0,
+    unrecoveredPackets: 0,
+    keyframeRequests: 0,
+    senderReports: 0,
+  };
+}
+
+/** Adds `t` into `into`, field by field. */
+export function addTraffic(into: Traffic, t: Traffic): void {
+  for (const k of Object.keys(into) as (keyof Traffic)[]) into[k] += t[k];
 }
 
 /** Live tracks per kind: received from publishers, forwarded to subscribers. */

@@ -4,9 +4,10 @@
  * once its tracks flow.
  */
 import { type ClientCommand, type CodecName, control, type Kind, subjects, type TrackInfo, trackId, trackInfo } from 'weever-protocol';
+import { isRtcp, randomSsrc } from 'weever-rtp';
 import { announcePublicIp, type Track } from './engine.js';
 import { oneLine } from './errors.js';
-import { type CloseReason, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
+import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 import { UpTrack } from './up-track.js';
 
@@ -14,6 +15,9 @@ import { UpTrack } from './up-track.js';
 const ANNOUNCE_GRACE_MS = 3000;
 /** A track without packets this long is ended (docs/protocol.md, "Media"). */
 const TRACK_SILENCE_MS = 10_000;
+const REPORT_INTERVAL_MS = 1000;
+/** NACK retries and give-ups are checked this often. */
+const NACK_TICK_MS = 20;
 
 export class Publisher extends Peer {
   readonly role = 'pub' as const;
@@ -28,10 +32,20 @@ export class Publisher extends Peer {
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
   private readonly handles: Track[] = [];
+  /** sender SSRC of our RTCP to this publisher */
+  private readonly localSsrc = randomSsrc();
 
   constructor(ctx: PeerContext, room: string, fullId: string, offer: PreparedOffer) {
     super(ctx, room, fullId, 'pub');
     this.expectFrom(offer);
+    // Receiver reports once a second (RFC 3550 allows 5 % of the session bandwidth; this is far below).
+    this.setRepeating(REPORT_INTERVAL_MS, () => {
+      for (const t of this.liveTracks()) t.sendReport();
+    });
+    this.setRepeating(NACK_TICK_MS, () => {
+      const now = performance.now();
+      for (const t of this.tracks) t.tick(now);
+    });
     if (ctx.config.keyframeIntervalMs > 0) {
       this.setRepeating(ctx.config.keyframeIntervalMs, () => {
         for (const t of this.liveTracks()) t.keyframes?.request();
@@ -58,7 +72,7 @@ export class Publisher extends Peer {
     if (this.closed) return;
     const mid = track.mid();
     const kind: Kind = track.type() === 'audio' ? 'audio' : 'video';
-    track.setMediaHandler(this.ctx.engine.receivingSession());
+    // No media handler: RTCP both ways is ours (see up-track.ts).
     this.handles.push(track);
     // One callback per m-line for its whole life. A track ended by silence or by the client's
     // renegotiation comes back as a new track (next trackId) when packets flow again on an
@@ -69,7 +83,7 @@ export class Publisher extends Peer {
         this.inbound++;
         let t = cell.current;
         if (t.ended) {
-          if (this.closed || !this.expectedMids.has(mid)) return;
+          if (this.closed || !this.expectedMids.has(mid) || isRtcp(packet)) return;
           t = cell.current = this.receive(track, mid, kind);
         }
         t.onPacket(packet);
@@ -88,6 +102,7 @@ export class Publisher extends Peer {
       subject,
       track,
       sender: this.ctx.bus.trackSender(subject),
+      localSsrc: this.localSsrc,
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     });
@@ -203,9 +218,17 @@ export class Publisher extends Peer {
   }
 
   override traffic(): Traffic {
-    let receivedPackets = 0;
-    for (const t of this.tracks) receivedPackets += t.packets;
-    return { receivedPackets, forwardedPackets: 0, forwardedBytes: 0 };
+    const t = emptyTraffic();
+    for (const up of this.tracks) {
+      t.receivedPackets += up.packets;
+      t.keyframeRequests += up.pliSent;
+      if (up.nack) {
+        t.nacksSent += up.nack.requested;
+        t.recoveredPackets += up.nack.recovered;
+        t.unrecoveredPackets += up.nack.gaveUp;
+      }
+    }
+    return t;
   }
 
   override countTracks(tally: TrackTally): void {

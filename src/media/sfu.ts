@@ -10,7 +10,7 @@ import type { StateStore } from '../state/store.js';
 import { ControlSubscriber } from './control-subscriber.js';
 import type { MediaEngine } from './engine.js';
 import { BadOfferError, DrainingError, DuplicatePeerError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
-import type { CloseReason, Peer, PeerContext, TrackTally, Traffic } from './peer.js';
+import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
 import { prepareOffer } from './sdp.js';
 import { WhepSubscriber } from './whep-subscriber.js';
@@ -33,7 +33,7 @@ export class Sfu {
   private readonly ctx: PeerContext;
   draining = false;
   /** traffic of peers that have closed, so the totals only grow */
-  private readonly closedTraffic = { receivedPackets: 0, forwardedPackets: 0, forwardedBytes: 0 };
+  private readonly closedTraffic = emptyTraffic();
   private idleWaiters: (() => void)[] = [];
   /** cleanups of closed peers still running (store removal, pub-left): shutdown waits for them */
   private readonly cleanups = new Set<Promise<void>>();
@@ -139,9 +139,7 @@ export class Sfu {
   private onClosed(peer: Peer, reason: CloseReason): void {
     this.sessions.delete(peer.sessionId);
     const t = peer.traffic();
-    this.closedTraffic.receivedPackets += t.receivedPackets;
-    this.closedTraffic.forwardedPackets += t.forwardedPackets;
-    this.closedTraffic.forwardedBytes += t.forwardedBytes;
+    addTraffic(this.closedTraffic, t);
     peer.log.debug({ reason }, 'closed');
     const cleanup = peer.released();
     this.cleanups.add(cleanup);
@@ -211,15 +209,10 @@ export class Sfu {
     return { peers: this.sessions.size, timers, bus: this.bus.stats() };
   }
 
-  /** Packets received from publishers and forwarded to subscribers since start (monotonic). */
+  /** Packets received, forwarded and repaired since start (monotonic). */
   traffic(): Traffic {
     const total = { ...this.closedTraffic };
-    for (const p of this.sessions.values()) {
-      const t = p.traffic();
-      total.receivedPackets += t.receivedPackets;
-      total.forwardedPackets += t.forwardedPackets;
-      total.forwardedBytes += t.forwardedBytes;
-    }
+    for (const p of this.sessions.values()) addTraffic(total, p.traffic());
     return total;
   }
 

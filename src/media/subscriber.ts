@@ -13,7 +13,7 @@ import { DownTrack, type DownTrackSource, DownTrackState } from './down-track.js
 import type { MediaDescription, Track } from './engine.js';
 import { StoreUnavailableError } from './errors.js';
 import { KeyframeThrottle } from './keyframes.js';
-import { type CloseReason, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
+import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import type { OfferedCodec } from './sdp.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
@@ -95,6 +95,8 @@ export abstract class Subscriber extends Peer {
       for (const c of codecs) {
         if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
         else v.addVP8Codec(c.payloadType);
+        // The engine declares nack, nack pli and goog-remb; FIR too, as browsers expect.
+        v.parseSdpLine(`a=rtcp-fb:${c.payloadType} ccm fir`);
       }
       return v;
     }
@@ -150,13 +152,17 @@ export abstract class Subscriber extends Peer {
   }
 
   override traffic(): Traffic {
-    let forwardedPackets = 0;
-    let forwardedBytes = 0;
+    const t = emptyTraffic();
     for (const d of this.downTracks) {
-      forwardedPackets += d.packets;
-      forwardedBytes += d.bytes;
+      t.forwardedPackets += d.packets;
+      t.forwardedBytes += d.bytes;
+      t.senderReports += d.senderReports;
+      if (d.nack) {
+        t.nacksReceived += d.nack.asked;
+        t.retransmittedPackets += d.nack.resent;
+      }
     }
-    return { receivedPackets: 0, forwardedPackets, forwardedBytes };
+    return t;
   }
 
   override countTracks(tally: TrackTally): void {

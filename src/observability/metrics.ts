@@ -4,6 +4,7 @@
  * are rooms and kinds, never packets. Rooms that empty disappear from the peer gauge.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Traffic } from '../media/peer.js';
 import type { Role, StateStore } from '../state/store.js';
 
 export interface MetricsSource {
@@ -12,7 +13,7 @@ export interface MetricsSource {
   /** live tracks on this instance: received from publishers, and forwarded to subscribers */
   tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> };
   /** monotonic totals since start */
-  traffic(): { receivedPackets: number; forwardedPackets: number; forwardedBytes: number };
+  traffic(): Traffic;
   /** bus counters (NATS: publish errors, drops…) */
   busCounters(): Record<string, number>;
 }
@@ -76,6 +77,13 @@ export class Metrics {
     traffic('sfu_received_packets_total', 'RTP packets received from publishers', (t) => t.receivedPackets);
     traffic('sfu_forwarded_packets_total', 'RTP packets forwarded to subscribers', (t) => t.forwardedPackets);
     traffic('sfu_forwarded_bytes_total', 'RTP bytes forwarded to subscribers', (t) => t.forwardedBytes);
+    traffic('sfu_nack_received_total', 'sequence numbers subscribers NACKed', (t) => t.nacksReceived);
+    traffic('sfu_retransmitted_packets_total', 'packets resent to subscribers for their NACKs', (t) => t.retransmittedPackets);
+    traffic('sfu_nack_sent_total', 'sequence numbers NACKed to publishers (each try counts)', (t) => t.nacksSent);
+    traffic('sfu_recovered_packets_total', "packets lost on a publisher's uplink that arrived after a NACK", (t) => t.recoveredPackets);
+    traffic('sfu_unrecovered_packets_total', "packets lost on a publisher's uplink and given up", (t) => t.unrecoveredPackets);
+    traffic('sfu_keyframe_requests_total', 'keyframe requests (PLI) sent to publishers', (t) => t.keyframeRequests);
+    traffic('sfu_sender_reports_total', 'RTCP sender reports sent to subscribers', (t) => t.senderReports);
     new Gauge({
       name: 'sfu_bus_events',
       help: 'Bus counters since start (NATS: published, received, publishErrors, droppedDisconnected, sinkErrors, slowConsumers, serverErrors, disconnects, reconnects)',

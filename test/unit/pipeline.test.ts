@@ -189,6 +189,7 @@ describe('UpTrack', () => {
       subject: 'rtc.r.a+1.video.video0',
       track: asTrack(fake),
       sender,
+      localSsrc: 0x0a0b0c0d,
       onFlowing: () => flowing++,
       onKeyframeRequest: (_s, h) => {
         kfHandler = h;
@@ -222,14 +223,33 @@ describe('UpTrack', () => {
     assert.equal(flowing(), 0);
   });
 
-  it('sends keyframe requests from the bus only while the engine track is open (the engine aborts otherwise)', async () => {
+  it('answers keyframe requests from the bus with a PLI for its source, only once the track is open', () => {
     const { fake, up, kf } = upTrack();
-    kf()!();
-    assert.equal(fake.keyframeRequests, 0);
     fake.open = true;
-    await new Promise((r) => setTimeout(r, 550)); // the throttle defers to the end of its 500 ms window
     kf()!();
-    assert.equal(fake.keyframeRequests >= 1, true);
+    assert.equal(fake.sent.length, 0, 'no source yet: nothing to name in a PLI');
+    up.end();
+    const t = upTrack();
+    t.up.onPacket(hex(IN));
+    t.kf()!();
+    assert.equal(t.fake.sent.length, 0, 'the track is not open: the engine would throw');
+    t.fake.open = true;
+    t.up.requestBitrate(0); // any RTCP now goes out; a REMB of 0 is not added
+    assert.deepEqual(t.fake.sent, [hex('81 c9 0007 0a0b0c0d 11223344 00 000000 00000102 00000000 00000000 00000000')]);
+    t.up.end();
+  });
+
+  it('NACKs a gap on video at once, and forwards the SR of its source on the bus', () => {
+    const { fake, up, out } = upTrack();
+    fake.open = true;
+    up.onPacket(hex(IN)); // seq 0x0102
+    up.onPacket(hex('80 64 0105 00000a0b 11223344 deadbeef')); // 0x0103 and 0x0104 lost
+    assert.deepEqual(fake.sent, [hex('81 cd 0003 0a0b0c0d 11223344 0103 0001')]);
+    // an SR + SDES compound from the publisher: the SR goes on, alone, beside the RTP
+    up.onPacket(hex('80 c8 0006 11223344 e0000001 80000000 00000a0b 00000002 00000008  81 ca 0001 11223344'));
+    assert.equal(out.at(-1)?.packet, hex('80 c8 0006 11223344 e0000001 80000000 00000a0b 00000002 00000008').toString('hex'));
+    up.onPacket(hex('80 c8 0006 99999999 e0000001 80000000 00000a0b 00000002 00000008'));
+    assert.equal(out.length, 3, 'the SR of another SSRC is not this track’s');
     up.end();
   });
 

@@ -19,13 +19,22 @@ export class RtpHeader {
   marker = false;
   /** padding only, no payload: what a sender emits to probe bandwidth */
   paddingOnly = false;
+  /** an RTCP packet (rtcp-mux): only `ssrc` (its first sender SSRC) is read */
+  rtcp = false;
 
-  /** Reads the fields; false when `p` is not an RTP packet. */
+  /** Reads the fields; false when `p` is neither RTP nor RTCP. */
   read(p: Buffer): boolean {
     if (p.length < RTP_HEADER_SIZE) return false;
     const b0 = p[0]!;
     if (b0 >> 6 !== 2) return false;
     const b1 = p[1]!;
+    const pt = b1 & 0x7f;
+    if (pt >= 64 && pt <= 95) {
+      this.rtcp = true;
+      this.ssrc = p.readUInt32BE(4);
+      return true;
+    }
+    this.rtcp = false;
     this.marker = (b1 & 0x80) !== 0;
     this.payloadType = b1 & 0x7f;
     this.seq = p.readUInt16BE(2);

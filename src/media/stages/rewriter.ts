@@ -31,6 +31,20 @@ export class RtpRewriter implements RtpStage {
    * Continues the numbering of `previous` (same outgoing SSRC, new source): the next packet
    * counts as a source change, so its sequence number and timestamp follow on.
    */
+  /** SSRC of the source being rewritten now; -1 before the first packet */
+  get source(): number {
+    return this.sourceSsrc;
+  }
+
+  /** What is added to the source's RTP timestamps; meaningful once a packet passed. */
+  get timestampOffset(): number {
+    return this.tsOffset;
+  }
+
+  get hasStarted(): boolean {
+    return this.started;
+  }
+
   continueFrom(previous: RtpRewriter): void {
     if (!previous.started) return;
     this.lastSeq = previous.lastSeq;
