@@ -28,6 +28,8 @@ export class Publisher extends Peer {
   private expectedMids = new Set<string>();
   /** codec each m-line was cut to (VP8 or H264 for video) */
   private codecOfMid = new Map<string, CodecName>();
+  /** RTX of each m-line that negotiated it: its payload type and the one it repairs */
+  private rtxOfMid = new Map<string, { payloadType: number; apt: number }>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
@@ -56,6 +58,9 @@ export class Publisher extends Peer {
   private expectFrom(offer: PreparedOffer): void {
     this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
     this.codecOfMid = new Map(offer.media.map((m) => [m.mid, m.codec]));
+    this.rtxOfMid = new Map(
+      offer.media.flatMap((m) => (m.rtxPayloadType === undefined ? [] : [[m.mid, { payloadType: m.rtxPayloadType, apt: m.payloadType }]])),
+    );
   }
 
   liveTracks(): UpTrack[] {
@@ -103,6 +108,7 @@ export class Publisher extends Peer {
       track,
       sender: this.ctx.bus.trackSender(subject),
       localSsrc: this.localSsrc,
+      ...(this.rtxOfMid.has(mid) ? { rtx: this.rtxOfMid.get(mid)! } : {}),
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     });

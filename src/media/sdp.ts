@@ -63,6 +63,8 @@ export interface OfferedMedia {
   codec: CodecName;
   /** every usable codec of the m-line, in the client's order (receiving m-lines choose from these) */
   codecs: OfferedCodec[];
+  /** sending video m-lines: payload type of the RTX (RFC 4588) of the chosen codec, when offered */
+  rtxPayloadType?: number;
 }
 
 export interface PreparedOffer {
@@ -107,6 +109,15 @@ function usableCodecs(m: MediaSection, kind: Kind): OfferedCodec[] {
     }
   }
   return out;
+}
+
+/** Payload type of the `rtx/90000` codec whose `apt` is `pt`, if the m-line offers one. */
+function rtxOf(m: MediaSection, pt: number): number | undefined {
+  for (const r of m.rtp) {
+    if (r.codec.toLowerCase() !== 'rtx' || r.rate !== 90000) continue;
+    if (new RegExp(`(?:^|;)\\s*apt=${pt}(?:;|$)`).test(fmtpOf(m, r.payload) ?? '')) return r.payload;
+  }
+  return undefined;
 }
 
 /** A sending m-line's codec: VP8 first, then H264 — preferring Constrained Baseline (42e0xx), which every receiver decodes. */
@@ -173,20 +184,35 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       );
     }
     const pt = chosen.payloadType;
-    m.rtp = m.rtp.filter((r) => r.payload === pt);
-    m.fmtp = (m.fmtp ?? []).filter((f) => f.payload === pt);
+    // RTX of the chosen codec stays (we NACK, the publisher retransmits on it, we unwrap it);
+    // its SSRC stays too, in its FID group, so the engine hands us its packets on this m-line.
+    const rtx = kind === 'video' ? rtxOf(m, pt) : undefined;
+    const kept = (payload: number) => payload === pt || payload === rtx;
+    m.rtp = m.rtp.filter((r) => kept(r.payload));
+    m.fmtp = (m.fmtp ?? []).filter((f) => kept(f.payload));
     m.rtcpFb = (m.rtcpFb ?? []).filter((f) => Number(f.payload) === pt && !DROPPED_FEEDBACK.has(f.type));
-    m.payloads = String(pt);
+    m.payloads = rtx === undefined ? String(pt) : `${pt} ${rtx}`;
     m.ext = (m.ext ?? []).filter((e) => !e.uri.includes('transport-wide-cc'));
-    // RTX/FEC ssrcs go with their codecs; keep only the primary ssrc of each group.
+    // Other groups (FEC) and their SSRCs go with their codecs; keep primaries and the RTX pair.
+    const groups = (m.ssrcGroups ?? []).filter((g) => rtx !== undefined && g.semantics === 'FID');
     const secondary = new Set<number>();
     for (const g of m.ssrcGroups ?? []) {
+      if (groups.includes(g)) continue;
       const ids = g.ssrcs.split(' ').map(Number);
       for (const id of ids.slice(1)) secondary.add(id);
     }
     if (m.ssrcs) m.ssrcs = m.ssrcs.filter((s) => !secondary.has(Number(s.id)));
-    delete m.ssrcGroups;
-    out.push({ mid: String(m.mid), kind, direction, payloadType: pt, codec: chosen.name, codecs });
+    if (groups.length > 0) m.ssrcGroups = groups;
+    else delete m.ssrcGroups;
+    out.push({
+      mid: String(m.mid),
+      kind,
+      direction,
+      payloadType: pt,
+      codec: chosen.name,
+      codecs,
+      ...(rtx !== undefined ? { rtxPayloadType: rtx } : {}),
+    });
   }
   return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };
 }

@@ -27,6 +27,7 @@ import { KeyframeThrottle } from './keyframes.js';
 import { NackGenerator } from './stages/nack-generator.js';
 import { ReceiveStats } from './stages/receive-stats.js';
 import { Reception } from './stages/reception.js';
+import { RtxUnwrapper } from './stages/rtx.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
@@ -40,6 +41,8 @@ export interface UpTrackOptions {
   sender: TrackSender;
   /** sender SSRC of the RTCP we send the publisher */
   localSsrc: number;
+  /** the RTX payload type of this m-line and the payload type it repairs, when negotiated */
+  rtx?: { payloadType: number; apt: number };
   /** called once, when the first packet with a payload arrives */
   onFlowing: (t: UpTrack) => void;
   /** subscribes to keyframe requests for `subject` from any instance */
@@ -56,6 +59,8 @@ export class UpTrack {
   /** video only: NACKs for what the uplink lost */
   readonly nack: NackGenerator | undefined;
   readonly keyframes: KeyframeThrottle | undefined;
+  /** RTX from the publisher, when negotiated */
+  readonly rtx: RtxUnwrapper | undefined;
   /** sender reports of the publisher forwarded to subscribers */
   senderReports = 0;
   /** keyframe requests (PLI) sent to the publisher */
@@ -85,6 +90,7 @@ export class UpTrack {
     this.localSsrc = o.localSsrc;
     this.stats = new ReceiveStats(() => o.onFlowing(this));
     this.reception = new Reception(CLOCK_RATE[o.info.kind]);
+    if (o.rtx) this.rtx = new RtxUnwrapper(o.rtx.payloadType, o.rtx.apt);
     const stages: RtpStage[] = [this.stats, this.reception];
     if (o.info.kind === 'video') {
       const keyframes = new KeyframeThrottle(() => this.sendPli(), KEYFRAME_MIN_INTERVAL_MS);
@@ -107,9 +113,18 @@ export class UpTrack {
 
   /** The per-packet path: RTP and RTCP from the publisher's m-line. */
   onPacket(packet: Buffer): void {
-    if (this.ended || !this.header.read(packet)) return;
-    if (this.header.rtcp) this.onRtcp(packet);
-    else if (this.chain.onRtp(packet, this.header)) this.sender.send(packet, this.header);
+    const h = this.header;
+    if (this.ended || !h.read(packet)) return;
+    if (h.rtcp) {
+      this.onRtcp(packet);
+      return;
+    }
+    let p: Buffer | undefined = packet;
+    if (this.rtx && h.payloadType === this.rtx.payloadType) {
+      p = this.rtx.unwrap(packet, h, this.reception.ssrc);
+      if (!p) return;
+    }
+    if (this.chain.onRtp(p, h)) this.sender.send(p, h);
   }
 
   /**

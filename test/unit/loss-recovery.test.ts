@@ -22,6 +22,7 @@ import { NackGenerator } from '../../src/media/stages/nack-generator.js';
 import { NackResponder } from '../../src/media/stages/nack-responder.js';
 import { Reception } from '../../src/media/stages/reception.js';
 import { RtpRewriter } from '../../src/media/stages/rewriter.js';
+import { RtxUnwrapper } from '../../src/media/stages/rtx.js';
 import { SenderReports } from '../../src/media/stages/sender-reports.js';
 import { rtpPacket } from '../helpers/rtp.js';
 
@@ -291,3 +292,35 @@ function header(p: Buffer): RtpHeader {
   h.read(p);
   return h;
 }
+
+describe('RtxUnwrapper (RTX from publishers, RFC 4588)', () => {
+  const unwrap = (packet: string, primary = SSRC) => {
+    const p = hex(packet);
+    const h = new RtpHeader();
+    assert.equal(h.read(p), true);
+    const u = new RtxUnwrapper(97, 96);
+    const out = u.unwrap(p, h, primary);
+    return { out: out && Buffer.from(out), h, u };
+  };
+
+  it('puts back the original sequence number, payload type and SSRC, and drops the OSN', () => {
+    // RTX: PT 97, seq 0x5000, SSRC 0x22222222, payload OSN 0x0103 then the original payload
+    const { out, h, u } = unwrap('80 61 5000 00000a0b 22222222 0103 deadbeef');
+    assert.deepEqual(out, hex('80 60 0103 00000a0b 11223344 deadbeef'));
+    assert.deepEqual([h.seq, h.ssrc, h.payloadType, h.rtcp], [0x0103, SSRC, 96, false], 'the header is read again');
+    assert.equal(u.unwrapped, 1);
+  });
+
+  it('keeps the marker bit, CSRCs and the header extension', () => {
+    // M bit, X bit, one-byte extension (0xBEDE, 1 word: id 3, len 1, value 0x5a + padding)
+    const { out } = unwrap('90 e1 5000 00000a0b 22222222 bede0001 305a0000 0104 cafe');
+    assert.deepEqual(out, hex('90 e0 0104 00000a0b 11223344 bede0001 305a0000 cafe'));
+  });
+
+  it('drops padding-only RTX (bandwidth probes) and RTX before the primary stream is known', () => {
+    assert.equal(unwrap('a0 61 5001 00000a0b 22222222 00000004').out, undefined);
+    const { out, u } = unwrap('80 61 5000 00000a0b 22222222 0103 deadbeef', 0);
+    assert.equal(out, undefined);
+    assert.equal(u.dropped, 1);
+  });
+});

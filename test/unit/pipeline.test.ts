@@ -171,7 +171,7 @@ describe('DownTrack', () => {
 });
 
 describe('UpTrack', () => {
-  function upTrack() {
+  function upTrack(rtx?: { payloadType: number; apt: number }) {
     const fake = new FakeTrack();
     const out: { packet: string; seq: number }[] = [];
     let closed = false;
@@ -190,6 +190,7 @@ describe('UpTrack', () => {
       track: asTrack(fake),
       sender,
       localSsrc: 0x0a0b0c0d,
+      ...(rtx ? { rtx } : {}),
       onFlowing: () => flowing++,
       onKeyframeRequest: (_s, h) => {
         kfHandler = h;
@@ -250,6 +251,19 @@ describe('UpTrack', () => {
     assert.equal(out.at(-1)?.packet, hex('80 c8 0006 11223344 e0000001 80000000 00000a0b 00000002 00000008').toString('hex'));
     up.onPacket(hex('80 c8 0006 99999999 e0000001 80000000 00000a0b 00000002 00000008'));
     assert.equal(out.length, 3, 'the SR of another SSRC is not this track’s');
+    up.end();
+  });
+
+  it('an RTX retransmission fills the NACKed gap and reaches the bus as the original packet', () => {
+    const { fake, up, out } = upTrack({ payloadType: 97, apt: 100 });
+    fake.open = true;
+    up.onPacket(hex(IN)); // seq 0x0102
+    up.onPacket(hex('80 64 0104 00000a0b 11223344 deadbeef')); // 0x0103 lost
+    assert.equal(up.nack!.missing, 1);
+    up.onPacket(hex('80 61 7000 00000a0b 55555555 0103 cafebabe'));
+    assert.equal(up.nack!.missing, 0);
+    assert.equal(up.nack!.recovered, 1);
+    assert.deepEqual(out.at(-1), { packet: hex('80 64 0103 00000a0b 11223344 cafebabe').toString('hex'), seq: 0x0103 });
     up.end();
   });
 

@@ -140,7 +140,7 @@ describe('prepareOffer on a Chromium offer', () => {
       prepared.media.map(({ codecs, ...m }) => m),
       [
         { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111, codec: 'opus' },
-        { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8' },
+        { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8', rtxPayloadType: 97 },
       ],
     );
     // every usable codec of the offer, in its order: VP8, and H264 with packetization-mode=1
@@ -166,17 +166,17 @@ describe('prepareOffer on a Chromium offer', () => {
     assert.ok(audio.includes('a=ssrc:3333333333 cname:4TOk42mSjXCkVIa6'));
   });
 
-  it('keeps only VP8 in the video section', () => {
-    assert.equal(video[0], 'm=video 9 UDP/TLS/RTP/SAVPF 96');
+  it('keeps only VP8 and its RTX in the video section', () => {
+    assert.equal(video[0], 'm=video 9 UDP/TLS/RTP/SAVPF 96 97');
     assert.deepEqual(
       video.filter((l) => l.startsWith('a=rtpmap:')),
-      ['a=rtpmap:96 VP8/90000'],
+      ['a=rtpmap:96 VP8/90000', 'a=rtpmap:97 rtx/90000'],
     );
     assert.deepEqual(
       video.filter((l) => l.startsWith('a=fmtp:')),
-      [],
+      ['a=fmtp:97 apt=96'],
     );
-    for (const gone of ['VP9', 'H264', 'rtx', 'apt=', 'profile-id']) {
+    for (const gone of ['VP9', 'H264', 'apt=98', 'apt=102', 'profile-id']) {
       assert.ok(!prepared.sdp.includes(gone), `${gone} should be gone`);
     }
   });
@@ -214,13 +214,28 @@ describe('prepareOffer on a Chromium offer', () => {
     );
   });
 
-  it('removes the FID group and the RTX ssrc, keeping the primary ssrc', () => {
-    assert.ok(!prepared.sdp.includes('ssrc-group'));
-    assert.ok(!prepared.sdp.includes('2222222222'));
+  it('keeps the FID group and the RTX ssrc (the engine then hands us RTX on this m-line)', () => {
+    assert.deepEqual(
+      video.filter((l) => l.startsWith('a=ssrc-group:')),
+      ['a=ssrc-group:FID 1111111111 2222222222'],
+    );
     assert.deepEqual(
       video.filter((l) => l.startsWith('a=ssrc:')),
-      ['a=ssrc:1111111111 cname:4TOk42mSjXCkVIa6', 'a=ssrc:1111111111 msid:stream0 video-track-0'],
+      [
+        'a=ssrc:1111111111 cname:4TOk42mSjXCkVIa6',
+        'a=ssrc:1111111111 msid:stream0 video-track-0',
+        'a=ssrc:2222222222 cname:4TOk42mSjXCkVIa6',
+        'a=ssrc:2222222222 msid:stream0 video-track-0',
+      ],
     );
+  });
+
+  it('drops the RTX of a codec it did not choose, and RTX without a matching apt', () => {
+    const p = prepareOffer(chromiumOffer().replace('a=fmtp:97 apt=96', 'a=fmtp:97 apt=95'));
+    assert.equal(p.media[1]!.rtxPayloadType, undefined);
+    assert.match(p.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 96\r\n/);
+    assert.ok(!p.sdp.includes('ssrc-group'), 'no RTX: its group goes');
+    assert.ok(!p.sdp.includes('2222222222'));
   });
 
   it('keeps the session-level BUNDLE group, transport attributes and the SCTP section', () => {
@@ -387,7 +402,8 @@ describe('prepareOffer errors', () => {
     const p = prepareOffer(chromiumOffer({ videoCodecs: 'h264-only' }));
     assert.equal(p.media[1]!.codec, 'H264');
     assert.equal(p.media[1]!.payloadType, 102);
-    assert.match(p.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 102\r\n/);
+    assert.equal(p.media[1]!.rtxPayloadType, 103);
+    assert.match(p.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 102 103\r\n/);
   });
 
   it('refuses a video section with neither VP8 nor H264 packetization-mode=1', () => {
