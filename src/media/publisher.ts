@@ -26,10 +26,8 @@ export class Publisher extends Peer {
   private readonly counters: Record<Kind, number> = { audio: 0, video: 0 };
   /** mids of the m-lines the client said it sends on */
   private expectedMids = new Set<string>();
-  /** codec each m-line was cut to (VP8 or H264 for video) */
-  private codecOfMid = new Map<string, CodecName>();
-  /** RTX of each m-line that negotiated it: its payload type and the one it repairs */
-  private rtxOfMid = new Map<string, { payloadType: number; apt: number }>();
+  /** what each m-line negotiated: the codec it was cut to, its payload type, its RTX */
+  private negotiated = new Map<string, { codec: CodecName; payloadType: number; rtxPayloadType?: number }>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
@@ -57,10 +55,7 @@ export class Publisher extends Peer {
 
   private expectFrom(offer: PreparedOffer): void {
     this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
-    this.codecOfMid = new Map(offer.media.map((m) => [m.mid, m.codec]));
-    this.rtxOfMid = new Map(
-      offer.media.flatMap((m) => (m.rtxPayloadType === undefined ? [] : [[m.mid, { payloadType: m.rtxPayloadType, apt: m.payloadType }]])),
-    );
+    this.negotiated = new Map(offer.media.map((m) => [m.mid, m]));
   }
 
   liveTracks(): UpTrack[] {
@@ -99,7 +94,8 @@ export class Publisher extends Peer {
   }
 
   private receive(track: Track, mid: string, kind: Kind): UpTrack {
-    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), this.codecOfMid.get(mid));
+    const m = this.negotiated.get(mid);
+    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), m?.codec);
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const up = new UpTrack({
       info,
@@ -108,7 +104,8 @@ export class Publisher extends Peer {
       track,
       sender: this.ctx.bus.trackSender(subject),
       localSsrc: this.localSsrc,
-      ...(this.rtxOfMid.has(mid) ? { rtx: this.rtxOfMid.get(mid)! } : {}),
+      payloadType: m?.payloadType ?? -1,
+      ...(m?.rtxPayloadType !== undefined ? { rtx: { payloadType: m.rtxPayloadType, apt: m.payloadType } } : {}),
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     });

@@ -4,7 +4,8 @@
  * The engine track has no media handler, so RTCP reaches us raw and ours goes out as is:
  * receiver reports (with REMB on video), NACKs for what the uplink lost, PLIs.
  *
- *   engine onMessage ─▶ RtpHeader.read ─┬▶ RTP  [ReceiveStats, Reception, NackGenerator] ─▶ bus ─▶ DownTracks
+ *   engine onMessage ─▶ RtpHeader.read ─┬▶ RTP  PacketSanity, RTX unwrap,
+ *                                       │       [SourceSelector, ReceiveStats, Reception, NackGenerator] ─▶ bus ─▶ DownTracks
  *                                       └▶ RTCP SR of our source ─▶ Reception (LSR) and, as an SR, on the bus
  */
 import type { TrackInfo } from 'weever-protocol';
@@ -28,6 +29,8 @@ import { NackGenerator } from './stages/nack-generator.js';
 import { ReceiveStats } from './stages/receive-stats.js';
 import { Reception } from './stages/reception.js';
 import { RtxUnwrapper } from './stages/rtx.js';
+import { PacketSanity } from './stages/sanity.js';
+import { SourceSelector } from './stages/source-selector.js';
 
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
@@ -41,6 +44,8 @@ export interface UpTrackOptions {
   sender: TrackSender;
   /** sender SSRC of the RTCP we send the publisher */
   localSsrc: number;
+  /** the payload type this m-line negotiated; other RTP is dropped */
+  payloadType: number;
   /** the RTX payload type of this m-line and the payload type it repairs, when negotiated */
   rtx?: { payloadType: number; apt: number };
   /** called once, when the first packet with a payload arrives */
@@ -61,6 +66,10 @@ export class UpTrack {
   readonly keyframes: KeyframeThrottle | undefined;
   /** RTX from the publisher, when negotiated */
   readonly rtx: RtxUnwrapper | undefined;
+  /** malformed RTP dropped, by reason */
+  readonly sanity: PacketSanity;
+  /** which SSRC is the stream */
+  readonly source: SourceSelector;
   /** sender reports of the publisher forwarded to subscribers */
   senderReports = 0;
   /** keyframe requests (PLI) sent to the publisher */
@@ -91,7 +100,9 @@ export class UpTrack {
     this.stats = new ReceiveStats(() => o.onFlowing(this));
     this.reception = new Reception(CLOCK_RATE[o.info.kind]);
     if (o.rtx) this.rtx = new RtxUnwrapper(o.rtx.payloadType, o.rtx.apt);
-    const stages: RtpStage[] = [this.stats, this.reception];
+    this.sanity = new PacketSanity(o.rtx ? [o.payloadType, o.rtx.payloadType] : [o.payloadType]);
+    this.source = new SourceSelector(() => this.keyframes?.request());
+    const stages: RtpStage[] = [this.source, this.stats, this.reception];
     if (o.info.kind === 'video') {
       const keyframes = new KeyframeThrottle(() => this.sendPli(), KEYFRAME_MIN_INTERVAL_MS);
       this.keyframes = keyframes;
@@ -119,9 +130,10 @@ export class UpTrack {
       this.onRtcp(packet);
       return;
     }
+    if (!this.sanity.check(packet)) return;
     let p: Buffer | undefined = packet;
     if (this.rtx && h.payloadType === this.rtx.payloadType) {
-      p = this.rtx.unwrap(packet, h, this.reception.ssrc);
+      p = this.rtx.unwrap(packet, h, this.source.active);
       if (!p) return;
     }
     if (this.chain.onRtp(p, h)) this.sender.send(p, h);

@@ -190,6 +190,7 @@ describe('UpTrack', () => {
       track: asTrack(fake),
       sender,
       localSsrc: 0x0a0b0c0d,
+      payloadType: 0x64,
       ...(rtx ? { rtx } : {}),
       onFlowing: () => flowing++,
       onKeyframeRequest: (_s, h) => {
@@ -264,6 +265,38 @@ describe('UpTrack', () => {
     assert.equal(up.nack!.missing, 0);
     assert.equal(up.nack!.recovered, 1);
     assert.deepEqual(out.at(-1), { packet: hex('80 64 0103 00000a0b 11223344 cafebabe').toString('hex'), seq: 0x0103 });
+    up.end();
+  });
+
+  it('drops malformed RTP and foreign payload types before any stage, counted by reason', () => {
+    const { up, out } = upTrack();
+    up.onPacket(hex('8f 64 0102 00000a0b 11223344 deadbeef')); // 15 CSRCs in 4 bytes
+    up.onPacket(hex('90 64 0102 00000a0b 11223344 bede0009 deadbeef')); // extension of 9 words in 4 bytes
+    up.onPacket(hex('a0 64 0102 00000a0b 11223344 dead00ff')); // 255 bytes of padding in 4
+    up.onPacket(Buffer.concat([hex(IN), Buffer.alloc(1500)])); // over any path MTU
+    up.onPacket(hex('80 6f 0102 00000a0b 11223344 deadbeef')); // PT 111: not negotiated here
+    assert.equal(out.length, 0);
+    assert.deepEqual(up.sanity.drops, { csrc: 1, extension: 1, padding: 1, size: 1, payloadType: 1 });
+    assert.equal(up.packets, 0);
+    up.end();
+  });
+
+  it('a stray packet on another SSRC changes nothing; a new SSRC takes over once the old one is silent', async () => {
+    const { fake, up, out } = upTrack();
+    fake.open = true;
+    up.onPacket(hex(IN));
+    up.onPacket(hex('80 64 7000 00000a0b 99999999 deadbeef')); // stray
+    up.onPacket(hex('80 64 0103 00000a0b 11223344 deadbeef'));
+    assert.deepEqual(
+      out.map((o) => o.seq),
+      [0x0102, 0x0103],
+    );
+    assert.equal(up.source.dropped, 1);
+    await new Promise((r) => setTimeout(r, 350)); // the old SSRC silent for longer than the switch delay
+    up.onPacket(hex('80 64 7001 00000a0b 99999999 deadbeef'));
+    assert.equal(up.source.active, 0x99999999);
+    assert.equal(out.at(-1)?.seq, 0x7001);
+    assert.equal(up.source.switches, 1);
     up.end();
   });
 
