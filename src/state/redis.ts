@@ -51,6 +51,7 @@ return 1`;
 
 // KEYS: instances, heartbeat, owner set. ARGV: instance id, then the key shapes of the
 // protocol module with {role}/{room}/{id} holes: list, media hash, audio field, video field.
+// An entry's room is already a key part (protocol keyPart), its full id as the list holds it.
 // Names are validated (printable ASCII, no spaces), so a space separates an entry's fields;
 // holes are filled in one pass, so a name that looks like a hole is never filled again.
 const REAP = `

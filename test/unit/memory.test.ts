@@ -73,6 +73,17 @@ describe('MemoryStateStore peers', () => {
   });
 });
 
+describe('MemoryStateStore keys', () => {
+  it('a token set for room a#b, id c does not admit room a, id b#c', async () => {
+    const { s } = store();
+    await s.setToken('pub', 'a#b', 'c', 'secret');
+    assert.equal(await s.getToken('pub', 'a', 'b#c'), null);
+    assert.equal(await s.getToken('pub', 'a#b', 'c'), 'secret');
+    assert.equal(await s.addPeer('pub', 'a#b', 'c+1'), true);
+    assert.deepEqual(await s.listPeers('pub', 'a'), []);
+  });
+});
+
 describe('MemoryStateStore media', () => {
   it('stores, reads and removes per-publisher track counts', async () => {
     const { s } = store();

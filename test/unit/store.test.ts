@@ -15,6 +15,15 @@ describe('keys', () => {
     assert.equal(keys.owned('i1'), 'instance#i1#peers');
   });
 
+  it('names with # or % never make two keys the same (room a#b, id c is not room a, id b#c)', () => {
+    assert.notEqual(keys.token('pub', 'a#b', 'c'), keys.token('pub', 'a', 'b#c'));
+    assert.equal(keys.token('pub', 'a#b', 'c'), 'token#pub#a%23b#c');
+    assert.equal(keys.token('pub', 'a', 'b#c'), 'token#pub#a#b%23c');
+    assert.notEqual(keys.list('pub', 'x%23'), keys.list('pub', 'x#'));
+    assert.equal(keys.media('plain-room'), 'room#plain-room#media', 'ordinary names keep the original keys');
+    assert.deepEqual(parseOwnedEntry(ownedEntry('sub', 'r#%1', 'a#b+1')), { role: 'sub', room: 'r#%1', fullId: 'a#b+1' });
+  });
+
   it('owned entries round-trip', () => {
     assert.equal(ownedEntry('pub', 'r', 'a+1'), 'pub r a+1');
     assert.deepEqual(parseOwnedEntry('sub r#1 a+1'), { role: 'sub', room: 'r#1', fullId: 'a+1' });

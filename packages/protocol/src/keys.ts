@@ -9,11 +9,26 @@ export type Role = 'pub' | 'sub';
 /** Entries expire after 24 h unless rewritten. */
 export const STATE_TTL_SECONDS = 24 * 60 * 60;
 
+/**
+ * A name as one part of a key. `#` separates key parts and names may contain it, so `#` is
+ * written `%23` and `%` itself `%25`: room `a#b` with id `c` and room `a` with id `b#c` can
+ * never share a key. Names without `#` or `%` are unchanged (the original project's keys).
+ */
+export function keyPart(name: string): string {
+  return name.includes('#') || name.includes('%') ? name.replace(/%/g, '%25').replace(/#/g, '%23') : name;
+}
+
+/** The name a key part was made from. */
+export function fromKeyPart(part: string): string {
+  return part.includes('%') ? part.replace(/%23/g, '#').replace(/%25/g, '%') : part;
+}
+
 export const keys = {
-  list: (role: Role, room: string): string => `room#${room}#${role}_list`,
-  media: (room: string): string => `room#${room}#media`,
+  list: (role: Role, room: string): string => `room#${keyPart(room)}#${role}_list`,
+  media: (room: string): string => `room#${keyPart(room)}#media`,
+  /** a field of the media hash; the kind is after the last `#`, so the id needs no encoding */
   mediaField: (pubFullId: string, kind: Kind): string => `${pubFullId}#${kind}`,
-  token: (role: Role, room: string, id: string): string => `token#${role}#${room}#${id}`,
+  token: (role: Role, room: string, id: string): string => `token#${role}#${keyPart(room)}#${keyPart(id)}`,
   /** the ids of the live instances */
   instances: 'instances',
   /** rewritten every second with a short expiry while the instance lives */
@@ -22,12 +37,16 @@ export const keys = {
   owned: (instance: string): string => `instance#${instance}#peers`,
 };
 
-/** One entry of an instance's owned set; names hold no space, so a space separates the fields. */
-export const ownedEntry = (role: Role, room: string, fullId: string): string => `${role} ${room} ${fullId}`;
+/**
+ * One entry of an instance's owned set: role, the room as a key part (so the reaping script
+ * can build the room's keys from it) and the full id as stored in the room's list. Names
+ * hold no space, so a space separates the fields.
+ */
+export const ownedEntry = (role: Role, room: string, fullId: string): string => `${role} ${keyPart(room)} ${fullId}`;
 
 export function parseOwnedEntry(entry: string): { role: Role; room: string; fullId: string } | null {
   const m = /^(pub|sub) (\S+) (\S+)$/.exec(entry);
-  return m ? { role: m[1] as Role, room: m[2]!, fullId: m[3]! } : null;
+  return m ? { role: m[1] as Role, room: fromKeyPart(m[2]!), fullId: m[3]! } : null;
 }
 
 /**
