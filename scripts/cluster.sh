@@ -65,7 +65,7 @@ for i in 0 1 2; do
   # own node first, the two others as fallbacks
   own=${nats_urls[$i]}
   others=$(printf '%s\n' "${nats_urls[@]}" | grep -vx "$own" | paste -sd, -)
-  node dist/src/cli.js --host "$HOST" --port $((PUBLIC_PORT + i)) --private-port $((PRIVATE_PORT + i)) \
+  node dist/src/cli.js --host "$HOST" --private-host "$HOST" --port $((PUBLIC_PORT + i)) --private-port $((PRIVATE_PORT + i)) \
     --redis "redis://127.0.0.1:$REDIS_PORT" --nats "$own,$others" --debug "$@" &
   pids+=($!)
 done

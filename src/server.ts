@@ -108,7 +108,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const publicAddr = await pub.listen({ host: config.host, port: config.port });
   let privateAddr: string;
   try {
-    privateAddr = await priv.listen({ host: config.host, port: config.privatePort });
+    privateAddr = await priv.listen({ host: config.privateHost, port: config.privatePort });
   } catch (err) {
     await pub.close();
     await Promise.allSettled([bus.close(), store.close()]);

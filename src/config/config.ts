@@ -19,6 +19,8 @@ export interface Config {
   host: string;
   port: number;
   privatePort: number;
+  /** the private API's address: loopback by default */
+  privateHost: string;
   corsDomain: string;
   stun?: string;
   turn?: IceServerConfig;
@@ -125,9 +127,16 @@ export function buildCommand(): Command {
   const opt = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
   return new Command('weever-streaming')
     .description('Weever Streaming: a horizontally scalable WebRTC SFU')
-    .addOption(opt('--host <addr>', 'address the HTTP servers listen on', 'HOST').default('0.0.0.0'))
+    .addOption(opt('--host <addr>', 'address the public HTTP server listens on', 'HOST').default('0.0.0.0'))
     .addOption(opt('--port <n>', 'public HTTP(S) port', 'PORT').argParser(port).default(8443))
     .addOption(opt('--private-port <n>', 'private HTTP port (management, metrics, probes)', 'PRIVATE_PORT').argParser(port).default(9443))
+    .addOption(
+      opt(
+        '--private-host <addr>',
+        'address the private HTTP server listens on: loopback unless set (it creates tokens and drains the instance)',
+        'PRIVATE_HOST',
+      ).default('127.0.0.1'),
+    )
     .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)', 'CORS_DOMAIN').default('localhost'))
     .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl('stun')))
     .addOption(opt('--turn <url>', 'TURN server, e.g. turn:turn.example.org:3478', 'TURN').argParser(iceUrl('turn')))
@@ -188,6 +197,7 @@ interface RawOptions {
   host: string;
   port: number;
   privatePort: number;
+  privateHost: string;
   corsDomain: string;
   stun?: string;
   turn?: string;
@@ -264,6 +274,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     host: o.host,
     port: o.port,
     privatePort: o.privatePort,
+    privateHost: o.privateHost,
     corsDomain: o.corsDomain,
     auth: o.auth,
     debug: o.debug,

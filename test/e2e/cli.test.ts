@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -61,6 +61,43 @@ describe('command line', () => {
     const block = /<!-- options:begin[^\n]*-->\n```text\n([\s\S]*?)\n```\n<!-- options:end -->/.exec(readme);
     assert.ok(block, 'README.md has the options block');
     assert.equal(block[1], help.stdout.trimEnd(), 'README options differ from --help: run `node scripts/sync-readme-options.mjs`');
+  });
+
+  it('the private API listens on loopback unless --private-host / PRIVATE_HOST says otherwise', async () => {
+    /** The local addresses the process's two listening TCP sockets are bound to, as `ss` sees them. */
+    const bound = async (args: string[], env: Record<string, string> = {}) => {
+      const proc = spawn(process.execPath, [CLI, '--port', '0', '--private-port', '0', ...args], {
+        env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      try {
+        await waitFor('the listening line', () => out.includes('weever-streaming listening'), 10_000);
+        const line = JSON.parse(out.split('\n').find((l) => l.includes('weever-streaming listening'))!) as {
+          public: string;
+          private: string;
+        };
+        const ss = execFileSync('ss', ['-Hltn']).toString();
+        const addressOf = (url: string) => {
+          const port = new URL(url).port;
+          return ss
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/)[3] ?? '')
+            .find((local) => local.endsWith(`:${port}`))
+            ?.slice(0, -(port.length + 1));
+        };
+        return { public: addressOf(line.public), private: addressOf(line.private) };
+      } finally {
+        proc.kill('SIGINT');
+        await once(proc, 'exit');
+      }
+    };
+    assert.deepEqual(await bound([]), { public: '0.0.0.0', private: '127.0.0.1' });
+    assert.deepEqual(await bound(['--private-host', '0.0.0.0']), { public: '0.0.0.0', private: '0.0.0.0' });
+    assert.deepEqual(await bound([], { PRIVATE_HOST: '0.0.0.0' }), { public: '0.0.0.0', private: '0.0.0.0' });
   });
 
   it('a bad value stops the start with a message naming the option (flag and environment)', () => {

@@ -40,6 +40,7 @@ describe('parseConfig defaults', () => {
       host: '0.0.0.0',
       port: 8443,
       privatePort: 9443,
+      privateHost: '127.0.0.1',
       corsDomain: 'localhost',
       auth: false,
       debug: false,
