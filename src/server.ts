@@ -3,7 +3,10 @@
  * private HTTP servers.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local.js';
@@ -14,7 +17,7 @@ import { Sfu } from './media/sfu.js';
 import type { Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { registerPrivateApi } from './signalling/private-api.js';
-import { installErrorHandling, registerPublicApi } from './signalling/public-api.js';
+import { type HttpRefusals, installErrorHandling, registerPublicApi } from './signalling/public-api.js';
 import { MemoryStateStore } from './state/memory.js';
 import { RedisStateStore, redactUrl } from './state/redis.js';
 import type { StateStore } from './state/store.js';
@@ -41,12 +44,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Unique per process: a restarted pod must not inherit the entries of its previous life.
   const instanceId = `${process.env.POD_NAME || hostname()}-${randomBytes(3).toString('hex')}`;
   let sfu: Sfu | undefined;
+  const httpRefusals: HttpRefusals = { rateLimited: 0, requestTimeout: 0 };
   const metrics = new Metrics(process.env.POD_NAME || hostname(), () =>
     sfu
       ? {
           peersByRoom: () => sfu!.peersByRoom(),
           tracks: () => sfu!.tracks(),
           traffic: () => sfu!.traffic(),
+          refusals: () => ({ pending: sfu!.refusals.pending, ...httpRefusals }),
           busCounters: () => sfu!.bus.stats().nats ?? {},
         }
       : undefined,
@@ -80,11 +85,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
   };
-  const pub: FastifyInstance = config.tls
-    ? (Fastify({ ...common, https: { cert: config.tls.cert, key: config.tls.key } }) as unknown as FastifyInstance)
-    : (Fastify(common) as unknown as FastifyInstance);
+  const pub: FastifyInstance = Fastify({ ...common, ...slowClientLimits(config, httpRefusals) }) as unknown as FastifyInstance;
   installErrorHandling(pub);
-  await registerPublicApi(pub, config, sfu);
+  await registerPublicApi(pub, config, sfu, httpRefusals);
   const management = {
     resources,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
@@ -181,6 +184,38 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 /** The embedded store and bus, or Redis and NATS when configured. Fails naming the option. */
+/**
+ * A public request must arrive whole within `timeoutMs` (Node's default is 300 s: 200 clients
+ * that declare 100 kB and send 100 B would hold 200 sockets for minutes). Refusals are one
+ * line of text, like every other error, and counted.
+ */
+function slowClientLimits(config: Config, refusals: HttpRefusals) {
+  const timeoutMs = config.requestTimeoutMs;
+  // Node checks these every `connectionsCheckingInterval` (30 s by default): check every second.
+  const limits = { requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: Math.min(1000, timeoutMs) };
+  const tls = config.tls;
+  return {
+    serverFactory: (handler: RequestListener) =>
+      tls ? createHttpsServer({ ...limits, cert: tls.cert, key: tls.key }, handler) : createHttpServer(limits, handler),
+    clientErrorHandler: (err: Error & { code?: string }, socket: Duplex) => {
+      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (timeout) refusals.requestTimeout++;
+      const [status, text] = timeout
+        ? [408, 'request not received in time']
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'headers too large']
+          : [400, 'bad request'];
+      if (socket.writable) {
+        const body = `${text}\n`;
+        socket.write(
+          `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
+  };
+}
+
 async function connectShared(
   config: Config,
   log: Logger,

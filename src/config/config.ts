@@ -49,6 +49,12 @@ export interface Config {
   answerTimeoutMs: number;
   sessionTimeoutMs: number;
   maxBodyBytes: number;
+  /** a request (headers and body) must arrive within this, ms; slow clients are cut off */
+  requestTimeoutMs: number;
+  /** sessions POSTed that have not connected yet, at most; more get 503 */
+  maxPendingSessions: number;
+  /** POSTs (pub, sub, whep) per source address per minute; 0 = no limit */
+  postRatePerMinute: number;
   /** SIGTERM or /preStop: how long existing peers may stay before they are closed, ms */
   drainTimeoutMs: number;
   /** human-readable logs instead of JSON lines */
@@ -190,6 +196,21 @@ export function buildCommand(): Command {
         .argParser(int(1024, 10 * 1024 * 1024))
         .default(128 * 1024),
     )
+    .addOption(
+      opt('--request-timeout <s>', 'a request must arrive whole within this, seconds (slow clients are cut off)', 'REQUEST_TIMEOUT')
+        .argParser(int(1, 3600))
+        .default(10),
+    )
+    .addOption(
+      opt('--max-pending <n>', 'sessions not connected yet, at most (more get 503 + Retry-After)', 'MAX_PENDING')
+        .argParser(int(1, 1_000_000))
+        .default(200),
+    )
+    .addOption(
+      opt('--post-rate <n>', 'POSTs per source address per minute (more get 429); 0 = no limit', 'POST_RATE')
+        .argParser(int(0, 1_000_000))
+        .default(600),
+    )
     .showHelpAfterError();
 }
 
@@ -218,6 +239,9 @@ interface RawOptions {
   mediaTimeout: number;
   sessionTimeout: number;
   maxBody: number;
+  requestTimeout: number;
+  maxPending: number;
+  postRate: number;
   drainTimeout: number;
   jwtSecret?: string;
   logPretty: boolean;
@@ -286,6 +310,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     answerTimeoutMs: 15_000,
     sessionTimeoutMs: o.sessionTimeout * 1000,
     maxBodyBytes: o.maxBody,
+    requestTimeoutMs: o.requestTimeout * 1000,
+    maxPendingSessions: o.maxPending,
+    postRatePerMinute: o.postRate,
     drainTimeoutMs: o.drainTimeout * 1000,
     logPretty: o.logPretty,
   };

@@ -24,6 +24,17 @@ export class DrainingError extends SfuError {
   }
 }
 
+/** Too many sessions are connecting at once: the client should try again shortly. */
+export class OverloadedError extends SfuError {
+  override name = 'OverloadedError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** The state store cannot be reached. */
 export class StoreUnavailableError extends SfuError {
   override name = 'StoreUnavailableError';

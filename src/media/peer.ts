@@ -131,6 +131,11 @@ export abstract class Peer {
     this.setTimer(ctx.config.sessionTimeoutMs, () => this.close('session-timeout'));
   }
 
+  /** Not connected yet (ICE/DTLS still to complete), and not closed. */
+  get connecting(): boolean {
+    return this.connectTimer !== undefined && !this.closed;
+  }
+
   /** Applies the client's complete offer; resolves with our complete answer (all candidates). */
   async answer(offerSdp: string): Promise<string> {
     this.pc.setRemoteDescription(offerSdp, 'offer');

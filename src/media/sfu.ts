@@ -9,7 +9,7 @@ import type { Logger } from '../observability/log.js';
 import type { StateStore } from '../state/store.js';
 import { ControlSubscriber } from './control-subscriber.js';
 import type { MediaEngine } from './engine.js';
-import { BadOfferError, DrainingError, DuplicatePeerError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
+import { BadOfferError, DrainingError, DuplicatePeerError, OverloadedError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
 import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
 import { prepareOffer } from './sdp.js';
@@ -32,6 +32,8 @@ export class Sfu {
   private readonly sweeper: NodeJS.Timeout;
   private readonly ctx: PeerContext;
   draining = false;
+  /** requests refused before any state was touched, by reason (metrics) */
+  readonly refusals = { pending: 0 };
   /** traffic of peers that have closed, so the totals only grow */
   private readonly closedTraffic = emptyTraffic();
   private idleWaiters: (() => void)[] = [];
@@ -67,6 +69,14 @@ export class Sfu {
   async connect(role: Role, room: string, fullId: string, offerSdp: string, opts: ConnectOptions = {}): Promise<Connected> {
     if (this.draining) throw new DrainingError();
     const offer = prepareOffer(offerSdp, role === 'sub');
+    // Each session that has not connected holds engine threads' work and memory until its
+    // connect timeout: their number is bounded, so a flood of offers cannot exhaust us.
+    let pending = 0;
+    for (const p of this.sessions.values()) if (p.connecting) pending++;
+    if (pending >= this.config.maxPendingSessions) {
+      this.refusals.pending++;
+      throw new OverloadedError(`too many sessions are connecting (${pending}); try again shortly`, 1);
+    }
     if (role === 'pub' && offer.media.length === 0) throw new BadOfferError('publisher offer has no audio or video m= line');
     if (role === 'pub' && offer.media.some((m) => m.direction === 'recvonly')) {
       throw new BadOfferError('publisher m= lines must be sendonly');

@@ -14,6 +14,8 @@ export interface MetricsSource {
   tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> };
   /** monotonic totals since start */
   traffic(): Traffic;
+  /** requests refused before any state was touched, by reason (monotonic) */
+  refusals(): Record<string, number>;
   /** bus counters (NATS: publish errors, drops…) */
   busCounters(): Record<string, number>;
 }
@@ -84,6 +86,18 @@ export class Metrics {
     traffic('sfu_unrecovered_packets_total', "packets lost on a publisher's uplink and given up", (t) => t.unrecoveredPackets);
     traffic('sfu_keyframe_requests_total', 'keyframe requests (PLI) sent to publishers', (t) => t.keyframeRequests);
     traffic('sfu_sender_reports_total', 'RTCP sender reports sent to subscribers', (t) => t.senderReports);
+    new Counter({
+      name: 'sfu_refused_total',
+      help: 'requests refused before any state was touched: pending (too many sessions connecting), rateLimited, requestTimeout',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const s = source();
+        if (!s) return;
+        this.reset();
+        for (const [reason, n] of Object.entries(s.refusals())) this.inc({ reason }, n);
+      },
+    });
     new Gauge({
       name: 'sfu_bus_events',
       help: 'Bus counters since start (NATS: published, received, publishErrors, droppedDisconnected, sinkErrors, slowConsumers, serverErrors, disconnects, reconnects)',

@@ -8,6 +8,7 @@ import {
   DrainingError,
   DuplicatePeerError,
   IceRestartError,
+  OverloadedError,
   PublisherNotLiveError,
   SfuError,
   StoreUnavailableError,
@@ -34,6 +35,7 @@ export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof PublisherNotLiveError) return new HttpError(409, err.message, { 'Retry-After': String(err.retryAfterSeconds) });
   // WHIP/WHEP: 422 when trickle ICE is supported and ICE restart is not.
   if (err instanceof IceRestartError) return new HttpError(422, err.message);
+  if (err instanceof OverloadedError) return new HttpError(503, err.message, { 'Retry-After': String(err.retryAfterSeconds) });
   if (err instanceof DrainingError || err instanceof StoreUnavailableError) return new HttpError(503, err.message);
   return new HttpError(500, err.message);
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from 'weever-protocol';
 import { checkName, checkRoomAndFullId, idOf, ownerOf } from 'weever-protocol';
@@ -49,7 +50,31 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 }
 
-export async function registerPublicApi(app: FastifyInstance, config: Config, sfu: Sfu): Promise<void> {
+/** Requests the HTTP layer refused before any state was touched, by reason (metrics). */
+export interface HttpRefusals {
+  /** over --post-rate from one source address */
+  rateLimited: number;
+  /** not received whole within --request-timeout */
+  requestTimeout: number;
+}
+
+export async function registerPublicApi(app: FastifyInstance, config: Config, sfu: Sfu, refusals: HttpRefusals): Promise<void> {
+  await app.register(rateLimit, { global: false });
+  // One count per source address over all the connect routes (a route's own limit would count each apart).
+  const limiter =
+    config.postRatePerMinute > 0
+      ? app.createRateLimit({ max: config.postRatePerMinute, timeWindow: 60_000, keyGenerator: (req) => req.ip })
+      : undefined;
+  const postLimit = {
+    onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!limiter) return;
+      const r = await limiter(req);
+      if (r.isAllowed || !r.isExceeded) return;
+      refusals.rateLimited++;
+      void reply.header('Retry-After', String(r.ttlInSeconds));
+      throw new HttpError(429, `too many requests from this address: at most ${r.max} per minute`);
+    },
+  };
   await app.register(cors, {
     origin: (origin, cb) => cb(null, origin === undefined ? false : corsAllows(origin, config.corsDomain)),
     methods: ['GET', 'POST', 'DELETE', 'PATCH', 'OPTIONS'],
@@ -89,12 +114,12 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     if (config.auth) await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization);
     return answer(req, reply, role, room, fullId);
   };
-  app.post('/pub/:room/:fullId', connect('pub'));
-  app.post('/sub/:room/:fullId', connect('sub'));
+  app.post<{ Params: PeerParams }>('/pub/:room/:fullId', postLimit, connect('pub'));
+  app.post<{ Params: PeerParams }>('/sub/:room/:fullId', postLimit, connect('sub'));
 
   // WHEP for one publisher: the "watch this stream" link. The viewer is a subscriber with
   // id `whep` (its token, when auth is on, is the subscriber token of id `whep`).
-  app.post('/whep/:room/:pubId', async (req: FastifyRequest<{ Params: { room: string; pubId: string } }>, reply) => {
+  app.post('/whep/:room/:pubId', postLimit, async (req: FastifyRequest<{ Params: { room: string; pubId: string } }>, reply) => {
     const { room, pubId } = req.params;
     const invalid = checkName('room', room) ?? checkName('publisher id', pubId) ?? checkName('publisher id', idOf(pubId));
     if (invalid) throw new HttpError(400, invalid);

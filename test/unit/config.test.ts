@@ -52,6 +52,9 @@ describe('parseConfig defaults', () => {
       answerTimeoutMs: 15_000,
       sessionTimeoutMs: 86_400_000,
       maxBodyBytes: 131_072,
+      requestTimeoutMs: 10_000,
+      maxPendingSessions: 200,
+      postRatePerMinute: 600,
       drainTimeoutMs: 30_000,
       logPretty: false,
     });
