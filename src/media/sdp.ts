@@ -81,6 +81,9 @@ export class SdpError extends BadOfferError {
 }
 
 const DROPPED_FEEDBACK = new Set(['transport-cc']);
+/** m-lines per offer: a publisher sends a few; a room-wide WHEP player one per track it wants. */
+export const MAX_MLINES = 64;
+export const MAX_MID_LENGTH = 64;
 
 type MediaSection = sdpTransform.SessionDescription['media'][number];
 
@@ -142,6 +145,8 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
   }
   const media = session.media ?? [];
   if (media.length === 0) throw new SdpError('SDP has no m= line');
+  // Each m-line costs a track in the engine and lines in our answer: a bounded number.
+  if (media.length > MAX_MLINES) throw new SdpError(`SDP has ${media.length} m= lines; at most ${MAX_MLINES} are accepted`);
   if (!session.fingerprint && !media.every((m) => m.fingerprint)) throw new SdpError('SDP has no a=fingerprint');
   const out: OfferedMedia[] = [];
   const mids = new Set<string>();
@@ -151,7 +156,16 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       throw new SdpError('SDP has no a=ice-ufrag / a=ice-pwd');
     }
     if (m.mid === undefined) throw new SdpError('every m= line needs a=mid');
-    mids.add(String(m.mid));
+    const mid = String(m.mid);
+    if (mid.length > MAX_MID_LENGTH) throw new SdpError(`a=mid is ${mid.length} characters long; at most ${MAX_MID_LENGTH}`);
+    if (mids.has(mid)) throw new SdpError(`a=mid:${mid.slice(0, 32)} appears twice`);
+    mids.add(mid);
+    for (const r of m.rtp ?? []) {
+      const pt = Number(r.payload);
+      // 64–95 would be read as RTCP on the shared port (RFC 5761); over 127 is no payload type at all
+      if (!Number.isInteger(pt) || pt < 0 || pt > 127 || (pt >= 64 && pt <= 95))
+        throw new SdpError(`payload type ${String(r.payload).slice(0, 8)} of ${r.codec} is outside 0–63 and 96–127`);
+    }
     if (m.type === 'application') {
       if (!String(m.protocol).includes('SCTP')) throw new SdpError('application m= line is not an SCTP data channel');
       hasDataChannel = true;

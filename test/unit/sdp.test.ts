@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CODECS, prepareOffer, receivable, SdpError } from '../../src/media/sdp.js';
+import { CODECS, MAX_MID_LENGTH, MAX_MLINES, prepareOffer, receivable, SdpError } from '../../src/media/sdp.js';
 
 const FINGERPRINT = 'a=fingerprint:sha-256 3A:96:6D:57:B2:C2:C7:61:A0:46:3E:1C:97:39:D3:F7:0A:88:A0:B1:EC:03:FB:0D:A7:AF:F2:84:9A:9D:AF:9E';
 
@@ -375,6 +375,39 @@ describe('prepareOffer errors', () => {
     throwsSdp('hello', 'body is not an SDP offer (must start with v=0)');
     throwsSdp(` ${chromiumOffer()}`, 'body is not an SDP offer (must start with v=0)');
     throwsSdp('{"sdp":"v=0"}', 'body is not an SDP offer (must start with v=0)');
+  });
+
+  it('refuses more m-lines than MAX_MLINES, a=mid longer than MAX_MID_LENGTH, and duplicate mids', () => {
+    const offer = chromiumOffer();
+    const video = offer.slice(offer.indexOf('m=video'), offer.indexOf('m=application'));
+    const many = Array.from({ length: MAX_MLINES }, (_, i) => video.replace(/a=mid:1\r\n/, `a=mid:v${i}\r\n`)).join('');
+    throwsSdp(offer.replace(video, many), `SDP has ${MAX_MLINES + 2} m= lines; at most ${MAX_MLINES} are accepted`);
+    throwsSdp(
+      offer.replace('a=mid:1\r\n', `a=mid:${'m'.repeat(MAX_MID_LENGTH + 1)}\r\n`),
+      `a=mid is ${MAX_MID_LENGTH + 1} characters long; at most ${MAX_MID_LENGTH}`,
+    );
+    throwsSdp(offer.replace('a=mid:1\r\n', 'a=mid:0\r\n'), 'a=mid:0 appears twice');
+  });
+
+  it('refuses payload types outside 0–63 and 96–127 (64–95 is RTCP on the shared port)', () => {
+    throwsSdp(
+      chromiumOffer()
+        .replace(/ 96 97 /, ' 200 97 ')
+        .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:200 VP8/90000'),
+      'payload type 200 of VP8 is outside 0–63 and 96–127',
+    );
+    throwsSdp(
+      chromiumOffer()
+        .replace(/ 96 97 /, ' 72 97 ')
+        .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:72 VP8/90000'),
+      'payload type 72 of VP8 is outside 0–63 and 96–127',
+    );
+    throwsSdp(
+      chromiumOffer()
+        .replace(/ 96 97 /, ' 999 97 ')
+        .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:999 VP8/90000'),
+      'payload type 999 of VP8 is outside 0–63 and 96–127',
+    );
   });
 
   it('refuses an offer without m= lines', () => {
