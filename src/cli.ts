@@ -4,6 +4,7 @@ import { CommanderError } from 'commander';
 import { type Config, ConfigError, parseConfig } from './config/config.js';
 import { createLogger } from './observability/log.js';
 import { startServer } from './server.js';
+import { SUPERVISED_ENV, supervise } from './supervisor.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -21,6 +22,10 @@ async function main(): Promise<void> {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
     process.stderr.write(`error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(level)})\n`);
     process.exit(2);
+  }
+  if (config.supervise && !process.env[SUPERVISED_ENV]) {
+    supervise(process.argv[1]!, process.argv.slice(2));
+    return;
   }
   const log = createLogger(level, config.logPretty);
   // One peer's failed promise must not take every other peer down with the process.

@@ -60,6 +60,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const { bus } = shared;
   const store = metrics.instrument(shared.store);
   const engine = new MediaEngine(config, log);
+  engine.watch((silentMs) => {
+    // Nothing in this process can unwedge the engine's threads, and an orderly exit may hang
+    // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
+    log.fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
+    process.kill(process.pid, 'SIGKILL');
+  });
   sfu = new Sfu(config, engine, store, bus, log, (seconds) => {
     metrics.renegotiations.inc();
     metrics.renegotiationSeconds.observe(seconds);
@@ -72,6 +78,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ...sfu.resources(),
     storeKeys: store.localEntries(),
     traffic: sfu.traffic(),
+    engine: engine.status(),
     // process CPU in µs (user+system): benchmarks divide its growth by forwarded packets
     cpuMicros: (({ user, system }) => user + system)(process.cpuUsage()),
     rssBytes: process.memoryUsage.rss(),

@@ -49,6 +49,8 @@ export interface Config {
   answerTimeoutMs: number;
   sessionTimeoutMs: number;
   maxBodyBytes: number;
+  /** run in a child process that is started again when it dies */
+  supervise: boolean;
   /** a request (headers and body) must arrive within this, ms; slow clients are cut off */
   requestTimeoutMs: number;
   /** sessions POSTed that have not connected yet, at most; more get 503 */
@@ -211,6 +213,15 @@ export function buildCommand(): Command {
         .argParser(int(0, 1_000_000))
         .default(600),
     )
+    .addOption(
+      opt(
+        '--supervise [bool]',
+        'run the instance in a child process and start it again when it dies (e.g. a wedged media engine)',
+        'SUPERVISE',
+      )
+        .argParser(bool)
+        .default(false),
+    )
     .showHelpAfterError();
 }
 
@@ -240,6 +251,7 @@ interface RawOptions {
   sessionTimeout: number;
   maxBody: number;
   requestTimeout: number;
+  supervise: boolean;
   maxPending: number;
   postRate: number;
   drainTimeout: number;
@@ -311,6 +323,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     sessionTimeoutMs: o.sessionTimeout * 1000,
     maxBodyBytes: o.maxBody,
     requestTimeoutMs: o.requestTimeout * 1000,
+    supervise: o.supervise,
     maxPendingSessions: o.maxPending,
     postRatePerMinute: o.postRate,
     drainTimeoutMs: o.drainTimeout * 1000,

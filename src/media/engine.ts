@@ -12,6 +12,7 @@
 import nodeDataChannel from 'node-datachannel';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
+import { EngineProbe } from './engine-probe.js';
 
 export type PeerConnection = nodeDataChannel.PeerConnection;
 export type DataChannel = nodeDataChannel.DataChannel;
@@ -32,8 +33,14 @@ export function guard<A extends unknown[]>(log: Logger, where: string, fn: (...a
 export class MediaEngine {
   private readonly rtcConfig: nodeDataChannel.RtcConfig;
   private muxListener: nodeDataChannel.IceUdpMuxListener | undefined;
+  private probe: EngineProbe | undefined;
+  /** engine log lines dropped by the rate limit */
+  logLinesDropped = 0;
 
-  constructor(config: Config, log: Logger) {
+  constructor(
+    config: Config,
+    private readonly log: Logger,
+  ) {
     const iceServers: (string | nodeDataChannel.IceServer)[] = [];
     if (config.stun) iceServers.push(config.stun);
     if (config.turn) iceServers.push(turnServer(config.turn.url, config.turn.username, config.turn.credential));
@@ -49,12 +56,44 @@ export class MediaEngine {
       // Keeps the shared socket open even while no peer exists.
       this.muxListener = new nodeDataChannel.IceUdpMuxListener(config.rtcUdpPort, config.rtcBindAddress);
     }
-    // Engine logs go through our logger, not straight to stdout.
+    // Engine logs go through our logger, not straight to stdout, at most ENGINE_LOG_PER_SECOND
+    // lines a second: a wedged engine repeats one warning endlessly.
+    let second = 0;
+    let lines = 0;
     nodeDataChannel.initLogger(engineLogLevel(log.level), (level, message) => {
+      const now = Math.floor(performance.now() / 1000);
+      if (now !== second) {
+        if (lines > ENGINE_LOG_PER_SECOND) log.warn({ engine: true, dropped: lines - ENGINE_LOG_PER_SECOND }, 'engine log lines dropped');
+        second = now;
+        lines = 0;
+      }
+      if (++lines > ENGINE_LOG_PER_SECOND) {
+        this.logLinesDropped++;
+        return;
+      }
       if (level === 'Error' || level === 'Fatal') log.error({ engine: true }, message);
       else if (level === 'Warning') log.warn({ engine: true }, message);
       else log.debug({ engine: true }, message);
     });
+  }
+
+  /**
+   * Starts watching that packets still pass through the engine (see engine-probe.ts);
+   * `onWedged` is called once when they stopped.
+   */
+  watch(onWedged: (silentMs: number) => void): void {
+    this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged });
+  }
+
+  /** The probe's view and the log rate limit (debug). */
+  status(): { probeSilentMs: number | null; logLinesDropped: number } {
+    const silent = this.probe?.silentMs();
+    return { probeSilentMs: silent === undefined ? null : Math.round(silent), logLinesDropped: this.logLinesDropped };
+  }
+
+  /** False once the engine stopped passing packets (liveness). */
+  healthy(): boolean {
+    return this.probe?.healthy() ?? true;
   }
 
   createPeerConnection(name: string): PeerConnection {
@@ -70,6 +109,8 @@ export class MediaEngine {
   }
 
   close(): void {
+    this.probe?.close();
+    this.probe = undefined;
     this.muxListener?.stop();
     this.muxListener = undefined;
   }
@@ -89,15 +130,20 @@ function turnServer(url: string, username?: string, password?: string): nodeData
   };
 }
 
+/** Engine log lines passed on per second; the rest are counted and dropped. */
+const ENGINE_LOG_PER_SECOND = 200;
+
+/**
+ * The engine's level for ours. Its warnings only from `debug` on: a line the engine logs is
+ * queued to the JavaScript thread whatever we do with it, and a wedged engine logs one
+ * warning endlessly (+175 MB/s) — errors only, by default, cannot flood.
+ */
 function engineLogLevel(level: string): nodeDataChannel.LogLevel {
   switch (level) {
     case 'trace':
       return 'Verbose';
     case 'debug':
       return 'Debug';
-    case 'info':
-    case 'warn':
-      return 'Warning';
     default:
       return 'Error';
   }

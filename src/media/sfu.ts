@@ -209,6 +209,7 @@ export class Sfu {
   /** null when this instance can take new peers, else why not (readiness). */
   notReady(): string | null {
     if (this.draining) return 'BUSY';
+    if (!this.engine.healthy()) return 'media engine wedged';
     return this.store.health() ?? this.bus.health();
   }
 

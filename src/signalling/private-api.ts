@@ -55,7 +55,10 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
   app.post('/create/pub', create('pub'));
   app.post('/create/sub', create('sub'));
 
-  app.get('/liveness', async (_req, reply) => reply.type('text/plain').send('OK'));
+  // Not OK once the media engine stopped passing packets: the process is alive but useless.
+  app.get('/liveness', async (_req, reply) =>
+    sfu.engine.healthy() ? reply.type('text/plain').send('OK') : reply.code(503).type('text/plain').send('media engine wedged'),
+  );
   app.get('/readiness', async (_req, reply) => {
     const why = sfu.notReady();
     if (why === null) return reply.type('text/plain').send('OK');

@@ -53,6 +53,7 @@ describe('parseConfig defaults', () => {
       sessionTimeoutMs: 86_400_000,
       maxBodyBytes: 131_072,
       requestTimeoutMs: 10_000,
+      supervise: false,
       maxPendingSessions: 200,
       postRatePerMinute: 600,
       drainTimeoutMs: 30_000,

@@ -156,7 +156,7 @@ export class WeeverSubscriber implements SubscriberConnection, RtpListener {
   errors: string[] = [];
   rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
   // Held so the GC does not collect them (node-datachannel closes what it collects).
-  private readonly tracks: nodeDataChannel.Track[] = [];
+  readonly tracks: nodeDataChannel.Track[] = [];
 
   constructor(
     readonly id: string,

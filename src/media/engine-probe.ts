@@ -1,0 +1,136 @@
+/**
+ * Is the engine still passing packets? libdatachannel can wedge: one malformed RTCP packet
+ * from any peer (an SDES item longer than its packet) sends its dispatch loop spinning for
+ * ever, and from then on no peer of the process gets media — while the JavaScript side,
+ * and so a naive /liveness, stays perfectly healthy. The engine cannot be patched from
+ * here, so we watch it: two PeerConnections of our own, connected over loopback through
+ * the same engine, send one RTP packet every `intervalMs`; when none arrives for
+ * `staleMs`, the engine is wedged.
+ */
+import nodeDataChannel from 'node-datachannel';
+import { randomSsrc } from 'weever-rtp';
+import type { Logger } from '../observability/log.js';
+
+export interface ProbeOptions {
+  rtcConfig: nodeDataChannel.RtcConfig;
+  log: Logger;
+  intervalMs?: number;
+  staleMs?: number;
+  /** called once, when the engine is found wedged */
+  onWedged: (silentMs: number) => void;
+}
+
+export class EngineProbe {
+  private readonly a: nodeDataChannel.PeerConnection;
+  private readonly b: nodeDataChannel.PeerConnection;
+  private sender: nodeDataChannel.Track | undefined;
+  private receiver: nodeDataChannel.Track | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly packet = Buffer.alloc(16);
+  private seq = 0;
+  /** when the last probe packet came through; 0 until the pair first carried one */
+  private lastArrival = 0;
+  private wedged = false;
+  private closed = false;
+  private readonly staleMs: number;
+
+  constructor(private readonly o: ProbeOptions) {
+    this.staleMs = o.staleMs ?? 2500;
+    const config = { ...o.rtcConfig, iceServers: [] }; // loopback: no STUN/TURN needed
+    this.a = new nodeDataChannel.PeerConnection('engine-probe-a', config);
+    this.b = new nodeDataChannel.PeerConnection('engine-probe-b', config);
+    const ssrc = randomSsrc();
+    this.packet[0] = 0x80;
+    this.packet[1] = 96;
+    this.packet.writeUInt32BE(ssrc, 8);
+    const video = new nodeDataChannel.Video('probe', 'SendOnly');
+    video.addVP8Codec(96);
+    video.addSSRC(ssrc, 'probe');
+    this.sender = this.a.addTrack(video);
+    this.b.onTrack((t) => {
+      this.receiver = t; // kept: a collected wrapper closes the track
+      t.onMessage(() => {
+        this.lastArrival = performance.now();
+      });
+    });
+    this.connect();
+    this.timer = setInterval(() => this.tick(), o.intervalMs ?? 500);
+    this.timer.unref();
+  }
+
+  private connect(): void {
+    try {
+      // Candidates trickle: each goes to the other side as it comes (registered before gathering starts).
+      this.a.onLocalCandidate((c, mid) => this.addCandidate(this.b, c, mid));
+      this.b.onLocalCandidate((c, mid) => this.addCandidate(this.a, c, mid));
+      this.a.setLocalDescription('offer');
+      const offer = this.a.localDescription();
+      if (!offer) throw new Error('no offer');
+      this.b.setRemoteDescription(offer.sdp, 'offer');
+      this.b.setLocalDescription('answer');
+      const answer = this.b.localDescription();
+      if (!answer) throw new Error('no answer');
+      this.a.setRemoteDescription(answer.sdp, 'answer');
+    } catch (err) {
+      this.o.log.warn({ err: String(err) }, 'engine probe could not start; wedge detection is off');
+    }
+  }
+
+  private addCandidate(pc: nodeDataChannel.PeerConnection, candidate: string, mid: string): void {
+    try {
+      if (!this.closed) pc.addRemoteCandidate(candidate, mid);
+    } catch {
+      // the other side closed
+    }
+  }
+
+  /** Time since the last probe packet came through; undefined while the probe never worked. */
+  silentMs(now = performance.now()): number | undefined {
+    return this.lastArrival === 0 ? undefined : now - this.lastArrival;
+  }
+
+  /** False once packets stopped coming through the engine. */
+  healthy(): boolean {
+    const silent = this.silentMs();
+    return silent === undefined || silent < this.staleMs;
+  }
+
+  private tick(): void {
+    if (this.closed || this.wedged) return;
+    const silent = this.silentMs();
+    if (silent !== undefined && silent >= this.staleMs) {
+      this.wedged = true;
+      this.o.onWedged(silent);
+      return;
+    }
+    const s = this.sender;
+    try {
+      if (!s?.isOpen()) return;
+      this.packet.writeUInt16BE(this.seq++ & 0xffff, 2);
+      this.packet.writeUInt32BE((this.seq * 3000) >>> 0, 4);
+      s.sendMessageBinary(this.packet);
+    } catch {
+      // closed under us: the next tick sees it
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const t of [this.sender, this.receiver]) {
+      try {
+        t?.close();
+      } catch {
+        // already closed
+      }
+    }
+    for (const pc of [this.a, this.b]) {
+      try {
+        pc.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
