@@ -8,7 +8,7 @@
  *   await room.publish({ video: true, audio: true });
  *   await room.subscribe();
  */
-import { Connection } from './connection.js';
+import { Connection, DISCONNECT_GRACE_MS } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
@@ -16,7 +16,7 @@ import { collect, grade, type StreamStats } from './stats.js';
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
 export { control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
-export { Connection, type ConnectionHandlers, type ConnectionOptions, type Role } from './connection.js';
+export { Connection, type ConnectionHandlers, type ConnectionOptions, DISCONNECT_GRACE_MS, type Role } from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { KindStats, Quality, StreamStats } from './stats.js';
@@ -24,9 +24,9 @@ export type { KindStats, Quality, StreamStats } from './stats.js';
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 
 export interface ReconnectOptions {
-  /** first delay before trying again (ms), doubled per failed attempt; default 500 */
+  /** first delay before trying again (ms), doubled per failed attempt; default 250 */
   initialDelayMs?: number;
-  /** longest delay between attempts (ms); default 8000 */
+  /** longest delay between attempts (ms); default 2000 (short: media is back soon after a path outage ends) */
   maxDelayMs?: number;
   /** attempts before giving up (state `failed`); default Infinity */
   maxAttempts?: number;
@@ -43,7 +43,10 @@ export interface WeeverOptions {
   iceServers?: RTCIceServer[];
   /** `false` turns automatic reconnection off */
   reconnect?: boolean | ReconnectOptions;
-  /** how long a connection may stay ICE-`disconnected` before it is replaced (ms); default 3000 */
+  /**
+   * how long a connection may stay ICE-`disconnected` (a path outage) before it is
+   * replaced by a new one (ms); default 12000. Shorter outages resume on the same session.
+   */
   disconnectGraceMs?: number;
 }
 
@@ -104,13 +107,13 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.url = opts.url ?? globalThis.location?.origin ?? '';
     this.token = opts.token;
     this.iceServers = opts.iceServers ?? [];
-    this.disconnectGraceMs = opts.disconnectGraceMs ?? 3000;
+    this.disconnectGraceMs = opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
     this.reconnectOpts =
       opts.reconnect === false
         ? null
         : {
-            initialDelayMs: 500,
-            maxDelayMs: 8000,
+            initialDelayMs: 250,
+            maxDelayMs: 2000,
             maxAttempts: Number.POSITIVE_INFINITY,
             ...(opts.reconnect === true ? {} : opts.reconnect),
           };
@@ -268,6 +271,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   }
 
   private async connect(link: Link): Promise<Connection> {
+    let self: Connection | null = null;
     const conn = await Connection.open({
       url: this.url,
       role: link.kind === 'subscriber' ? 'sub' : 'pub',
@@ -283,8 +287,16 @@ export class WeeverClient extends Emitter<WeeverEvents> {
         track: (stream) => this.onTrack(stream),
         error: (err) => this.emit('error', err),
         lost: (reason) => void this.reconnect(link, reason),
+        path: (up) => {
+          // Path outage on the connection in use: show `reconnecting` while nothing
+          // arrives; it heals on the same session, or is replaced after the grace.
+          if (!self || link.conn !== self || this.closed) return;
+          link.state = up ? 'connected' : 'reconnecting';
+          this.refreshState(up ? undefined : 'ICE disconnected (no traffic)');
+        },
       },
     });
+    self = conn;
     // A link stopped while we were connecting: do not leave this connection behind.
     if (this.closed || !this.isCurrent(link)) {
       await conn.close();
