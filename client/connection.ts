@@ -60,6 +60,8 @@ export interface ConnectionOptions {
  * about when the server gives up on it.
  */
 export const DISCONNECT_GRACE_MS = 12_000;
+/** while `disconnected`, how often the SDK asks whether the server still has the session */
+const SESSION_PROBE_MS = 2000;
 
 export class Connection {
   readonly pc: RTCPeerConnection;
@@ -81,6 +83,8 @@ export class Connection {
   private closed = false;
   private lostFired = false;
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** while `disconnected`: asks the server now and then whether our session still exists */
+  private probeTimer: ReturnType<typeof setInterval> | undefined;
   /** rejects `open()` when ICE fails before the control channel opened */
   private failConnecting: ((err: WeeverError) => void) | null = null;
 
@@ -242,7 +246,8 @@ export class Connection {
     if (state === 'connected') {
       if (this.graceTimer !== undefined) {
         clearTimeout(this.graceTimer);
-        this.graceTimer = undefined;
+        clearInterval(this.probeTimer);
+        this.graceTimer = this.probeTimer = undefined;
         if (!this.closed && !this.lostFired) this.opts.handlers.path?.(true);
       }
     } else if (state === 'failed' || state === 'closed') {
@@ -254,11 +259,36 @@ export class Connection {
       // session through --media-timeout of silence, 15 s); a dead server only shows as
       // `failed` much later, so after the grace the connection is replaced.
       this.graceTimer = setTimeout(() => this.markLost('ICE disconnected'), this.opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS);
+      this.probeTimer = setInterval(() => void this.probe(), SESSION_PROBE_MS);
       if (!this.closed && !this.lostFired) this.opts.handlers.path?.(false);
     }
   }
 
+  /**
+   * Is our session still on the server? A PATCH with an empty trickle fragment (no
+   * candidates: it changes nothing, and does not count as traffic) answers 204 while it
+   * is, 404 once the server has given it up (its silence limit, a restart): then waiting
+   * for the path is pointless and the connection is replaced at once. No answer (HTTP
+   * down too) decides nothing: the grace timer does.
+   */
+  private async probe(): Promise<void> {
+    if (!this.session || this.closed || this.lostFired) return;
+    try {
+      const res = await fetch(this.session, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' },
+        body: 'a=end-of-candidates\r\n',
+        signal: AbortSignal.timeout(SESSION_PROBE_MS),
+      });
+      if (res.status === 404 && this.graceTimer !== undefined) this.markLost('the server ended the session');
+    } catch {
+      // unreachable: the grace timer decides
+    }
+  }
+
   private markLost(reason: string): void {
+    clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
     if (this.closed || this.lostFired) return;
     this.lostFired = true;
     this.opts.handlers.lost?.(reason);
@@ -285,6 +315,7 @@ export class Connection {
   private goodbye(): Promise<void> {
     this.closed = true;
     clearTimeout(this.graceTimer);
+    clearInterval(this.probeTimer);
     if (this.dc.readyState === 'open') {
       try {
         this.dc.send(control.stop());

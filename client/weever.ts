@@ -21,6 +21,14 @@ export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { KindStats, Quality, StreamStats } from './stats.js';
 
+/**
+ * How long one connection attempt may take from the POST's answer until `control` opens.
+ * Under the server's connect timeout (15 s), so the server never drops an attempt the SDK
+ * still waits on: during a path outage (HTTP up, media path down) attempts follow one
+ * another, each ready to connect the moment the path is back.
+ */
+const CONNECT_ATTEMPT_MS = 10_000;
+
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 
 export interface ReconnectOptions {
@@ -281,6 +289,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       iceServers: this.iceServers,
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
+      connectTimeoutMs: CONNECT_ATTEMPT_MS,
       handlers: {
         join: (fullId) => this.onJoin(fullId),
         left: (fullId) => this.onLeft(fullId),
@@ -320,10 +329,15 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     link.state = 'reconnecting';
     this.refreshState(reason);
     const { initialDelayMs, maxDelayMs, maxAttempts } = this.reconnectOpts;
+    let lastStart = performance.now();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt);
-      await this.sleep(delay * (0.75 + Math.random() * 0.5)); // jitter: a restarted server is not hit by everyone at once
+      // jitter: a restarted server is not hit by everyone at once
+      const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+      // The delay counts from the previous attempt's start: an attempt that waited long
+      // for a dead path (up to CONNECT_ATTEMPT_MS) has spaced the attempts already.
+      await this.sleep(Math.max(0, delay - (performance.now() - lastStart)));
       if (this.closed || !this.isCurrent(link)) return;
+      lastStart = performance.now();
       try {
         link.conn = await this.connect(link);
         link.state = 'connected';

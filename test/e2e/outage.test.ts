@@ -65,6 +65,20 @@ async function call(browser: Browser, server: ServerProcess, room: string): Prom
   page.on('request', (r) => {
     if (r.method() === 'POST') posts.push(new URL(r.url()).pathname);
   });
+  // every RTCPeerConnection's state changes, numbered in creation order (diagnostics)
+  await page.addInitScript(() => {
+    const pcs: { t: number; pc: number; state: string }[] = [];
+    Object.assign(window, { pcs });
+    const Native = RTCPeerConnection;
+    let n = 0;
+    window.RTCPeerConnection = class extends Native {
+      constructor(cfg?: RTCConfiguration) {
+        super(cfg);
+        const id = n++;
+        this.addEventListener('connectionstatechange', () => pcs.push({ t: Date.now(), pc: id, state: this.connectionState }));
+      }
+    } as typeof RTCPeerConnection;
+  });
   await page.goto(`${server.publicUrl}/`);
   await page.evaluate(async (room) => {
     const w = window as unknown as W;
