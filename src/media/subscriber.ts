@@ -141,7 +141,9 @@ export abstract class Subscriber extends Peer {
     if (!this.rtcpSeen || !this.downTracks.some((d) => d.state === DownTrackState.Forwarding)) return undefined;
     // Video receivers report about every second, audio-only ones every ~5 s (up to 7.5 s):
     // the short limit holds only while video is actually being sent to this client.
-    return Date.now() - this.videoSentAt < 2000 ? this.ctx.config.mediaTimeoutMs : this.ctx.config.mediaTimeoutMs + AUDIO_ONLY_EXTRA_SILENCE_MS;
+    return Date.now() - this.videoSentAt < 2000
+      ? this.ctx.config.mediaTimeoutMs
+      : this.ctx.config.mediaTimeoutMs + AUDIO_ONLY_EXTRA_SILENCE_MS;
   }
 
   override sweep(now: number): void {

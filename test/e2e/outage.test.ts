@@ -146,12 +146,16 @@ describe('path outages: every UDP datagram of the media port dropped for a while
     let up: number;
     try {
       // the outage really stops media
-      await waitFor('video stalls', async () => {
-        const s = await samples(page);
-        const last = s.at(-1);
-        const tenBack = s.at(-10);
-        return last && tenBack && last.t - tenBack.t > 500 && last.frames === tenBack.frames && last.fullId === tenBack.fullId;
-      }, 5000);
+      await waitFor(
+        'video stalls',
+        async () => {
+          const s = await samples(page);
+          const last = s.at(-1);
+          const tenBack = s.at(-10);
+          return last && tenBack && last.t - tenBack.t > 500 && last.frames === tenBack.frames && last.fullId === tenBack.fullId;
+        },
+        5000,
+      );
       await new Promise((r) => setTimeout(r, down + seconds * 1000 - Date.now()));
     } finally {
       restore();
@@ -172,7 +176,9 @@ describe('path outages: every UDP datagram of the media port dropped for a while
         const back = await waitFor('video decoded again', async () => firstProgress(await samples(page), up), 10_000, 50);
         const afterMs = back.t - up;
         const states = await page.evaluate(() => (window as unknown as W).states);
-        console.error(`outage ${seconds} s: video back ${afterMs} ms after the path returned (same session); states ${JSON.stringify(states.map((s) => `${s.who}:${s.state}`))}`);
+        console.error(
+          `outage ${seconds} s: video back ${afterMs} ms after the path returned (same session); states ${JSON.stringify(states.map((s) => `${s.who}:${s.state}`))}`,
+        );
         assert.deepEqual(await fullIds(page), before, 'same full ids: no reconnect');
         assert.equal(posts.length, postsBefore, 'no new POST');
         assert.equal(back.fullId, before.alice);
@@ -220,10 +226,15 @@ describe('path outages: every UDP datagram of the media port dropped for a while
         );
       }
       assert.ok(afterMs <= 2000, `video back ${afterMs} ms after the path returned (≤ 2000)`);
-      await waitFor('the old sessions are gone, one publisher and one subscriber left', async () => {
-        const [pubs, subs] = [await server.list('pub', room), await server.list('sub', room)];
-        return pubs.length === 1 && pubs[0] === now.alice && subs.length === 1 && subs[0] === now.bob;
-      }, 20_000, 250);
+      await waitFor(
+        'the old sessions are gone, one publisher and one subscriber left',
+        async () => {
+          const [pubs, subs] = [await server.list('pub', room), await server.list('sub', room)];
+          return pubs.length === 1 && pubs[0] === now.alice && subs.length === 1 && subs[0] === now.bob;
+        },
+        20_000,
+        250,
+      );
     } finally {
       await page.evaluate(async () => {
         const w = window as unknown as W;
