@@ -3,7 +3,7 @@
  * (--rtc-udp-port) is dropped with nftables for 3, 8 and 20 s, both legs at once (the
  * publisher and the subscriber are SDK clients in one Chromium page). HTTP stays up.
  *
- * - 3 s and 8 s: the same sessions carry on (no new POST, same full ids on the server)
+ * - 3, 8 and 10 s: the same sessions carry on (no new POST, same full ids on the server)
  *   and the subscriber decodes video again within 1 s after the path is back.
  * - 20 s: the SDK gives the connections up (ICE `disconnected` past its grace), shows
  *   `reconnecting`, reconnects by itself under new full ids, and video is decoded again
@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { connText, joinDemo, waitPlaying } from './demo.js';
 import { launchBrowser, type ServerProcess, startServer, waitFor } from './harness.js';
 import { freePort } from './services.js';
 
@@ -164,7 +165,7 @@ describe('path outages: every UDP datagram of the media port dropped for a while
     return { down, up };
   }
 
-  for (const seconds of [3, 8]) {
+  for (const seconds of [3, 8, 10]) {
     it(`${seconds} s: the same sessions carry on, video decoded again within 1 s after the path is back`, async () => {
       const room = `outage-${seconds}`;
       const { page, posts } = await call(browser, server, room);
@@ -204,7 +205,17 @@ describe('path outages: every UDP datagram of the media port dropped for a while
   it('20 s: the SDK reconnects by itself (new sessions, "reconnecting" meanwhile), video decoded again within 2 s after the path is back', async () => {
     const room = 'outage-20';
     const { page, posts } = await call(browser, server, room);
+    // and the demo site, as a third participant: it shows "reconnecting…" meanwhile
+    const demo = await joinDemo(browser, server, { room, name: 'carol' });
+    const demoTexts = new Set<string>();
+    const watchDemo = setInterval(() => {
+      connText(demo).then(
+        (t) => demoTexts.add(t),
+        () => {},
+      );
+    }, 250);
     try {
+      await waitPlaying(demo, 'alice');
       await decoding(page);
       const before = await fullIds(page);
       const { down, up } = await outage(page, 20);
@@ -226,16 +237,24 @@ describe('path outages: every UDP datagram of the media port dropped for a while
         );
       }
       assert.ok(afterMs <= 2000, `video back ${afterMs} ms after the path returned (≤ 2000)`);
+      assert.ok(
+        [...demoTexts].some((t) => t.startsWith('reconnecting')),
+        `the demo showed reconnecting (${[...demoTexts].join(', ')})`,
+      );
+      await waitPlaying(demo, 'alice');
+      assert.equal(await connText(demo), 'connected');
       await waitFor(
-        'the old sessions are gone, one publisher and one subscriber left',
+        'the old sessions are gone: alice and carol publish, bob and carol subscribe',
         async () => {
           const [pubs, subs] = [await server.list('pub', room), await server.list('sub', room)];
-          return pubs.length === 1 && pubs[0] === now.alice && subs.length === 1 && subs[0] === now.bob;
+          return pubs.length === 2 && pubs.includes(now.alice!) && subs.length === 2 && subs.includes(now.bob!);
         },
         20_000,
         250,
       );
     } finally {
+      clearInterval(watchDemo);
+      await demo.close();
       await page.evaluate(async () => {
         const w = window as unknown as W;
         await Promise.all([w.alice.close(), w.bob.close()]);
