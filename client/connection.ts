@@ -26,6 +26,11 @@ export interface ConnectionHandlers {
   message?(text: string): void | Promise<void>;
   /** the connection is lost (ICE failed, stayed disconnected, or the server closed the channel) */
   lost?(reason: string): void;
+  /**
+   * The path is interrupted (`false`: ICE `disconnected`, nothing arrives; the connection
+   * may still heal) or works again (`true`: back to `connected` before it was lost).
+   */
+  path?(up: boolean): void;
 }
 
 export interface ConnectionOptions {
@@ -41,10 +46,22 @@ export interface ConnectionOptions {
   stream?: MediaStream;
   /** how long ICE gathering may take before the offer goes with the candidates found so far */
   gatherTimeoutMs?: number;
-  /** how long `disconnected` may last before the connection counts as lost */
+  /** how long `disconnected` may last before the connection counts as lost; default 12000 */
   disconnectGraceMs?: number;
+  /** how long connecting (POST answered → `control` open) may take; default 15000 */
+  connectTimeoutMs?: number;
   handlers: ConnectionHandlers;
 }
+
+/**
+ * Default for `disconnectGraceMs`. Chromium reports `disconnected` ~2.5 s into an outage,
+ * so the connection is given up ~14.5 s in: after a 10 s outage it is still there (and so
+ * is the server's session, kept for --media-timeout = 15 s of silence), and it is replaced
+ * about when the server gives up on it.
+ */
+export const DISCONNECT_GRACE_MS = 12_000;
+/** while `disconnected`, how often the SDK asks whether the server still has the session */
+const SESSION_PROBE_MS = 2000;
 
 export class Connection {
   readonly pc: RTCPeerConnection;
@@ -66,6 +83,10 @@ export class Connection {
   private closed = false;
   private lostFired = false;
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** while `disconnected`: asks the server now and then whether our session still exists */
+  private probeTimer: ReturnType<typeof setInterval> | undefined;
+  /** rejects `open()` when ICE fails before the control channel opened */
+  private failConnecting: ((err: WeeverError) => void) | null = null;
 
   private constructor(opts: ConnectionOptions) {
     this.opts = opts;
@@ -90,6 +111,7 @@ export class Connection {
   private async start(): Promise<void> {
     const { pc, dc, opts } = this;
     const opened = new Promise<void>((resolve, reject) => {
+      this.failConnecting = reject;
       dc.addEventListener('open', () => resolve(), { once: true });
       dc.addEventListener('close', () => reject(new WeeverError(0, 'control channel closed before it opened', 'protocol')), { once: true });
     });
@@ -120,7 +142,11 @@ export class Connection {
     const location = res.headers.get('Location');
     this.session = location ? new URL(location, res.url || opts.url).href : null;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    await withTimeout(opened, 15_000, 'control channel did not open');
+    try {
+      await withTimeout(opened, opts.connectTimeoutMs ?? 15_000, 'control channel did not open');
+    } finally {
+      this.failConnecting = null;
+    }
   }
 
   /** Non-trickle: the offer goes once gathering is complete (or the timeout passed). */
@@ -218,17 +244,51 @@ export class Connection {
   private onState(): void {
     const state = this.pc.connectionState;
     if (state === 'connected') {
-      clearTimeout(this.graceTimer);
-      this.graceTimer = undefined;
+      if (this.graceTimer !== undefined) {
+        clearTimeout(this.graceTimer);
+        clearInterval(this.probeTimer);
+        this.graceTimer = this.probeTimer = undefined;
+        if (!this.closed && !this.lostFired) this.opts.handlers.path?.(true);
+      }
     } else if (state === 'failed' || state === 'closed') {
+      // Still connecting: the attempt failed (open() rejects, its caller may try again).
+      this.failConnecting?.(new WeeverError(0, `ICE ${state} while connecting`, 'network'));
       this.markLost(`ICE ${state}`);
     } else if (state === 'disconnected' && this.graceTimer === undefined) {
-      // `disconnected` often heals by itself; a dead server only shows as `failed` much later.
-      this.graceTimer = setTimeout(() => this.markLost('ICE disconnected'), this.opts.disconnectGraceMs ?? 3000);
+      // A path outage: nothing arrives. It often heals by itself (the server keeps the
+      // session through --media-timeout of silence, 15 s); a dead server only shows as
+      // `failed` much later, so after the grace the connection is replaced.
+      this.graceTimer = setTimeout(() => this.markLost('ICE disconnected'), this.opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS);
+      this.probeTimer = setInterval(() => void this.probe(), SESSION_PROBE_MS);
+      if (!this.closed && !this.lostFired) this.opts.handlers.path?.(false);
+    }
+  }
+
+  /**
+   * Is our session still on the server? A PATCH with an empty trickle fragment (no
+   * candidates: it changes nothing, and does not count as traffic) answers 204 while it
+   * is, 404 once the server has given it up (its silence limit, a restart): then waiting
+   * for the path is pointless and the connection is replaced at once. No answer (HTTP
+   * down too) decides nothing: the grace timer does.
+   */
+  private async probe(): Promise<void> {
+    if (!this.session || this.closed || this.lostFired) return;
+    try {
+      const res = await fetch(this.session, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': '*' },
+        body: 'a=end-of-candidates\r\n',
+        signal: AbortSignal.timeout(SESSION_PROBE_MS),
+      });
+      if (res.status === 404 && this.graceTimer !== undefined) this.markLost('the server ended the session');
+    } catch {
+      // unreachable: the grace timer decides
     }
   }
 
   private markLost(reason: string): void {
+    clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
     if (this.closed || this.lostFired) return;
     this.lostFired = true;
     this.opts.handlers.lost?.(reason);
@@ -255,6 +315,7 @@ export class Connection {
   private goodbye(): Promise<void> {
     this.closed = true;
     clearTimeout(this.graceTimer);
+    clearInterval(this.probeTimer);
     if (this.dc.readyState === 'open') {
       try {
         this.dc.send(control.stop());

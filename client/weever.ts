@@ -8,7 +8,7 @@
  *   await room.publish({ video: true, audio: true });
  *   await room.subscribe();
  */
-import { Connection } from './connection.js';
+import { Connection, DISCONNECT_GRACE_MS } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
@@ -16,17 +16,25 @@ import { collect, grade, type StreamStats } from './stats.js';
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
 export { control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
-export { Connection, type ConnectionHandlers, type ConnectionOptions, type Role } from './connection.js';
+export { Connection, type ConnectionHandlers, type ConnectionOptions, DISCONNECT_GRACE_MS, type Role } from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { KindStats, Quality, StreamStats } from './stats.js';
 
+/**
+ * How long one connection attempt may take from the POST's answer until `control` opens.
+ * Under the server's connect timeout (15 s), so the server never drops an attempt the SDK
+ * still waits on: during a path outage (HTTP up, media path down) attempts follow one
+ * another, each ready to connect the moment the path is back.
+ */
+const CONNECT_ATTEMPT_MS = 10_000;
+
 export type ConnectionState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'closed';
 
 export interface ReconnectOptions {
-  /** first delay before trying again (ms), doubled per failed attempt; default 500 */
+  /** first delay before trying again (ms), doubled per failed attempt; default 250 */
   initialDelayMs?: number;
-  /** longest delay between attempts (ms); default 8000 */
+  /** longest delay between attempts (ms); default 2000 (short: media is back soon after a path outage ends) */
   maxDelayMs?: number;
   /** attempts before giving up (state `failed`); default Infinity */
   maxAttempts?: number;
@@ -43,7 +51,10 @@ export interface WeeverOptions {
   iceServers?: RTCIceServer[];
   /** `false` turns automatic reconnection off */
   reconnect?: boolean | ReconnectOptions;
-  /** how long a connection may stay ICE-`disconnected` before it is replaced (ms); default 3000 */
+  /**
+   * how long a connection may stay ICE-`disconnected` (a path outage) before it is
+   * replaced by a new one (ms); default 12000. Shorter outages resume on the same session.
+   */
   disconnectGraceMs?: number;
 }
 
@@ -104,13 +115,13 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.url = opts.url ?? globalThis.location?.origin ?? '';
     this.token = opts.token;
     this.iceServers = opts.iceServers ?? [];
-    this.disconnectGraceMs = opts.disconnectGraceMs ?? 3000;
+    this.disconnectGraceMs = opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
     this.reconnectOpts =
       opts.reconnect === false
         ? null
         : {
-            initialDelayMs: 500,
-            maxDelayMs: 8000,
+            initialDelayMs: 250,
+            maxDelayMs: 2000,
             maxAttempts: Number.POSITIVE_INFINITY,
             ...(opts.reconnect === true ? {} : opts.reconnect),
           };
@@ -268,6 +279,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   }
 
   private async connect(link: Link): Promise<Connection> {
+    let self: Connection | null = null;
     const conn = await Connection.open({
       url: this.url,
       role: link.kind === 'subscriber' ? 'sub' : 'pub',
@@ -277,14 +289,23 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       iceServers: this.iceServers,
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
+      connectTimeoutMs: CONNECT_ATTEMPT_MS,
       handlers: {
         join: (fullId) => this.onJoin(fullId),
         left: (fullId) => this.onLeft(fullId),
         track: (stream) => this.onTrack(stream),
         error: (err) => this.emit('error', err),
         lost: (reason) => void this.reconnect(link, reason),
+        path: (up) => {
+          // Path outage on the connection in use: show `reconnecting` while nothing
+          // arrives; it heals on the same session, or is replaced after the grace.
+          if (!self || link.conn !== self || this.closed) return;
+          link.state = up ? 'connected' : 'reconnecting';
+          this.refreshState(up ? undefined : 'ICE disconnected (no traffic)');
+        },
       },
     });
+    self = conn;
     // A link stopped while we were connecting: do not leave this connection behind.
     if (this.closed || !this.isCurrent(link)) {
       await conn.close();
@@ -308,10 +329,15 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     link.state = 'reconnecting';
     this.refreshState(reason);
     const { initialDelayMs, maxDelayMs, maxAttempts } = this.reconnectOpts;
+    let lastStart = performance.now();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt);
-      await this.sleep(delay * (0.75 + Math.random() * 0.5)); // jitter: a restarted server is not hit by everyone at once
+      // jitter: a restarted server is not hit by everyone at once
+      const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+      // The delay counts from the previous attempt's start: an attempt that waited long
+      // for a dead path (up to CONNECT_ATTEMPT_MS) has spaced the attempts already.
+      await this.sleep(Math.max(0, delay - (performance.now() - lastStart)));
       if (this.closed || !this.isCurrent(link)) return;
+      lastStart = performance.now();
       try {
         link.conn = await this.connect(link);
         link.state = 'connected';

@@ -180,7 +180,8 @@ $('join').addEventListener('submit', async (e) => {
   client.on('connectionState', ({ state, reason }) => {
     $('conn').textContent = state === 'reconnecting' ? 'reconnecting…' : state;
     $('conn').dataset.state = state;
-    if (state === 'reconnecting') status(`connection lost (${reason ?? 'unknown'}), reconnecting…`);
+    // ICE `disconnected` (a path outage) is 'reconnecting' too: it may heal on the same session
+    if (state === 'reconnecting') status(`connection interrupted (${reason ?? 'unknown'}), reconnecting…`);
     else if (state === 'connected') status(`in room ${room} as ${id}`);
   });
   client.on('publisherJoined', (p) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
-# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, GStreamer
+# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, nftables (outage tests), GStreamer
 # with python3-gst (WHIP client tests), janus (the load tool's Janus target test), and the
 # npm dependencies; then
 # builds, lints and runs every test.
@@ -20,6 +20,7 @@ for pkg in gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plu
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || apt_need+=("$pkg")
 done
 command -v janus >/dev/null || apt_need+=(janus) # the Janus target test runs a real Janus
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || apt_need+=(nftables) # loss and path-outage tests drop datagrams with nftables (as root)
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2

@@ -39,10 +39,11 @@ export interface Config {
   maxVideoBitrate: number;
   /** periodic keyframe request fallback, ms; 0 = off */
   keyframeIntervalMs: number;
-  /** a peer with no inbound RTP/RTCP for this long is closed, ms */
+  /**
+   * a peer with no inbound RTP/RTCP for this long is closed, ms. Longer than the path
+   * outages a browser rides out (up to 10 s), shorter than ICE consent expiry (30 s).
+   */
   mediaTimeoutMs: number;
-  /** ICE 'disconnected' for this long closes the peer, ms */
-  iceDisconnectedTimeoutMs: number;
   /** a peer that never connects within this time is closed, ms */
   connectTimeoutMs: number;
   /** a subscriber that does not answer an offer within this time is closed, ms */
@@ -181,7 +182,7 @@ export function buildCommand(): Command {
     .addOption(
       opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT')
         .argParser(int(2, 3600))
-        .default(6),
+        .default(15),
     )
     .addOption(
       opt('--session-timeout <s>', 'end every session after this long, seconds', 'SESSION_TIMEOUT')
@@ -317,7 +318,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxVideoBitrate: o.maxVideoBitrate,
     keyframeIntervalMs: o.keyframeInterval * 1000,
     mediaTimeoutMs: o.mediaTimeout * 1000,
-    iceDisconnectedTimeoutMs: 3000,
     connectTimeoutMs: 15_000,
     answerTimeoutMs: 15_000,
     sessionTimeoutMs: o.sessionTimeout * 1000,

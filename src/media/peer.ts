@@ -28,7 +28,6 @@ export type CloseReason =
   | 'stop'
   | 'delete'
   | 'control-closed'
-  | 'ice-disconnected'
   | 'ice-failed'
   | 'peer-closed'
   | 'connect-timeout'
@@ -105,7 +104,6 @@ export abstract class Peer {
   private lastInboundAt = Date.now();
   private readonly timers = new Set<NodeJS.Timeout>();
   private gatheringWaiters: (() => void)[] = [];
-  private disconnectTimer: NodeJS.Timeout | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   /** resolves when the store entries of this peer are gone */
   private cleanup: Promise<void> = Promise.resolve();
@@ -213,13 +211,12 @@ export abstract class Peer {
     switch (state) {
       case 'connected':
         this.clearTimer(this.connectTimer);
-        this.clearTimer(this.disconnectTimer);
-        this.connectTimer = this.disconnectTimer = undefined;
+        this.connectTimer = undefined;
         break;
       case 'disconnected':
-        if (!this.disconnectTimer) {
-          this.disconnectTimer = this.setTimer(this.ctx.config.iceDisconnectedTimeoutMs, () => this.close('ice-disconnected'));
-        }
+        // A path outage. Tolerated as a browser does: the peer stays until its traffic has
+        // been silent for --media-timeout (sweep) or ICE consent expires ('failed', 30 s in
+        // libjuice). libjuice does not report this state once connected; kept for engines that do.
         break;
       case 'failed':
         this.close('ice-failed');
@@ -270,6 +267,11 @@ export abstract class Peer {
       this.log.debug({ err }, 'control send failed');
       return false;
     }
+  }
+
+  /** How long this peer has sent nothing at all (RTP, RTCP or control), as of the last sweep, ms. */
+  protected quietForMs(now: number): number {
+    return this.inbound === this.lastInbound ? now - this.lastInboundAt : 0;
   }
 
   /** Called once a second by the SFU; closes the peer when its traffic stopped. */

@@ -15,6 +15,8 @@ import { UpTrack } from './up-track.js';
 const ANNOUNCE_GRACE_MS = 3000;
 /** A track without packets this long is ended (docs/protocol.md, "Media"). */
 const TRACK_SILENCE_MS = 10_000;
+/** the publisher counts as wholly silent (an outage, not one track ending) after this long */
+const PEER_QUIET_MS = 2000;
 const REPORT_INTERVAL_MS = 1000;
 /** NACK retries and give-ups are checked this often. */
 const NACK_TICK_MS = 20;
@@ -206,6 +208,11 @@ export class Publisher extends Peer {
   override sweep(now: number): void {
     super.sweep(now);
     if (this.closed) return;
+    // A track is ended for silence only while the peer still sends something else: when
+    // everything stopped it is a path outage (or a dead peer), which the peer's silence
+    // limit (--media-timeout) judges as a whole. Ending the tracks of a 10 s outage would
+    // tear down a session that is about to come back.
+    if (this.quietForMs(now) >= PEER_QUIET_MS) return;
     let ended = false;
     for (const t of this.liveTracks()) {
       if (t.stats.silentFor(now, TRACK_SILENCE_MS)) {

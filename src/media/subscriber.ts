@@ -18,8 +18,11 @@ import type { OfferedCodec } from './sdp.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
 const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
-/** Chromium sends receiver reports for audio only every ~5 s (randomised up to 7.5 s). */
-const AUDIO_ONLY_SILENCE_MS = 16_000;
+/**
+ * Chromium sends receiver reports for audio only every ~5 s (randomised up to 7.5 s): an
+ * audio-only subscriber may stay silent one report interval longer than --media-timeout.
+ */
+const AUDIO_ONLY_EXTRA_SILENCE_MS = 8000;
 
 export abstract class Subscriber extends Peer {
   readonly role = 'sub' as const;
@@ -138,7 +141,9 @@ export abstract class Subscriber extends Peer {
     if (!this.rtcpSeen || !this.downTracks.some((d) => d.state === DownTrackState.Forwarding)) return undefined;
     // Video receivers report about every second, audio-only ones every ~5 s (up to 7.5 s):
     // the short limit holds only while video is actually being sent to this client.
-    return Date.now() - this.videoSentAt < 2000 ? this.ctx.config.mediaTimeoutMs : AUDIO_ONLY_SILENCE_MS;
+    return Date.now() - this.videoSentAt < 2000
+      ? this.ctx.config.mediaTimeoutMs
+      : this.ctx.config.mediaTimeoutMs + AUDIO_ONLY_EXTRA_SILENCE_MS;
   }
 
   override sweep(now: number): void {

@@ -153,6 +153,22 @@ describe('NackGenerator (publisher leg)', () => {
     assert.equal(gaveUp(), 1);
   });
 
+  it('a gap after more than a second without packets (a path outage) asks for a keyframe at once, no NACKs', () => {
+    const { g, c, sent, gaveUp } = generator();
+    feed(g, 100);
+    c.t += 1001;
+    feed(g, 101); // silence, but nothing lost: nothing to do
+    assert.equal(gaveUp(), 0);
+    c.t += 3000;
+    feed(g, 250); // 3 s of packets missing (148 of them, under the huge-jump limit)
+    assert.deepEqual(sent, []);
+    assert.equal(gaveUp(), 1);
+    assert.equal(g.missing, 0);
+    c.t += 20;
+    feed(g, 252); // ordinary loss right after: NACKed as usual
+    assert.deepEqual(sent, [[251]]);
+  });
+
   it('a new SSRC starts over', () => {
     const { g, sent } = generator();
     feed(g, 100);

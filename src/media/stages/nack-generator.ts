@@ -11,6 +11,13 @@ import type { RtpStage } from '../chain.js';
 const WINDOW = 512;
 /** A gap wider than this is a restart or a long outage: ask for a keyframe, not for packets. */
 const MAX_GAP = 256;
+/**
+ * A gap that follows this long without any packet is a path outage: what was lost is older
+ * than a sender's retransmission history (Chromium keeps ~1 s) and the frames after it
+ * cannot be decoded anyway, so a keyframe is asked for at once instead of NACKing for
+ * `giveUpMs` first (issue 14: media back within 1 s after a 3 s outage).
+ */
+const OUTAGE_MS = 1000;
 const MAX_TRIES = 10;
 
 export interface NackGeneratorOptions {
@@ -35,6 +42,8 @@ export class NackGenerator implements RtpStage {
   private started = false;
   private ssrc = 0;
   private highest = 0;
+  /** when the newest packet arrived */
+  private highestAt = 0;
   private pending = 0;
   private readonly seqOf = new Int32Array(WINDOW).fill(-1);
   private readonly missingAt = new Float64Array(WINDOW);
@@ -65,13 +74,17 @@ export class NackGenerator implements RtpStage {
       this.started = true;
       this.ssrc = h.ssrc;
       this.highest = seq;
+      this.highestAt = this.now();
       return true;
     }
     const d = (seq - this.highest) & 0xffff;
     if (d === 0) return true;
     if (d < 0x8000) {
       const gap = d - 1;
-      if (gap > MAX_GAP) {
+      const now = this.now();
+      const since = now - this.highestAt;
+      this.highestAt = now;
+      if (gap > MAX_GAP || (gap > 0 && since > OUTAGE_MS)) {
         // not a loss to repair packet by packet
         this.reset();
         this.started = true;
@@ -80,7 +93,6 @@ export class NackGenerator implements RtpStage {
         this.onGiveUp();
         return true;
       }
-      const now = this.now();
       for (let i = 1; i <= gap; i++) this.mark((this.highest + i) & 0xffff, now);
       this.highest = seq;
       if (gap > 0) this.tick(now);
