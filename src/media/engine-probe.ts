@@ -32,10 +32,11 @@ export class EngineProbe {
   private lastArrival = 0;
   private wedged = false;
   private closed = false;
+  private lastTick = performance.now();
   private readonly staleMs: number;
 
   constructor(private readonly o: ProbeOptions) {
-    this.staleMs = o.staleMs ?? 2500;
+    this.staleMs = o.staleMs ?? 2000;
     const config = { ...o.rtcConfig, iceServers: [] }; // loopback: no STUN/TURN needed
     this.a = new nodeDataChannel.PeerConnection('engine-probe-a', config);
     this.b = new nodeDataChannel.PeerConnection('engine-probe-b', config);
@@ -54,7 +55,7 @@ export class EngineProbe {
       });
     });
     this.connect();
-    this.timer = setInterval(() => this.tick(), o.intervalMs ?? 500);
+    this.timer = setInterval(() => this.tick(), o.intervalMs ?? 200);
     this.timer.unref();
   }
 
@@ -97,8 +98,13 @@ export class EngineProbe {
 
   private tick(): void {
     if (this.closed || this.wedged) return;
-    const silent = this.silentMs();
-    if (silent !== undefined && silent >= this.staleMs) {
+    const now = performance.now();
+    // A late tick means our own thread was blocked, not the engine: arrivals may be queued
+    // behind this timer. Judge again at the next tick.
+    const late = now - this.lastTick > 1000;
+    this.lastTick = now;
+    const silent = this.silentMs(now);
+    if (!late && silent !== undefined && silent >= this.staleMs) {
       this.wedged = true;
       this.o.onWedged(silent);
       return;

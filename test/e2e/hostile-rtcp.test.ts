@@ -1,0 +1,180 @@
+/**
+ * One malformed RTCP packet — an SDES whose CNAME claims 255 bytes in a 16-byte packet —
+ * sends libdatachannel 0.24.5's dispatch loop spinning for ever on any PeerConnection with
+ * more than one track: every peer of the process loses its media. The engine cannot be
+ * patched here; the instance must notice (engine probe), say so on /liveness, exit, and
+ * come back by itself under --supervise (as the README's first command runs it).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import type nodeDataChannel from 'node-datachannel';
+import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
+import { CLI, waitFor } from './harness.js';
+import { freePort } from './services.js';
+
+/** SDES, one chunk: SSRC, then CNAME (type 1) claiming 255 bytes, in a 16-byte packet. */
+function badSdes(ssrc: number): Buffer {
+  const p = Buffer.from('81ca0003000000000 1ff6162 00000000'.replace(/\s/g, ''), 'hex');
+  p.writeUInt32BE(ssrc, 4);
+  return p;
+}
+
+/** Sends a plain RTP packet on each of the publisher's tracks every 20 ms, so its tracks flow. */
+function feed(pub: PublisherConnection): () => void {
+  const senders = [pub.video, pub.audio].filter((s): s is MediaSender => s !== undefined);
+  let seq = 0;
+  const timer = setInterval(() => {
+    seq++;
+    for (const s of senders) {
+      const p = Buffer.alloc(112);
+      p[0] = 0x80;
+      p[1] = s.payloadType;
+      p.writeUInt16BE(seq & 0xffff, 2);
+      p.writeUInt32BE((seq * 960) >>> 0, 4);
+      p.writeUInt32BE(s.ssrc, 8);
+      p[12] = 0x10; // VP8 descriptor: S bit; Opus: any byte
+      try {
+        if (s.track.isOpen()) s.track.sendMessageBinary(p);
+      } catch {
+        // closed: the instance went away
+      }
+    }
+  }, 20);
+  return () => clearInterval(timer);
+}
+
+interface Supervised {
+  proc: ChildProcess;
+  publicUrl: string;
+  privateUrl: string;
+  lines: string[];
+}
+
+async function startSupervised(): Promise<Supervised> {
+  const [port, privatePort] = [await freePort(), await freePort()];
+  const proc = spawn(
+    process.execPath,
+    [CLI, '--supervise', '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
+    {
+      env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const lines: string[] = [];
+  proc.stdout!.on('data', (d: Buffer) =>
+    lines.push(
+      ...d
+        .toString()
+        .split('\n')
+        .filter((l) => l !== ''),
+    ),
+  );
+  proc.stderr!.on('data', (d: Buffer) =>
+    lines.push(
+      ...d
+        .toString()
+        .split('\n')
+        .filter((l) => l !== ''),
+    ),
+  );
+  const s = { proc, publicUrl: `http://127.0.0.1:${port}`, privateUrl: `http://127.0.0.1:${privatePort}`, lines };
+  await waitFor('the instance probing its engine', async () => {
+    try {
+      const r = (await (await fetch(`${s.privateUrl}/debug/resources`)).json()) as { engine: { probeSilentMs: number | null } };
+      return r.engine.probeSilentMs !== null && r.engine.probeSilentMs < 1000;
+    } catch {
+      return false;
+    }
+  });
+  return s;
+}
+
+/** RTP of the publisher reaches a fresh subscriber: resolves with when. */
+async function mediaFlows(target: WeeverTarget, room: string, tag: string, cleanups: (() => unknown)[]): Promise<number> {
+  const pub = await target.publish(room, `pub-${tag}`, { audio: true, video: true });
+  cleanups.push(feed(pub), () => pub.close());
+  const sub = await target.subscribe(room, `sub-${tag}`);
+  cleanups.push(() => sub.close());
+  let video = 0;
+  sub.onRtp((kind) => {
+    if (kind === 'video') video++;
+  });
+  await waitFor(`video reaching sub-${tag}`, () => video > 10, 15_000);
+  return Date.now();
+}
+
+describe('a malformed RTCP packet wedges the engine: the instance notices, exits and comes back (--supervise)', () => {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  for (const from of ['publisher', 'subscriber'] as const) {
+    it(`SDES from a ${from}: /liveness stops saying OK within 3 s, the instance restarts, a fresh pair gets media within 10 s`, async () => {
+      const s = await startSupervised();
+      cleanups.push(async () => {
+        if (s.proc.exitCode === null) {
+          s.proc.kill('SIGTERM');
+          await once(s.proc, 'exit');
+        }
+      });
+      const target = new WeeverTarget({ url: s.publicUrl });
+      const room = `wedge-${from}`;
+      await mediaFlows(target, room, 'before', cleanups);
+      // The attacker: a publisher with two tracks, or a subscriber that now has two.
+      let attackTrack: nodeDataChannel.Track;
+      if (from === 'publisher') {
+        const attacker = await target.publish(room, 'attacker', { audio: true, video: true });
+        cleanups.push(feed(attacker), () => attacker.close());
+        attackTrack = attacker.video!.track;
+      } else {
+        const attacker = await target.subscribe(room, 'attacker');
+        cleanups.push(() => attacker.close());
+        await waitFor('the attacking subscriber holding two tracks', () => attacker.tracks.filter((t) => t.isOpen()).length >= 2);
+        attackTrack = attacker.tracks[0]!;
+      }
+      // Watch /liveness every 100 ms from now on.
+      const seen: { at: number; ok: boolean }[] = [];
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const at = Date.now();
+          const ok = await fetch(`${s.privateUrl}/liveness`).then(
+            (r) => r.status === 200,
+            () => false,
+          );
+          seen.push({ at, ok });
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const attackAt = Date.now();
+      attackTrack.sendMessageBinary(badSdes(0x12345678));
+      await waitFor('the instance to say its engine wedged', () => s.lines.some((l) => l.includes('media engine wedged')), 10_000);
+      await waitFor('the supervisor to start it again', () => s.lines.some((l) => l.includes('instance died; starting it again')), 10_000);
+      await waitFor(
+        'the new instance ready',
+        async () => (await fetch(`${s.privateUrl}/readiness`).catch(() => undefined))?.status === 200,
+        10_000,
+        50,
+      );
+      const backAt = await mediaFlows(new WeeverTarget({ url: s.publicUrl }), room, 'after', cleanups);
+      watching = false;
+      await watcher;
+      // While wedged: the last OK after the attack, before the restart's first OK.
+      const down = seen.findIndex((x) => x.at > attackAt && !x.ok);
+      const lastOkWedged =
+        seen
+          .slice(0, down)
+          .filter((x) => x.at >= attackAt && x.ok)
+          .at(-1)?.at ?? attackAt;
+      console.error(
+        `${from}: /liveness OK for ${lastOkWedged - attackAt} ms after the attack; media for a fresh pair ${backAt - attackAt} ms after it`,
+      );
+      assert.ok(down >= 0, '/liveness went down');
+      assert.ok(lastOkWedged - attackAt <= 3000, `/liveness said OK ${lastOkWedged - attackAt} ms into the wedge`);
+      assert.ok(backAt - attackAt <= 10_000, `fresh media ${backAt - attackAt} ms after the attack`);
+    });
+  }
+});
