@@ -62,7 +62,8 @@ describe('3 % and 10 % loss per hop: the SFU path against a direct call', () => 
       for (;;) {
         const found: Record<string, { packetsSent: number; remoteTimestamp: number; reportsSent: number }> = {};
         (await w.lossSub.pc.getStats()).forEach((s) => {
-          if (s.type === 'remote-outbound-rtp') found[s.kind] = { packetsSent: s.packetsSent, remoteTimestamp: s.remoteTimestamp, reportsSent: s.reportsSent };
+          if (s.type === 'remote-outbound-rtp')
+            found[s.kind] = { packetsSent: s.packetsSent, remoteTimestamp: s.remoteTimestamp, reportsSent: s.reportsSent };
         });
         if ((found.audio && found.video) || Date.now() > deadline) return found;
         await new Promise((r) => setTimeout(r, 250));
@@ -135,4 +136,3 @@ describe('3 % loss per hop across instances: publisher on A, subscriber on B (Re
     assert3(r);
   });
 });
-

@@ -214,7 +214,10 @@ export interface Sample {
 }
 
 type CallWindow = {
-  weever: { publish(o: object): Promise<{ pc: RTCPeerConnection; fullId: string }>; subscribe(o: object): Promise<{ pc: RTCPeerConnection }> };
+  weever: {
+    publish(o: object): Promise<{ pc: RTCPeerConnection; fullId: string }>;
+    subscribe(o: object): Promise<{ pc: RTCPeerConnection }>;
+  };
   lossPub?: { pc: RTCPeerConnection; fullId: string };
   lossSub?: { pc: RTCPeerConnection };
   directPc?: RTCPeerConnection;
@@ -308,7 +311,7 @@ export class Calls {
         });
         const pair = pairId ? stats.get(pairId) : undefined;
         const local = pair ? stats.get(pair.localCandidateId) : undefined;
-        if (!local || local.protocol !== 'udp') throw new Error(`direct call: no selected UDP pair (${JSON.stringify(local)})`);
+        if (local?.protocol !== 'udp') throw new Error(`direct call: no selected UDP pair (${JSON.stringify(local)})`);
         return local.port as number;
       });
     return [await portOf(this.pubPage), await portOf(this.directPage)];
