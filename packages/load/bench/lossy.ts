@@ -52,8 +52,9 @@ export interface LossyRow {
   keyframesPerMinuteSfu: number;
   keyframesPerMinuteSubscriber: number;
   keyframesPerMinuteDirect: number;
-  /** what nftables dropped of what it saw over the window, % (SFU hops, direct hop) */
-  droppedSfuPercent: number;
+  /** what nftables dropped of what it saw over the window, % (publisher → SFU, SFU → subscriber, direct) */
+  droppedUplinkPercent: number;
+  droppedDownlinkPercent: number;
   droppedDirectPercent: number;
 }
 
@@ -82,7 +83,8 @@ function row(r: LossResult): LossyRow {
     keyframesPerMinuteSfu: r.keyframesPerMinute.sfuToPublisher,
     keyframesPerMinuteSubscriber: r.keyframesPerMinute.subscriberToSfu,
     keyframesPerMinuteDirect: r.keyframesPerMinute.direct,
-    droppedSfuPercent: pct(r.dropped.sfu),
+    droppedUplinkPercent: pct(r.dropped.uplink),
+    droppedDownlinkPercent: pct(r.dropped.downlink),
     droppedDirectPercent: pct(r.dropped.direct),
   };
 }
@@ -116,7 +118,7 @@ export async function lossy(o: LossyOptions): Promise<{ scenario: 'lossy'; resul
   );
   console.log(`machine: ${machine()}`);
   console.log(
-    '| loss/hop | fps direct / SFU | frames SFU/direct | frozen s direct / SFU (freezes) | NACKs direct (resent) | subscriber NACKs → SFU resent | SFU NACKs upstream → recovered / given up (publisher resent) | keyframe req/min SFU→pub, sub→SFU, direct | nft dropped % SFU hops, direct |',
+    '| loss/hop | fps direct / SFU | frames SFU/direct | frozen s direct / SFU (freezes) | NACKs direct (resent) | subscriber NACKs → SFU resent | SFU NACKs upstream → recovered / given up (publisher resent) | keyframe req/min SFU→pub, sub→SFU, direct | nft dropped % uplink, downlink, direct |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
@@ -124,7 +126,7 @@ export async function lossy(o: LossyOptions): Promise<{ scenario: 'lossy'; resul
       `| ${r.lossPercent} % | ${r.directFps} / ${r.sfuFps} | ${r.frameRatio} | ${r.directFreezeSeconds} / ${r.sfuFreezeSeconds} (${r.directFreezes} / ${r.sfuFreezes}) | ` +
         `${r.directNacks} (${r.directRetransmissions}) | ${r.subscriberNacks} (server asked ${r.serverNacksReceived}) → ${r.serverRetransmitted} | ` +
         `${r.serverNacksSent} → ${r.serverRecovered} / ${r.serverUnrecovered} (${r.publisherRetransmissions}) | ` +
-        `${r.keyframesPerMinuteSfu}, ${r.keyframesPerMinuteSubscriber}, ${r.keyframesPerMinuteDirect} | ${r.droppedSfuPercent}, ${r.droppedDirectPercent} |`,
+        `${r.keyframesPerMinuteSfu}, ${r.keyframesPerMinuteSubscriber}, ${r.keyframesPerMinuteDirect} | ${r.droppedUplinkPercent}, ${r.droppedDownlinkPercent}, ${r.droppedDirectPercent} |`,
     );
   }
   return { scenario: 'lossy', results: rows };
