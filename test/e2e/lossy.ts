@@ -110,13 +110,11 @@ export class LossyLoopback {
   /** Scopes: name → the ports that name a hop (a datagram matching several is counted under the first). */
   async set(perMille: number, scopes: Record<string, Scope>): Promise<void> {
     const t = this.table;
-    const lines = [`flush chain inet ${t} in`];
-    for (const name of Object.keys(scopes)) {
-      lines.push(`delete counter inet ${t} ${name}_seen`, `delete counter inet ${t} ${name}_dropped`);
+    // the rules go first (they use the counters), then every counter of the previous set
+    await nft(`flush chain inet ${t} in\n`);
+    for (const name of Object.keys(await this.counters())) {
+      await nft(`delete counter inet ${t} ${name}_seen\ndelete counter inet ${t} ${name}_dropped\n`);
     }
-    // delete fails for counters that do not exist: try them one by one
-    await nft(`${lines[0]}\n`);
-    for (const l of lines.slice(1)) await nft(`${l}\n`).catch(() => {});
     const media = 'meta iifname "lo" meta l4proto udp meta length gt 300';
     const script: string[] = [];
     for (const [name, { ports, ends }] of Object.entries(scopes)) {
