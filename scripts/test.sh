@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
-# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, nftables (outage tests), GStreamer
+# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, nftables (loss and outage tests), GStreamer
 # with python3-gst (WHIP client tests), janus (the load tool's Janus target test), and the
 # npm dependencies; then
 # builds, lints and runs every test.
@@ -12,6 +12,8 @@ apt_need=()
 command -v redis-server >/dev/null || apt_need+=(redis-server)
 command -v nats-server >/dev/null || apt_need+=(nats-server)
 command -v openssl >/dev/null || apt_need+=(openssl)
+# The loss tests drop a share of the media datagrams on lo with nftables (test/e2e/lossy.ts; run as root).
+[ -x /usr/sbin/nft ] || command -v nft >/dev/null || apt_need+=(nftables)
 command -v ps >/dev/null || apt_need+=(procps) # the cluster-script test lists its process group
 # The WHIP tests publish with GStreamer's webrtcbin from Debian's python3 (test/clients/whip_client.py).
 [ -e /usr/lib/python3/dist-packages/gi/overrides/Gst.py ] || apt_need+=(python3-gst-1.0)
@@ -20,7 +22,6 @@ for pkg in gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plu
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || apt_need+=("$pkg")
 done
 command -v janus >/dev/null || apt_need+=(janus) # the Janus target test runs a real Janus
-command -v nft >/dev/null || [ -x /usr/sbin/nft ] || apt_need+=(nftables) # loss and path-outage tests drop datagrams with nftables (as root)
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2

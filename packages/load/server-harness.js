@@ -4,3 +4,4 @@
 // `#server-harness` (package.json "imports") by the benchmarks and the tests only.
 export * from '../../dist/test/e2e/harness.js';
 export * from '../../dist/test/e2e/services.js';
+export * from '../../dist/test/e2e/lossy.js';

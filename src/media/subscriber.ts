@@ -98,8 +98,11 @@ export abstract class Subscriber extends Peer {
       for (const c of codecs) {
         if (c.name === 'H264') v.addH264Codec(c.payloadType, c.fmtp);
         else v.addVP8Codec(c.payloadType);
-        // The engine declares nack, nack pli and goog-remb; FIR too, as browsers expect.
+        // The engine declares nack, nack pli and goog-remb; FIR too, as browsers expect; and
+        // rrtr, so the browser sends XR RRTR, we answer DLRR and it knows the round trip
+        // (without it a lost retransmission is asked for again only after a default 100 ms).
         v.parseSdpLine(`a=rtcp-fb:${c.payloadType} ccm fir`);
+        v.parseSdpLine(`a=rtcp-fb:${c.payloadType} rrtr`);
       }
       return v;
     }

@@ -301,6 +301,24 @@ describe('SenderReports (towards a subscriber)', () => {
     s.onRtcp(rb);
     assert.ok(Math.abs(s.rttMs - 20) < 0.1, `rtt ${s.rttMs}`);
   });
+
+  it("answers the subscriber's XR RRTR at once with a DLRR block (its own round trip)", () => {
+    const out: Buffer[] = [];
+    const s = new SenderReports(0xcafebabe, new RtpRewriter(0xcafebabe, 96, 3000), { packets: 0, bytes: 0 }, (p) =>
+      out.push(Buffer.from(p)),
+    );
+    // a compound as Chromium sends it: RR (no block), then XR from its SSRC 1 with an RRTR of NTP e0000001.40000000
+    const rr = hex('81 c9 0001 00000001');
+    const xr = hex('80 cf 0004 00000001  04 00 0002 e0000001 40000000');
+    s.onRtcp(Buffer.concat([rr, xr]));
+    // DLRR from our SSRC about receiver 1: LRR = middle 32 bits 00014000, delay 0
+    assert.deepEqual(out, [hex('80 cf 0005 cafebabe  05 00 0003 00000001 00014000 00000000')]);
+    assert.equal(s.dlrrSent, 1);
+    // other XR blocks (e.g. DLRR, VoIP metrics) and plain RRs are not answered
+    s.onRtcp(hex('80 cf 0005 00000001  05 00 0003 00000002 00014000 00000000'));
+    s.onRtcp(rr);
+    assert.equal(out.length, 1);
+  });
 });
 
 function header(p: Buffer): RtpHeader {

@@ -6,6 +6,7 @@ import { crossInstance } from './cross-instance.js';
 import { join } from './join.js';
 import { joinLoad } from './join-load.js';
 import { commonOptions, int, intList } from './lib/load-bench.js';
+import { lossy } from './lossy.js';
 import { profile } from './profile.js';
 import { audioRoom, conference, fanout, lastLine } from './rooms.js';
 
@@ -62,6 +63,18 @@ commonOptions(
   .option('--subscribers <n>', 'number of subscribers', int, 5)
   .action(async (o) => {
     console.log(JSON.stringify(await crossInstance(o)));
+  });
+program
+  .command('lossy')
+  .description(
+    'loss per loopback hop (nftables, root): Chromium through the SFU vs a direct Chromium call — fps, freezes, NACKs, retransmissions, keyframes/min',
+  )
+  .option('--loss <list>', 'loss per hop in %, comma separated', (v: string) => v.split(',').map(Number), [0, 1, 3, 10])
+  .option('--seconds <s>', 'window per loss rate', int, 30)
+  .option('--settle <s>', 'pause after setting a rate, before its window', int, 2)
+  .action(async (o) => {
+    if (o.loss.some((x: number) => !Number.isFinite(x) || x < 0 || x > 100)) throw new Error('--loss: percentages 0–100');
+    console.log(JSON.stringify(await lossy({ loss: o.loss, seconds: o.seconds, settle: o.settle })));
   });
 program
   .command('profile')

@@ -75,14 +75,17 @@ export function gathered(pc: PC, timeoutMs: number): Promise<void> {
 /** A subscriber's current RTP listener (set by onRtp, possibly after its tracks arrived). */
 export interface RtpListener {
   rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
+  /** RTCP the server sends on the track (sender reports), when someone listens */
+  rtcp?: ((kind: Kind, packet: Buffer) => void) | undefined;
 }
 
-/** Hands each RTP packet of a received track to `to.rtp`; RTCP (sender reports, under rtcp-mux) is skipped. */
+/** Hands each RTP packet of a received track to `to.rtp`, and RTCP (sender reports, under rtcp-mux) to `to.rtcp`. */
 export function forwardRtp(track: nodeDataChannel.Track, kind: Kind, to: RtpListener): void {
   track.onMessage((b: Buffer) => {
-    if (b.length < 12 || isRtcp(b)) return;
+    if (b.length < 8) return;
     try {
-      to.rtp?.(kind, b);
+      if (isRtcp(b)) to.rtcp?.(kind, b);
+      else if (b.length >= 12) to.rtp?.(kind, b);
     } catch {
       // a throw inside a native callback would abort the process
     }

@@ -155,6 +155,7 @@ export class WeeverSubscriber implements SubscriberConnection, RtpListener {
   joins: string[] = [];
   errors: string[] = [];
   rtp: ((kind: Kind, packet: Buffer) => void) | undefined;
+  rtcp: ((kind: Kind, packet: Buffer) => void) | undefined;
   // Held so the GC does not collect them (node-datachannel closes what it collects).
   readonly tracks: nodeDataChannel.Track[] = [];
 
@@ -171,6 +172,11 @@ export class WeeverSubscriber implements SubscriberConnection, RtpListener {
 
   onRtp(cb: (kind: Kind, packet: Buffer) => void): void {
     this.rtp = cb;
+  }
+
+  /** Every RTCP packet the server sends on a received track (sender reports). */
+  onRtcp(cb: (kind: Kind, packet: Buffer) => void): void {
+    this.rtcp = cb;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,11 @@
  * RTP) with its NTP↔RTP mapping kept and translated to what the subscriber sees — our
  * SSRC, the rewritten timestamp — so the browser can synchronise audio with video. The
  * subscriber's receiver reports then give the round trip (LSR/DLSR, RFC 3550 §6.4.1).
+ *
+ * A receive-only browser learns its own round trip only from XR (RFC 3611): it sends a
+ * receiver reference time report (RRTR, when `rrtr` is offered) and we answer at once with
+ * a DLRR block. Without it Chromium repeats a NACK only after its default 100 ms round
+ * trip, so a lost retransmission freezes the video (see docs/benchmarks.md, "lossy").
  */
 import { newReportBlock, newSenderInfo, ntpMiddle, readReportBlock, readSenderReport, writeSenderReport } from 'weever-rtp';
 import type { RtcpReader } from '../chain.js';
@@ -10,6 +15,9 @@ import type { RtpRewriter } from './rewriter.js';
 
 /** SRs remembered for matching the receiver's LSR. */
 const KEPT = 4;
+const RTCP_XR = 207;
+const XR_RRTR = 4;
+const XR_DLRR = 5;
 
 export class SenderReports implements RtcpReader {
   sent = 0;
@@ -21,6 +29,10 @@ export class SenderReports implements RtcpReader {
   private readonly lsrs = new Uint32Array(KEPT);
   private readonly lsrAt = new Float64Array(KEPT);
   private next = 0;
+  /** XR with one DLRR sub-block: header, our SSRC, block header, receiver SSRC, LRR, DLRR */
+  private readonly xr = Buffer.alloc(24);
+  /** DLRR blocks sent (answers to the subscriber's RRTR) */
+  dlrrSent = 0;
 
   constructor(
     private readonly ssrc: number,
@@ -47,8 +59,9 @@ export class SenderReports implements RtcpReader {
     return true;
   }
 
-  /** Receiver reports of the subscriber: the round trip from the block about our SSRC. */
+  /** Receiver reports of the subscriber: the round trip from the block about our SSRC; RRTRs answered with DLRR. */
   onRtcp(packet: Buffer): void {
+    this.answerRrtr(packet);
     if (!readReportBlock(packet, this.ssrc, this.block) || this.block.lsr === 0) return;
     for (let i = 0; i < KEPT; i++) {
       if (this.lsrs[i] !== this.block.lsr) continue;
@@ -56,5 +69,45 @@ export class SenderReports implements RtcpReader {
       if (rtt >= 0) this.rttMs = rtt;
       return;
     }
+  }
+
+  /** An XR with an RRTR block in the compound: DLRR back at once (delay 0), for the receiver's own RTT. */
+  private answerRrtr(p: Buffer): void {
+    let off = 0;
+    while (off + 8 <= p.length) {
+      if (p[off]! >> 6 !== 2) return;
+      const len = (p.readUInt16BE(off + 2) + 1) * 4;
+      if (off + len > p.length) return;
+      if (p[off + 1] === RTCP_XR) {
+        const receiver = p.readUInt32BE(off + 4);
+        let b = off + 8;
+        while (b + 4 <= off + len) {
+          const blockLen = (p.readUInt16BE(b + 2) + 1) * 4;
+          if (p[b] === XR_RRTR && blockLen === 12 && b + 12 <= off + len) {
+            // LRR: the middle 32 bits of the RRTR's NTP timestamp
+            const lrr = ((p.readUInt16BE(b + 6) << 16) | p.readUInt16BE(b + 8)) >>> 0;
+            this.sendDlrr(receiver, lrr);
+          }
+          b += blockLen;
+        }
+      }
+      off += len;
+    }
+  }
+
+  private sendDlrr(receiver: number, lrr: number): void {
+    const x = this.xr;
+    x[0] = 0x80;
+    x[1] = RTCP_XR;
+    x.writeUInt16BE(5, 2);
+    x.writeUInt32BE(this.ssrc, 4);
+    x[8] = XR_DLRR;
+    x[9] = 0;
+    x.writeUInt16BE(3, 10);
+    x.writeUInt32BE(receiver, 12);
+    x.writeUInt32BE(lrr, 16);
+    x.writeUInt32BE(0, 20); // answered as it arrives
+    this.dlrrSent++;
+    this.send(x);
   }
 }
