@@ -50,6 +50,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Under --supervise: a supervisor that is gone (killed) must not leave its instance behind.
+  if (process.env[SUPERVISED_ENV]) process.on('disconnect', () => onSignal('SIGINT'));
   // However it was started (signal or /preStop), the process ends once the instance has closed.
   server.stopped.then(() => process.exit(0));
 }
