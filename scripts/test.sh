@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
-# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), procps, nftables (loss and outage tests), GStreamer
+# tests), redis-server and nats-server (cluster tests), openssl (TLS tests), firefox-esr, procps, nftables (loss and outage tests), GStreamer
 # with python3-gst (WHIP client tests), janus (the load tool's Janus target test), and the
 # npm dependencies; then
 # builds, lints and runs every test.
@@ -14,6 +14,7 @@ command -v nats-server >/dev/null || apt_need+=(nats-server)
 command -v openssl >/dev/null || apt_need+=(openssl)
 # The loss tests drop a share of the media datagrams on lo with nftables (test/e2e/lossy.ts; run as root).
 [ -x /usr/sbin/nft ] || command -v nft >/dev/null || apt_need+=(nftables)
+[ -x /usr/bin/firefox-esr ] || apt_need+=(firefox-esr) # Firefox ESR tests (test/e2e/firefox.test.ts)
 command -v ps >/dev/null || apt_need+=(procps) # the cluster-script test lists its process group
 # The WHIP tests publish with GStreamer's webrtcbin from Debian's python3 (test/clients/whip_client.py).
 [ -e /usr/lib/python3/dist-packages/gi/overrides/Gst.py ] || apt_need+=(python3-gst-1.0)

@@ -14,6 +14,17 @@ import type { PeerContext } from './peer.js';
 import { CODECS, codecByName } from './sdp.js';
 import { Subscriber } from './subscriber.js';
 
+/**
+ * Our offers say the DTLS role we already have (RFC 8842 §5.5: a subsequent offer keeps the
+ * established association) instead of the engine's `actpass`. Chromium answers `passive` to
+ * `actpass` anyway; Firefox answers `active`, which contradicts the role we took in our
+ * first answer, and the engine then refuses its answer ("Incompatible roles"). Offered
+ * `active`, every browser can only answer `passive`.
+ */
+export function keepDtlsRole(sdp: string, role: 'active' | 'passive' | undefined): string {
+  return role ? sdp.replace(/^a=setup:actpass(?=\r?$)/gm, `a=setup:${role}`) : sdp;
+}
+
 export class ControlSubscriber extends Subscriber {
   private readonly negotiator: Negotiator;
   /** DownTracks by mid */
@@ -108,7 +119,7 @@ export class ControlSubscriber extends Subscriber {
         this.send(control.error('no SDP_ANSWER to the last offer in time'));
         this.close('answer-timeout');
       });
-      this.send(control.sdpOffer(announcePublicIp(offer.sdp, this.ctx.config.publicIp)));
+      this.send(control.sdpOffer(announcePublicIp(keepDtlsRole(offer.sdp, this.dtlsRole), this.ctx.config.publicIp)));
     } catch (err) {
       this.log.error({ err }, 'could not create offer');
       this.send(control.error('server could not create an offer'));
@@ -129,6 +140,8 @@ export class ControlSubscriber extends Subscriber {
       this.pc.setRemoteDescription(command.sdp, 'answer');
     } catch (err) {
       // Our offer stays outstanding; a corrected answer may still come before the timeout.
+      this.log.warn({ reason: oneLine(err) }, 'SDP_ANSWER refused');
+      this.log.debug({ sdp: command.sdp }, 'refused SDP_ANSWER');
       this.send(control.error(`bad SDP_ANSWER: ${oneLine(err)}`));
       return;
     }

@@ -129,6 +129,9 @@ export abstract class Peer {
     this.setTimer(ctx.config.sessionTimeoutMs, () => this.close('session-timeout'));
   }
 
+  /** Our DTLS role, fixed by our answer to the client's offer. */
+  protected dtlsRole: 'active' | 'passive' | undefined;
+
   /** Not connected yet (ICE/DTLS still to complete), and not closed. */
   get connecting(): boolean {
     return this.connectTimer !== undefined && !this.closed;
@@ -141,6 +144,8 @@ export abstract class Peer {
     await this.gatheringComplete();
     const local = this.pc.localDescription();
     if (!local) throw new Error('engine produced no answer');
+    const role = /^a=setup:(active|passive)/m.exec(local.sdp)?.[1];
+    if (role === 'active' || role === 'passive') this.dtlsRole = role;
     return announcePublicIp(local.sdp, this.ctx.config.publicIp);
   }
 

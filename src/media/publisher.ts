@@ -175,6 +175,8 @@ export class Publisher extends Peer {
       this.pc.setRemoteDescription(offer.sdp, 'offer');
     } catch (err) {
       // Refused before anything changed: the session goes on as it was.
+      this.log.warn({ reason: oneLine(err) }, 'SDP_OFFER refused');
+      this.log.debug({ sdp: command.sdp }, 'refused SDP_OFFER');
       this.send(control.error(err instanceof SdpError ? err.message : `renegotiation failed: ${oneLine(err)}`));
       return;
     }

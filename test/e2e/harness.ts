@@ -164,7 +164,7 @@ type Sdk = typeof import('../../dist/client/weever.js');
  * (`holdAnswers` + `release()`) to exercise coalescing. Control messages are encoded and
  * parsed by weever-protocol, which the SDK bundle re-exports.
  */
-async function pageClient(): Promise<void> {
+export async function pageClient(): Promise<void> {
   const sdk = (await import('/sdk/weever.js' as string)) as Sdk;
   /** Sends STOP and closes once the server has closed the channel (or after 1 s): closing at once could drop the STOP. */
   const stop = async (conn: Connection): Promise<void> => {

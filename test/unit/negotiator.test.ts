@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TrackInfo } from 'weever-protocol';
+import { keepDtlsRole } from '../../src/media/control-subscriber.js';
 import { type Action, LineState, Negotiator } from '../../src/media/negotiator.js';
 import { tracksOf } from '../helpers/tracks.js';
 
@@ -104,5 +105,15 @@ describe('Negotiator', () => {
     assert.deepEqual(n.answered().again, false);
     assert.deepEqual(n.next(r), []);
     assert.equal(n.offerOutstanding, false);
+  });
+});
+
+describe('keepDtlsRole (our offers keep the DTLS role of our first answer)', () => {
+  it('replaces actpass by the role we have, on every m-line, and nothing else', () => {
+    const sdp = 'v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:actpass\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:actpass\r\n';
+    assert.equal(keepDtlsRole(sdp, 'active'), sdp.replaceAll('a=setup:actpass', 'a=setup:active'));
+    assert.equal(keepDtlsRole(sdp, 'passive').match(/a=setup:passive/g)?.length, 2);
+    assert.equal(keepDtlsRole(sdp, undefined), sdp, 'no role known (no answer yet): as the engine wrote it');
+    assert.equal(keepDtlsRole('a=setup:actpassx\r\n', 'active'), 'a=setup:actpassx\r\n');
   });
 });
