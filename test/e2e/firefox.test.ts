@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import puppeteer, { type Browser as FirefoxBrowser } from 'puppeteer-core';
 import {
+  callIn,
   leaveAndClose,
   mediaOf,
   openPage,
@@ -20,6 +21,7 @@ import {
   waitEmpty,
   waitFor,
 } from './harness.js';
+import { playerView, stopPlayer, whepPlay } from './whep-player.js';
 
 const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 
@@ -85,6 +87,41 @@ describe('Firefox ESR with the server', () => {
       `Chromium subscriber: ${await decodes(chromeSub, 'Chromium')} frames; Firefox subscriber: ${await decodes(ffSub, 'Firefox')}`,
     );
     await Promise.all([ffPub, chromeSub, ffSub].map(leaveAndClose));
+    await waitEmpty(ctx.server);
+  });
+
+  it('four publishers at once, answers held (coalesced offers), then one leaves (PUB_LEFT): a Firefox subscriber follows', async () => {
+    const sub = await firefoxPage();
+    await subscribeFrom(sub, 'ff-room', 'viewer', { holdAnswers: true });
+    const pubs = await Promise.all([0, 1, 2, 3].map(() => openPage(ctx.browser, ctx.server)));
+    const ids = await Promise.all(pubs.map((p, i) => publishFrom(p, 'ff-room', `p${i}`)));
+    await waitFor('all four announced', async () => (await ctx.server.list('pub', 'ff-room')).length === 4);
+    await callIn(sub, 'sub', 'release');
+    const v = await waitFor('all four decoding in Firefox', async () => {
+      const v = await subView(sub);
+      return ids.every((id) => v.streams[id]?.length === 2) && mediaOf(v).videoFrames > 60 ? v : undefined;
+    });
+    assert.deepEqual([...v.state.joins].sort(), [...ids].sort(), 'each PUB_JOIN once');
+    assert.deepEqual(v.state.errors, []);
+    await leaveAndClose(pubs[0]!);
+    await waitFor('PUB_LEFT in Firefox and the track gone', async () => {
+      const w = await subView(sub);
+      return w.state.lefts.includes(ids[0]!) && w.streams[ids[0]!] === undefined ? w : undefined;
+    });
+    console.error(`Firefox subscriber offers: ${(await subView(sub)).state.offers}`);
+    await Promise.all([sub, ...pubs.slice(1)].map(leaveAndClose));
+    await waitEmpty(ctx.server);
+  });
+
+  it('a WHEP player in Firefox decodes the publisher', async () => {
+    const pub = await openPage(ctx.browser, ctx.server);
+    await publishFrom(pub, 'ff-whep', 'alice');
+    const player = await firefoxPage();
+    const r = await whepPlay(player, `${ctx.server.publicUrl}/whep/ff-whep/alice`);
+    assert.equal(r.status, 201);
+    await waitFor('Firefox WHEP player decoding', async () => (await playerView(player)).videoFrames > 20);
+    assert.equal(await stopPlayer(player), 200);
+    await Promise.all([pub, player].map(leaveAndClose));
     await waitEmpty(ctx.server);
   });
 });
