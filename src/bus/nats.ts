@@ -215,6 +215,7 @@ export class NatsBus implements Bus {
           // A throw here would stop nats.js's reader, and with it every subscription.
           try {
             if (!ch.header.read(data)) return;
+            ch.header.receivedAt = performance.now();
             this.counters.received++;
             const sinks = ch.sinks;
             for (let i = 0; i < sinks.length; i++) sinks[i]!.onPacket(data, ch.header);

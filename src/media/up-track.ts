@@ -126,6 +126,7 @@ export class UpTrack {
   onPacket(packet: Buffer): void {
     const h = this.header;
     if (this.ended || !h.read(packet)) return;
+    h.receivedAt = performance.now(); // the one clock read of this packet, for every stage and subscriber
     if (h.rtcp) {
       this.onRtcp(packet);
       return;

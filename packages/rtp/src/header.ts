@@ -21,6 +21,11 @@ export class RtpHeader {
   paddingOnly = false;
   /** an RTCP packet (rtcp-mux): only `ssrc` (its first sender SSRC) is read */
   rtcp = false;
+  /**
+   * When the packet arrived (performance.now() ms), set once by whoever received it, so no
+   * stage downstream asks the clock again; 0 when not set.
+   */
+  receivedAt = 0;
 
   /** Reads the fields; false when `p` is neither RTP nor RTCP. */
   read(p: Buffer): boolean {

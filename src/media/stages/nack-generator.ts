@@ -74,14 +74,14 @@ export class NackGenerator implements RtpStage {
       this.started = true;
       this.ssrc = h.ssrc;
       this.highest = seq;
-      this.highestAt = this.now();
+      this.highestAt = h.receivedAt || this.now();
       return true;
     }
     const d = (seq - this.highest) & 0xffff;
     if (d === 0) return true;
     if (d < 0x8000) {
       const gap = d - 1;
-      const now = this.now();
+      const now = h.receivedAt || this.now();
       const since = now - this.highestAt;
       this.highestAt = now;
       if (gap > MAX_GAP || (gap > 0 && since > OUTAGE_MS)) {

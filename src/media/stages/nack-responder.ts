@@ -54,9 +54,9 @@ export class NackResponder implements RtpStage, RtcpReader {
   }
 
   /** Keeps a copy of each packet as sent (after the rewrite). */
-  onRtp(packet: Buffer, _h: RtpHeader): boolean {
+  onRtp(packet: Buffer, h: RtpHeader): boolean {
     const len = packet.length;
-    const now = this.now();
+    const now = h.receivedAt || this.now();
     this.roll(now);
     this.windowBytes += len;
     if (len > SLOT_SIZE) return true;

@@ -38,7 +38,7 @@ export class Reception implements RtpStage {
       this.baseSeq = this.maxSeq = seq;
       this.cycles = this.received = this.expectedPrior = this.receivedPrior = 0;
       this.jitter = 0;
-      this.lastTransit = this.transit(h.ts);
+      this.lastTransit = this.transit(h.ts, h.receivedAt || this.now());
       this.received = 1;
       return true;
     }
@@ -48,7 +48,7 @@ export class Reception implements RtpStage {
       if (seq < this.maxSeq) this.cycles += 0x10000; // wrapped
       this.maxSeq = seq;
       // Jitter from in-order packets only: a retransmission's arrival says nothing about the path's jitter.
-      const transit = this.transit(h.ts);
+      const transit = this.transit(h.ts, h.receivedAt || this.now());
       const d = Math.abs(transit - this.lastTransit);
       this.lastTransit = transit;
       this.jitter += (d - this.jitter) / 16;
@@ -57,8 +57,8 @@ export class Reception implements RtpStage {
   }
 
   /** Arrival time in RTP units minus the packet's timestamp (A.8). */
-  private transit(ts: number): number {
-    return (this.now() * this.clockRate) / 1000 - ts;
+  private transit(ts: number, at: number): number {
+    return (at * this.clockRate) / 1000 - ts;
   }
 
   /** A sender report of this source arrived. */

@@ -26,7 +26,7 @@ export class SourceSelector implements RtpStage {
   ) {}
 
   onRtp(_packet: Buffer, h: RtpHeader): boolean {
-    const now = this.now();
+    const now = h.receivedAt || this.now();
     if (h.ssrc === this.active) {
       this.lastActiveAt = now;
       return true;
