@@ -8,7 +8,7 @@ import { isRtcp, randomSsrc } from 'weever-rtp';
 import { announcePublicIp, type Track } from './engine.js';
 import { oneLine } from './errors.js';
 import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
-import { type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { forwardedExtensions, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 import { UpTrack } from './up-track.js';
 
 /** Announce with the tracks that flow when the others stay silent this long. */
@@ -28,6 +28,8 @@ export class Publisher extends Peer {
   private expectedMids = new Set<string>();
   /** codec each m-line was cut to (VP8 or H264 for video) */
   private codecOfMid = new Map<string, CodecName>();
+  /** header extensions of each m-line that subscribers get (URI → the client's id) */
+  private extOfMid = new Map<string, Record<string, number> | undefined>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
@@ -56,6 +58,7 @@ export class Publisher extends Peer {
   private expectFrom(offer: PreparedOffer): void {
     this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
     this.codecOfMid = new Map(offer.media.map((m) => [m.mid, m.codec]));
+    this.extOfMid = new Map(offer.media.map((m) => [m.mid, forwardedExtensions(m.extensions)]));
   }
 
   liveTracks(): UpTrack[] {
@@ -94,7 +97,7 @@ export class Publisher extends Peer {
   }
 
   private receive(track: Track, mid: string, kind: Kind): UpTrack {
-    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), this.codecOfMid.get(mid));
+    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), this.codecOfMid.get(mid), this.extOfMid.get(mid));
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const up = new UpTrack({
       info,
