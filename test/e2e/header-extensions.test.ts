@@ -13,10 +13,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
+import type { Browser } from 'playwright-core';
 import sdpTransform from 'sdp-transform';
 import { control as controlMessage, parseServerMessage } from 'weever-protocol';
 import { randomSsrc, readExtensions, rtpPayloadOffset, withExtensions } from 'weever-rtp';
-import { openPage, serverAndBrowser, subscribeFrom, waitFor } from './harness.js';
+import { launchBrowser, openPage, serverAndBrowser, subscribeFrom, waitFor } from './harness.js';
+import { type Cluster, startCluster } from './services.js';
 import { whepPlay } from './whep-player.js';
 
 const CVO = 'urn:3gpp:video-orientation';
@@ -280,6 +282,73 @@ async function shownSize(
   }, pcPath);
 }
 
+/** Connects a publisher (retrying the loopback DTLS flake under another full id, as connectSubscriber does). */
+async function startPublisher(base: string, room: string, pubs: ExtPublisher[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const pub = new ExtPublisher();
+    pubs.push(pub);
+    try {
+      await pub.publish(`${base}/pub/${room}/extpub+${attempt}`);
+      return;
+    } catch (err) {
+      pub.close();
+      if (attempt === 4) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+/** The node subscriber received both kinds; every element under an id of ITS answer, CVO and audio level remapped. */
+async function checkRtpLevel(sub: RtpSubscriber): Promise<void> {
+  await waitFor('both kinds with extensions', () => sub.seen.size === 2 && [...sub.seen.values()].every((s) => s.packets > 50), 20_000);
+  const offered = idsByMid(sub.lastOffer);
+  const answered = idsByMid(sub.lastAnswer);
+  const kinds = sdpTransform.parse(sub.lastAnswer).media.map((m) => [String(m.mid), m.type] as const);
+  for (const [mid, type] of kinds) {
+    if (type !== 'audio' && type !== 'video') continue;
+    const ids = answered.get(mid)!;
+    const s = sub.seen.get(mid)!;
+    console.error(`mid ${mid} (${type}): offered ${JSON.stringify([...offered.get(mid)!])}; elements seen ${JSON.stringify([...s.last])}`);
+    // every id in the packets is one this subscriber negotiated for that m-line
+    for (const id of s.ids) assert.ok([...ids.values()].includes(id), `mid ${mid}: element id ${id} not negotiated`);
+    assert.equal(ids.get(MID), undefined, 'mid is not declared to subscribers');
+    if (type === 'video') {
+      const cvo = ids.get(CVO);
+      assert.ok(cvo !== undefined && cvo !== PUB_IDS.cvo, `video-orientation negotiated under our id (${cvo})`);
+      assert.equal(s.last.get(cvo!), CVO_90.toString(16).padStart(2, '0'), 'CVO 90° under the negotiated id');
+    } else {
+      const level = ids.get(AUDIO_LEVEL);
+      assert.ok(level !== undefined && level !== PUB_IDS.audioLevel, `audio level negotiated under our id (${level})`);
+      assert.equal(s.last.get(level!), LEVEL.toString(16), 'audio level under the negotiated id');
+    }
+  }
+  // one id per URI over the subscriber's bundle
+  const byUri = new Map<string, number>();
+  for (const m of offered.values()) {
+    for (const [uri, id] of m) {
+      assert.equal(byUri.get(uri) ?? id, id, uri);
+      byUri.set(uri, id);
+    }
+  }
+}
+
+/** A Chromium page's received video is shown rotated: 240×320 for 320×240 frames. */
+async function checkRotated(page: import('playwright-core').Page, pcPath: 'sub' | 'player', who: string): Promise<void> {
+  const size = await waitFor(
+    'rotated video shown',
+    async () => {
+      const s = await shownSize(page, pcPath);
+      return s && s.framesDecoded > 10 && s.video !== '0x0' ? s : undefined;
+    },
+    20_000,
+  );
+  console.error(`${who}: <video> ${size.video}, inbound-rtp ${size.inbound}, ${size.framesDecoded} frames decoded`);
+  assert.equal(size.video, '240x320');
+}
+
+// the clients' native threads would keep the process alive
+after(() => nodeDataChannel.cleanup());
+
 describe('header extensions reach subscribers under their own ids', () => {
   const ctx = serverAndBrowser();
   const room = 'hdrext';
@@ -287,19 +356,7 @@ describe('header extensions reach subscribers under their own ids', () => {
   const subs: RtpSubscriber[] = [];
 
   before(async () => {
-    // the same loopback DTLS flake as for subscribers (connectSubscriber): retried under another full id
-    for (let attempt = 1; ; attempt++) {
-      const pub = new ExtPublisher();
-      pubs.push(pub);
-      try {
-        await pub.publish(`${ctx.server.publicUrl}/pub/${room}/extpub+${attempt}`);
-        break;
-      } catch (err) {
-        for (const p of pubs) p.close();
-        if (attempt === 4) throw err;
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
+    await startPublisher(ctx.server.publicUrl, room, pubs);
     await waitFor('publisher listed', async () => (await ctx.server.list('pub', room)).some((p) => p.startsWith('extpub+')), 20_000);
   });
   after(() => {
@@ -308,54 +365,13 @@ describe('header extensions reach subscribers under their own ids', () => {
   });
 
   it('RTP level: a node subscriber gets video-orientation and audio level under the ids of its SDP, no publisher mid', async () => {
-    const sub = await connectSubscriber(`${ctx.server.publicUrl}/sub/${room}/rtpsub`, subs);
-    await waitFor('both kinds with extensions', () => sub.seen.size === 2 && [...sub.seen.values()].every((s) => s.packets > 50), 20_000);
-    const offered = idsByMid(sub.lastOffer);
-    const answered = idsByMid(sub.lastAnswer);
-    const kinds = sdpTransform.parse(sub.lastAnswer).media.map((m) => [String(m.mid), m.type] as const);
-    for (const [mid, type] of kinds) {
-      if (type !== 'audio' && type !== 'video') continue;
-      const ids = answered.get(mid)!;
-      const s = sub.seen.get(mid)!;
-      console.error(
-        `mid ${mid} (${type}): offered ${JSON.stringify([...offered.get(mid)!])}; elements seen ${JSON.stringify([...s.last])}`,
-      );
-      // every id in the packets is one this subscriber negotiated for that m-line
-      for (const id of s.ids) assert.ok([...ids.values()].includes(id), `mid ${mid}: element id ${id} not negotiated`);
-      assert.equal(ids.get(MID), undefined, 'mid is not declared to subscribers');
-      if (type === 'video') {
-        const cvo = ids.get(CVO);
-        assert.ok(cvo !== undefined && cvo !== PUB_IDS.cvo, `video-orientation negotiated under our id (${cvo})`);
-        assert.equal(s.last.get(cvo!), CVO_90.toString(16).padStart(2, '0'), 'CVO 90° under the negotiated id');
-      } else {
-        const level = ids.get(AUDIO_LEVEL);
-        assert.ok(level !== undefined && level !== PUB_IDS.audioLevel, `audio level negotiated under our id (${level})`);
-        assert.equal(s.last.get(level!), LEVEL.toString(16), 'audio level under the negotiated id');
-      }
-    }
-    // one id per URI over the subscriber's bundle
-    const byUri = new Map<string, number>();
-    for (const m of offered.values()) {
-      for (const [uri, id] of m) {
-        assert.equal(byUri.get(uri) ?? id, id, uri);
-        byUri.set(uri, id);
-      }
-    }
+    await checkRtpLevel(await connectSubscriber(`${ctx.server.publicUrl}/sub/${room}/rtpsub`, subs));
   });
 
   it('Chromium subscriber (control channel): the 320×240 frames with CVO 90° show as 240×320', async () => {
     const page = await openPage(ctx.browser, ctx.server);
     await subscribeFrom(page, room, 'viewer');
-    const size = await waitFor(
-      'rotated video shown',
-      async () => {
-        const s = await shownSize(page, 'sub');
-        return s && s.framesDecoded > 10 && s.video !== '0x0' ? s : undefined;
-      },
-      20_000,
-    );
-    console.error(`Chromium subscriber: <video> ${size.video}, inbound-rtp ${size.inbound}, ${size.framesDecoded} frames decoded`);
-    assert.equal(size.video, '240x320');
+    await checkRotated(page, 'sub', 'Chromium subscriber');
     const remote = await page.evaluate(() => (window as unknown as { sub: { pc: RTCPeerConnection } }).sub.pc.remoteDescription!.sdp);
     assert.match(remote, /a=extmap:13 urn:3gpp:video-orientation/);
     await page.close();
@@ -370,16 +386,35 @@ describe('header extensions reach subscribers under their own ids', () => {
     assert.ok(playerCvo, 'the player offers video-orientation');
     assert.match(played.text, new RegExp(`a=extmap:${playerCvo} urn:3gpp:video-orientation`));
     assert.doesNotMatch(played.text, /a=extmap:\d+ urn:ietf:params:rtp-hdrext:sdes:mid/, 'the mid extension is not answered');
-    const size = await waitFor(
-      'rotated video shown',
-      async () => {
-        const s = await shownSize(page, 'player');
-        return s && s.framesDecoded > 10 && s.video !== '0x0' ? s : undefined;
-      },
-      20_000,
-    );
-    console.error(`WHEP player: <video> ${size.video}, inbound-rtp ${size.inbound}, ${size.framesDecoded} frames decoded`);
-    assert.equal(size.video, '240x320');
+    await checkRotated(page, 'player', 'WHEP player');
+    await page.close();
+  });
+});
+
+describe('header extensions across instances (Redis + NATS): publisher on A, subscribers on B', () => {
+  let cluster: Cluster;
+  let browser: Browser;
+  const room = 'hdrext-x';
+  const pubs: ExtPublisher[] = [];
+  const subs: RtpSubscriber[] = [];
+  before(async () => {
+    cluster = await startCluster(2);
+    browser = await launchBrowser();
+    await startPublisher(cluster.servers[0]!.publicUrl, room, pubs);
+  });
+  after(async () => {
+    for (const s of subs) s.close();
+    for (const p of pubs) p.close();
+    await browser?.close();
+    await cluster?.stop();
+  });
+
+  it('the ids travel in TrackInfo.ext: RTP level on B, and Chromium on B shows the video rotated', async () => {
+    const b = cluster.servers[1]!;
+    await checkRtpLevel(await connectSubscriber(`${b.publicUrl}/sub/${room}/rtpsub`, subs));
+    const page = await openPage(browser, b);
+    await subscribeFrom(page, room, 'viewer');
+    await checkRotated(page, 'sub', 'Chromium subscriber on B');
     await page.close();
   });
 });
