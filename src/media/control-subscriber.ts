@@ -11,7 +11,7 @@ import { announcePublicIp } from './engine.js';
 import { oneLine } from './errors.js';
 import { type Action, Negotiator } from './negotiator.js';
 import type { PeerContext } from './peer.js';
-import { CODECS, codecByName } from './sdp.js';
+import { CODECS, codecByName, extensionsByMid, subscriberExtensions } from './sdp.js';
 import { Subscriber } from './subscriber.js';
 
 /**
@@ -94,7 +94,9 @@ export class ControlSubscriber extends Subscriber {
         const info = a.line.info!;
         const ssrc = randomSsrc();
         const codec = codecByName(kind, info.codec);
-        const d = this.describe(mid, kind, [codec]);
+        // The same extension ids on every m-line of the bundle (sdp.ts SUBSCRIBER_EXTENSIONS).
+        const extensions = subscriberExtensions(kind);
+        const d = this.describe(mid, kind, [codec], extensions);
         d.addSSRC(ssrc, pub, pub, info.trackId);
         const handle = this.pc.addTrack(d);
         let down = this.byMid.get(mid);
@@ -102,7 +104,7 @@ export class ControlSubscriber extends Subscriber {
           down = this.newDownTrack(mid, kind, handle);
           this.byMid.set(mid, down);
         } else down.handles.push(handle);
-        this.bind(down, pub, info, ssrc, codec.payloadType);
+        this.bind(down, pub, info, ssrc, codec.payloadType, extensions);
         break;
       }
     }
@@ -154,6 +156,12 @@ export class ControlSubscriber extends Subscriber {
       { offer: this.offersSent, ms: Math.round(seconds * 1000), tracks: this.negotiator.attachedCount() },
       'subscriber renegotiated',
     );
+    // The header extensions the client kept (at the ids it answered with) are what it is sent.
+    const answered = extensionsByMid(command.sdp);
+    for (const [mid, down] of this.byMid) {
+      const ext = answered.get(mid);
+      if (ext) down.negotiated(ext);
+    }
     for (const line of live) this.byMid.get(line.mid)?.enable();
     if (again) this.renegotiate();
   }

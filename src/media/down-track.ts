@@ -2,7 +2,7 @@
  * One m-line of a subscriber's connection (LiveKit's "down track", mediasoup's Consumer):
  * the engine handles of that m-line, the publisher track it carries now, and its stages.
  *
- *   bus ─▶ onPacket ─┬▶ RTP  [RtpRewriter, NackResponder (video: history)] ─▶ engine sendMessageBinary
+ *   bus ─▶ onPacket ─┬▶ RTP  [RtpRewriter, HeaderExtensionMapper, NackResponder (video: history)] ─▶ engine sendMessageBinary
  *                    └▶ the publisher's SR ─▶ SenderReports (translated) ─▶ engine
  *   engine onMessage (RTCP from the subscriber) ─▶ [KeyframeRequestReader, NackResponder, SenderReports (RTT)]
  *
@@ -15,6 +15,8 @@ import type { PacketSink, Unsubscribe } from '../bus/bus.js';
 import { RtcpChain, type RtcpReader, RtpChain } from './chain.js';
 import type { Track } from './engine.js';
 import type { KeyframeThrottle } from './keyframes.js';
+import type { HeaderExtension } from './sdp.js';
+import { HeaderExtensionMapper } from './stages/header-extensions.js';
 import { KeyframeRequestReader } from './stages/keyframe-requests.js';
 import { NackResponder } from './stages/nack-responder.js';
 import { RtpRewriter } from './stages/rewriter.js';
@@ -48,6 +50,8 @@ export interface DownTrackSource {
   subscribe: (sink: PacketSink) => Unsubscribe;
   /** continue the numbering of the m-line's previous track (a WHEP m-line keeps its SSRC) */
   continueNumbering?: boolean;
+  /** the header extensions of this m-line with the subscriber's ids (ours offered, or a player's) */
+  extensions?: readonly HeaderExtension[];
 }
 
 export class DownTrack implements PacketSink {
@@ -68,6 +72,8 @@ export class DownTrack implements PacketSink {
   private readonly chain = new RtpChain();
   private rtcp: RtcpReader = new RtcpChain([]);
   private rewriter: RtpRewriter | undefined;
+  /** the publisher's header extensions under this subscriber's ids */
+  private extensions: HeaderExtensionMapper | undefined;
   private unsubscribe: Unsubscribe | undefined;
   /** video: answers the subscriber's NACKs; kept across bindings (its buffer is large) */
   readonly nack: NackResponder | undefined;
@@ -110,17 +116,27 @@ export class DownTrack implements PacketSink {
     if (source.continueNumbering && this.rewriter) rewriter.continueFrom(this.rewriter);
     this.rewriter = rewriter;
     this.reports = new SenderReports(source.ssrc, rewriter, this, this.sendRaw);
+    const extensions = new HeaderExtensionMapper(source.info.ext, source.extensions ?? []);
+    this.extensions = extensions;
     const readers: RtcpReader[] = [this.reports];
     if (source.keyframes) readers.push(new KeyframeRequestReader(source.ssrc, source.keyframes));
     if (this.nack) {
       this.nack.reset(source.ssrc);
       readers.push(this.nack);
-      this.chain.set([rewriter, this.nack]);
-    } else this.chain.set([rewriter]);
+      this.chain.set([rewriter, extensions, this.nack]);
+    } else this.chain.set([rewriter, extensions]);
     this.rtcp = new RtcpChain(readers);
     this.source = source;
     this.state = DownTrackState.Offered;
     this.unsubscribe = source.subscribe(this);
+  }
+
+  /**
+   * The subscriber's answer is known: only the extensions it kept (at the ids it gave them)
+   * go out from now on. Called before `enable`, between packets.
+   */
+  negotiated(extensions: readonly HeaderExtension[]): void {
+    if (this.source) this.extensions?.configure(this.source.info.ext, extensions);
   }
 
   /** The offer carrying the track is answered: forwarding starts once the engine track is open. */
@@ -165,7 +181,7 @@ export class DownTrack implements PacketSink {
   unbind(): void {
     this.unsubscribe?.();
     this.source?.keyframes?.close();
-    this.unsubscribe = this.source = this.reports = undefined;
+    this.unsubscribe = this.source = this.reports = this.extensions = undefined;
     this.rtcp = new RtcpChain([]);
     this.state = DownTrackState.Idle;
   }

@@ -3,12 +3,12 @@
  * on the bus under its own subject. Announces itself to the room (store + room event)
  * once its tracks flow.
  */
-import { type ClientCommand, type CodecName, control, type Kind, subjects, type TrackInfo, trackId, trackInfo } from 'weever-protocol';
+import { type ClientCommand, control, type Kind, subjects, type TrackInfo, trackId, trackInfo } from 'weever-protocol';
 import { isRtcp, randomSsrc } from 'weever-rtp';
 import { announcePublicIp, type Track } from './engine.js';
 import { oneLine } from './errors.js';
 import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
-import { type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { forwardedExtensions, type OfferedMedia, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 import { UpTrack } from './up-track.js';
 
 /** Announce with the tracks that flow when the others stay silent this long. */
@@ -28,8 +28,8 @@ export class Publisher extends Peer {
   private readonly counters: Record<Kind, number> = { audio: 0, video: 0 };
   /** mids of the m-lines the client said it sends on */
   private expectedMids = new Set<string>();
-  /** what each m-line negotiated: the codec it was cut to, its payload type, its RTX */
-  private negotiated = new Map<string, { codec: CodecName; payloadType: number; rtxPayloadType?: number }>();
+  /** what each m-line negotiated: the codec it was cut to, its payload type, its RTX, its header extensions */
+  private negotiated = new Map<string, OfferedMedia>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
@@ -97,7 +97,7 @@ export class Publisher extends Peer {
 
   private receive(track: Track, mid: string, kind: Kind): UpTrack {
     const m = this.negotiated.get(mid);
-    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), m?.codec);
+    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), m?.codec, forwardedExtensions(m?.extensions ?? []));
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const up = new UpTrack({
       info,

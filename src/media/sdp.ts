@@ -65,6 +65,8 @@ export interface OfferedMedia {
   codecs: OfferedCodec[];
   /** sending video m-lines: payload type of the RTX (RFC 4588) of the chosen codec, when offered */
   rtxPayloadType?: number;
+  /** the m-line's RTP header extensions (a=extmap), as the answer keeps them */
+  extensions: HeaderExtension[];
 }
 
 export interface PreparedOffer {
@@ -84,6 +86,90 @@ const DROPPED_FEEDBACK = new Set(['transport-cc']);
 /** m-lines per offer: a publisher sends a few; a room-wide WHEP player one per track it wants. */
 export const MAX_MLINES = 64;
 export const MAX_MID_LENGTH = 64;
+
+/** One a=extmap of an m-line (RFC 8285): the id the sender writes for `uri`. */
+export interface HeaderExtension {
+  id: number;
+  uri: string;
+}
+
+export const EXT_AUDIO_LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+export const EXT_ABS_SEND_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';
+export const EXT_TRANSPORT_CC = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+export const EXT_PLAYOUT_DELAY = 'http://www.webrtc.org/experiments/rtp-hdrext/playout-delay';
+export const EXT_CONTENT_TYPE = 'http://www.webrtc.org/experiments/rtp-hdrext/video-content-type';
+export const EXT_VIDEO_ORIENTATION = 'urn:3gpp:video-orientation';
+export const EXT_TOFFSET = 'urn:ietf:params:rtp-hdrext:toffset';
+
+/**
+ * The header extensions a subscriber's m-lines declare, with the ids of our offers: one
+ * table for the whole BUNDLE group (an id means the same URI on every m-line), with
+ * Chromium's own ids so a Chromium publisher's packets need no remapping. `forward`:
+ * the publisher's element goes through; transport-wide-cc is declared for the coming
+ * bandwidth estimation but never forwarded — its sequence numbers count the packets of
+ * ONE transport (the publisher's), so under a subscriber's transport they would be
+ * numbers that transport never sent; that issue will write our own per subscriber.
+ * (Publishers do not send it anyway: prepareOffer removes it from their m-lines.)
+ */
+export const SUBSCRIBER_EXTENSIONS: readonly (HeaderExtension & { kinds: readonly Kind[]; forward: boolean })[] = [
+  { id: 1, uri: EXT_AUDIO_LEVEL, kinds: ['audio'], forward: true },
+  { id: 2, uri: EXT_ABS_SEND_TIME, kinds: ['audio', 'video'], forward: true },
+  { id: 3, uri: EXT_TRANSPORT_CC, kinds: ['audio', 'video'], forward: false },
+  { id: 5, uri: EXT_PLAYOUT_DELAY, kinds: ['video'], forward: true },
+  { id: 6, uri: EXT_CONTENT_TYPE, kinds: ['video'], forward: true },
+  { id: 13, uri: EXT_VIDEO_ORIENTATION, kinds: ['video'], forward: true },
+  { id: 14, uri: EXT_TOFFSET, kinds: ['video'], forward: true },
+];
+
+/** URIs whose elements are forwarded from a publisher to its subscribers. */
+export const FORWARDED_EXTENSIONS: ReadonlySet<string> = new Set(SUBSCRIBER_EXTENSIONS.filter((e) => e.forward).map((e) => e.uri));
+
+/** What our offer to a subscriber declares on an m-line of `kind`. */
+export function subscriberExtensions(kind: Kind): HeaderExtension[] {
+  return SUBSCRIBER_EXTENSIONS.filter((e) => e.kinds.includes(kind)).map(({ id, uri }) => ({ id, uri }));
+}
+
+/**
+ * What we answer a player's m-line with: the extensions of its offer that we declare
+ * ourselves, at the player's ids.
+ */
+export function acceptedExtensions(kind: Kind, offered: readonly HeaderExtension[]): HeaderExtension[] {
+  const ours = new Set(subscriberExtensions(kind).map((e) => e.uri));
+  return offered.filter((e) => ours.has(e.uri));
+}
+
+/** A publisher m-line's extensions that are forwarded, as a track carries them (URI → the publisher's id). */
+export function forwardedExtensions(extensions: readonly HeaderExtension[]): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  let n = 0;
+  for (const e of extensions) {
+    if (!FORWARDED_EXTENSIONS.has(e.uri)) continue;
+    out[e.uri] = e.id;
+    n++;
+  }
+  return n > 0 ? out : undefined;
+}
+
+/** The extensions of an m-line as sdp-transform reads them; a direction suffix (`2/sendonly`) is dropped. */
+function extensionsOf(m: MediaSection): HeaderExtension[] {
+  const out: HeaderExtension[] = [];
+  for (const e of m.ext ?? []) {
+    const id = Number.parseInt(String(e.value), 10);
+    if (Number.isInteger(id) && id >= 1 && id <= 255 && typeof e.uri === 'string') out.push({ id, uri: e.uri });
+  }
+  return out;
+}
+
+/** The header extensions of each m-line of an SDP (a subscriber's answer), by mid; empty when it does not parse. */
+export function extensionsByMid(sdp: string): Map<string, HeaderExtension[]> {
+  const out = new Map<string, HeaderExtension[]>();
+  try {
+    for (const m of sdpTransform.parse(sdp).media ?? []) if (m.mid !== undefined) out.set(String(m.mid), extensionsOf(m));
+  } catch {
+    // nothing known: the offered ids stay
+  }
+  return out;
+}
 
 type MediaSection = sdpTransform.SessionDescription['media'][number];
 
@@ -188,6 +274,7 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
         payloadType: first?.payloadType ?? -1,
         codec: first?.name ?? CODECS[kind].name,
         codecs,
+        extensions: extensionsOf(m),
       });
       continue;
     }
@@ -226,6 +313,7 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       codec: chosen.name,
       codecs,
       ...(rtx !== undefined ? { rtxPayloadType: rtx } : {}),
+      extensions: extensionsOf(m),
     });
   }
   return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };

@@ -14,7 +14,7 @@ import type { MediaDescription, Track } from './engine.js';
 import { StoreUnavailableError } from './errors.js';
 import { KeyframeThrottle } from './keyframes.js';
 import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
-import type { OfferedCodec } from './sdp.js';
+import type { HeaderExtension, OfferedCodec } from './sdp.js';
 
 /** Per-track spacing of keyframe requests caused by this subscriber's PLI/FIR. */
 const SUBSCRIBER_PLI_MIN_INTERVAL_MS = 300;
@@ -91,8 +91,17 @@ export abstract class Subscriber extends Peer {
     else this.desired.set(pub, tracks);
   }
 
-  /** An m-line of ours carrying `codecs` (each at its payload type). */
-  protected describe(mid: string, kind: Kind, codecs: readonly OfferedCodec[]): MediaDescription {
+  /**
+   * An m-line of ours carrying `codecs` (each at its payload type) and declaring the header
+   * `extensions` (the engine has no call for them, but reads and writes a=extmap lines).
+   */
+  protected describe(
+    mid: string,
+    kind: Kind,
+    codecs: readonly OfferedCodec[],
+    extensions: readonly HeaderExtension[] = [],
+  ): MediaDescription {
+    let d: MediaDescription;
     if (kind === 'video') {
       const v = this.ctx.engine.video(mid);
       for (const c of codecs) {
@@ -104,11 +113,14 @@ export abstract class Subscriber extends Peer {
         v.parseSdpLine(`a=rtcp-fb:${c.payloadType} ccm fir`);
         v.parseSdpLine(`a=rtcp-fb:${c.payloadType} rrtr`);
       }
-      return v;
+      d = v;
+    } else {
+      const a = this.ctx.engine.audio(mid);
+      for (const c of codecs) a.addOpusCodec(c.payloadType, c.fmtp);
+      d = a;
     }
-    const a = this.ctx.engine.audio(mid);
-    for (const c of codecs) a.addOpusCodec(c.payloadType, c.fmtp);
-    return a;
+    for (const e of extensions) d.parseSdpLine(`a=extmap:${e.id} ${e.uri}`);
+    return d;
   }
 
   /** A DownTrack for a new m-line whose first engine handle is `handle`. */
@@ -121,8 +133,19 @@ export abstract class Subscriber extends Peer {
     return down;
   }
 
-  /** Puts publisher track `info` on `down`, sending with `ssrc` and `payloadType`. */
-  protected bind(down: DownTrack, pub: string, info: TrackInfo, ssrc: number, payloadType: number, continueNumbering = false): void {
+  /**
+   * Puts publisher track `info` on `down`, sending with `ssrc` and `payloadType`, its header
+   * extensions under the ids of `extensions` (this m-line's, as declared).
+   */
+  protected bind(
+    down: DownTrack,
+    pub: string,
+    info: TrackInfo,
+    ssrc: number,
+    payloadType: number,
+    extensions: readonly HeaderExtension[],
+    continueNumbering = false,
+  ): void {
     const subject = subjects.track(this.room, pub, info.kind, info.trackId);
     const { bus } = this.ctx;
     const source: DownTrackSource = {
@@ -133,6 +156,7 @@ export abstract class Subscriber extends Peer {
       payloadType,
       subscribe: (sink) => bus.subscribeTrack(subject, sink),
       continueNumbering,
+      extensions,
     };
     if (info.kind === 'video') source.keyframes = new KeyframeThrottle(() => bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
     down.bind(source);

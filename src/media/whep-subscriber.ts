@@ -12,7 +12,7 @@ import { randomSsrc } from 'weever-rtp';
 import type { DownTrack } from './down-track.js';
 import { PublisherNotLiveError } from './errors.js';
 import type { PeerContext } from './peer.js';
-import { CODECS, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
+import { acceptedExtensions, CODECS, type HeaderExtension, type OfferedCodec, type OfferedMedia, receivable } from './sdp.js';
 import { Subscriber } from './subscriber.js';
 
 /** What a WHEP player asked for. */
@@ -71,6 +71,8 @@ interface PlayerSlot {
   /** undefined: answered inactive, carries nothing ever */
   down: DownTrack | undefined;
   ssrc: number;
+  /** the header extensions answered on it: the player's ids */
+  extensions: HeaderExtension[];
 }
 
 export class WhepSubscriber extends Subscriber {
@@ -118,15 +120,17 @@ export class WhepSubscriber extends Subscriber {
         const d = this.describe(m.mid, m.kind, [CODECS[m.kind]]);
         d.setDirection('Inactive');
         this.pc.addTrack(d);
-        this.slots.push({ media: m, down: undefined, ssrc: 0 });
+        this.slots.push({ media: m, down: undefined, ssrc: 0, extensions: [] });
         return;
       }
       const ssrc = randomSsrc();
-      // Sendonly with every codec of the player's m-line we can forward, at its payload types.
-      const d = this.describe(m.mid, m.kind, m.codecs);
+      // Sendonly with every codec of the player's m-line we can forward, at its payload types,
+      // and the header extensions of its offer that we declare, at its ids.
+      const extensions = acceptedExtensions(m.kind, m.extensions);
+      const d = this.describe(m.mid, m.kind, m.codecs, extensions);
       const msid = fill ? (target === undefined ? fill.pub : streamId) : streamId;
       d.addSSRC(ssrc, msid === '-' ? this.fullId : msid, msid, fill?.info.trackId ?? `${m.kind}${i}`);
-      const slot: PlayerSlot = { media: m, down: this.newDownTrack(m.mid, m.kind, this.pc.addTrack(d)), ssrc };
+      const slot: PlayerSlot = { media: m, down: this.newDownTrack(m.mid, m.kind, this.pc.addTrack(d)), ssrc, extensions };
       this.slots.push(slot);
       if (fill) this.assign(slot, fill.pub, fill.info);
     });
@@ -140,7 +144,7 @@ export class WhepSubscriber extends Subscriber {
   private assign(slot: PlayerSlot, pub: string, info: TrackInfo): void {
     const codec = receivable(slot.media.codecs, info.codec ?? CODECS[info.kind].name);
     if (!codec || !slot.down) return;
-    this.bind(slot.down, pub, info, slot.ssrc, codec.payloadType, true);
+    this.bind(slot.down, pub, info, slot.ssrc, codec.payloadType, slot.extensions, true);
     slot.down.enable();
   }
 

@@ -137,7 +137,7 @@ describe('prepareOffer on a Chromium offer', () => {
   it('reports the data channel and each media section', () => {
     assert.equal(prepared.hasDataChannel, true);
     assert.deepEqual(
-      prepared.media.map(({ codecs, ...m }) => m),
+      prepared.media.map(({ codecs, extensions, ...m }) => m),
       [
         { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111, codec: 'opus' },
         { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8', rtxPayloadType: 97 },
@@ -147,6 +147,16 @@ describe('prepareOffer on a Chromium offer', () => {
     assert.deepEqual(
       prepared.media[1]!.codecs.map((c) => `${c.name}/${c.payloadType}`),
       ['VP8/96', 'H264/102'],
+    );
+    // the header extensions the answer keeps (transport-cc is cut), at the client's ids
+    assert.deepEqual(
+      prepared.media[1]!.extensions.map((e) => `${e.id} ${e.uri}`),
+      [
+        '14 urn:ietf:params:rtp-hdrext:toffset',
+        '2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+        '13 urn:3gpp:video-orientation',
+        '4 urn:ietf:params:rtp-hdrext:sdes:mid',
+      ],
     );
   });
 

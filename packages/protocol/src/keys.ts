@@ -52,11 +52,36 @@ export function parseOwnedEntry(entry: string): { role: Role; room: string; full
 /**
  * The `room#<room>#media` field value of one kind: the track count first (what the
  * original project stores, so a reader that parses the integer still works), then the
- * stable track ids, each with its codec when named: `2;video0,video3/H264`.
+ * stable track ids, each with its codec when named: `2;video0,video3/H264`; then, when
+ * the track has header extensions, a third part `<id>=<uri>+…` with each URI
+ * percent-encoded: `1;video0//13=urn%3A3gpp%3Avideo-orientation+2=http%3A%2F%2F…`
+ * (readers that split on `/` and take two parts still read id and codec).
  */
 export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
   const own = tracks.filter((t) => t.kind === kind);
-  return `${own.length};${own.map((t) => (t.codec ? `${t.trackId}/${t.codec}` : t.trackId)).join(',')}`;
+  return `${own.length};${own.map(trackValue).join(',')}`;
+}
+
+function trackValue(t: TrackInfo): string {
+  const ext = t.ext ? Object.entries(t.ext) : [];
+  if (ext.length === 0) return t.codec ? `${t.trackId}/${t.codec}` : t.trackId;
+  return `${t.trackId}/${t.codec ?? ''}/${ext.map(([uri, id]) => `${id}=${encodeURIComponent(uri)}`).join('+')}`;
+}
+
+/** The third part of a track's media value back into its extension map (unreadable entries are skipped). */
+function parseExtPart(part: string | undefined): Record<string, number> | undefined {
+  if (!part) return undefined;
+  const out: Record<string, number> = {};
+  for (const item of part.split('+')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      out[decodeURIComponent(item.slice(eq + 1))] = Number(item.slice(0, eq));
+    } catch {
+      // a bad escape: that entry is skipped
+    }
+  }
+  return out;
 }
 
 /**
@@ -83,8 +108,8 @@ export function parseMediaHash(hash: Record<string, string>): Map<string, TrackI
     const tracks: TrackInfo[] = [];
     for (let i = 0; i < count; i++) {
       if (withIds) {
-        const [id, codec] = items[i]!.split('/');
-        tracks.push(trackInfo(kind, id!, codec));
+        const [id, codec, ext] = items[i]!.split('/');
+        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext)));
       } else tracks.push(trackInfo(kind, trackId(kind, i), items[i]));
     }
     const list = out.get(pub) ?? [];

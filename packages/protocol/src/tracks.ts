@@ -17,6 +17,28 @@ export interface TrackInfo {
   trackId: string;
   /** encoding when not the kind's default (VP8/opus), e.g. H264 from a WHIP client */
   codec?: CodecName;
+  /**
+   * The publisher's RTP header extension ids (RFC 8285) of this track, by URI: only the
+   * extensions the server forwards. Absent from older instances: then none is forwarded.
+   */
+  ext?: Record<string, number>;
+}
+
+/** At most this many header extensions are carried per track. */
+export const MAX_TRACK_EXTENSIONS = 16;
+
+/** A track's header extension map from JSON (or a store value); undefined when empty or not one. */
+export function headerExtensions(v: unknown): Record<string, number> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out: Record<string, number> = {};
+  let n = 0;
+  for (const [uri, id] of Object.entries(v as Record<string, unknown>)) {
+    if (n === MAX_TRACK_EXTENSIONS) break;
+    if (uri.length === 0 || uri.length > 256 || !Number.isInteger(id) || (id as number) < 1 || (id as number) > 255) continue;
+    out[uri] = id as number;
+    n++;
+  }
+  return n > 0 ? out : undefined;
 }
 
 const TRACK_ID = /^(audio|video)(\d{1,9})$/;
@@ -37,8 +59,11 @@ export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
   return kind === 'video' && name === 'H264' ? 'H264' : undefined;
 }
 
-/** A TrackInfo with the codec only when it is named. */
-export function trackInfo(kind: Kind, id: string, codec?: unknown): TrackInfo {
+/** A TrackInfo with the codec only when it is named, and the header extensions only when there are some. */
+export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown): TrackInfo {
   const named = namedCodec(kind, codec);
-  return named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
+  const info: TrackInfo = named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
+  const extensions = headerExtensions(ext);
+  if (extensions) info.ext = extensions;
+  return info;
 }

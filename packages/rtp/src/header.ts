@@ -3,6 +3,8 @@
  * both carry packets with their header.
  */
 
+import { RtpExtensions } from './extensions.js';
+
 export const RTP_HEADER_SIZE = 12;
 
 /**
@@ -26,6 +28,8 @@ export class RtpHeader {
    * stage downstream asks the clock again; 0 when not set.
    */
   receivedAt = 0;
+  /** header extension elements (RFC 8285): positions and original ids */
+  readonly ext = new RtpExtensions();
 
   /** Reads the fields; false when `p` is neither RTP nor RTCP. */
   read(p: Buffer): boolean {
@@ -46,6 +50,7 @@ export class RtpHeader {
     this.ts = p.readUInt32BE(4);
     this.ssrc = p.readUInt32BE(8);
     this.paddingOnly = (b0 & 0x20) !== 0 && paddedPayloadLength(p) <= 0;
+    this.ext.read(p);
     return true;
   }
 }
