@@ -204,6 +204,8 @@ function slowClientLimits(config: Config, refusals: HttpRefusals) {
   return {
     serverFactory: (handler: RequestListener) =>
       tls ? createHttpsServer({ ...limits, cert: tls.cert, key: tls.key }, handler) : createHttpServer(limits, handler),
+    // Fastify builds its own idea of the server (listen URLs, protocol) from this, not from the factory.
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     clientErrorHandler: (err: Error & { code?: string }, socket: Duplex) => {
       const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
       if (timeout) refusals.requestTimeout++;

@@ -4,8 +4,10 @@
  * ever, and from then on no peer of the process gets media — while the JavaScript side,
  * and so a naive /liveness, stays perfectly healthy. The engine cannot be patched from
  * here, so we watch it: two PeerConnections of our own, connected over loopback through
- * the same engine, send one RTP packet every `intervalMs`; when none arrives for
- * `staleMs`, the engine is wedged.
+ * the same engine, send one RTP packet every `intervalMs`; when `lostLimit` packets in a
+ * row were sent and none arrived (2 s at the default pace), the engine is wedged. Counting
+ * packets, not time: a starved or blocked JavaScript thread sends fewer, so it never
+ * mistakes its own delays for the engine's.
  */
 import nodeDataChannel from 'node-datachannel';
 import { randomSsrc } from 'weever-rtp';
@@ -15,7 +17,8 @@ export interface ProbeOptions {
   rtcConfig: nodeDataChannel.RtcConfig;
   log: Logger;
   intervalMs?: number;
-  staleMs?: number;
+  /** packets in a row that may go unanswered */
+  lostLimit?: number;
   /** called once, when the engine is found wedged */
   onWedged: (silentMs: number) => void;
 }
@@ -32,11 +35,12 @@ export class EngineProbe {
   private lastArrival = 0;
   private wedged = false;
   private closed = false;
-  private lastTick = performance.now();
-  private readonly staleMs: number;
+  /** probe packets sent since the last one arrived */
+  private unanswered = 0;
+  private readonly lostLimit: number;
 
   constructor(private readonly o: ProbeOptions) {
-    this.staleMs = o.staleMs ?? 2000;
+    this.lostLimit = o.lostLimit ?? 10;
     const config = { ...o.rtcConfig, iceServers: [] }; // loopback: no STUN/TURN needed
     this.a = new nodeDataChannel.PeerConnection('engine-probe-a', config);
     this.b = new nodeDataChannel.PeerConnection('engine-probe-b', config);
@@ -52,6 +56,7 @@ export class EngineProbe {
       this.receiver = t; // kept: a collected wrapper closes the track
       t.onMessage(() => {
         this.lastArrival = performance.now();
+        this.unanswered = 0;
       });
     });
     this.connect();
@@ -92,21 +97,14 @@ export class EngineProbe {
 
   /** False once packets stopped coming through the engine. */
   healthy(): boolean {
-    const silent = this.silentMs();
-    return silent === undefined || silent < this.staleMs;
+    return this.lastArrival === 0 || this.unanswered < this.lostLimit;
   }
 
   private tick(): void {
     if (this.closed || this.wedged) return;
-    const now = performance.now();
-    // A late tick means our own thread was blocked, not the engine: arrivals may be queued
-    // behind this timer. Judge again at the next tick.
-    const late = now - this.lastTick > 1000;
-    this.lastTick = now;
-    const silent = this.silentMs(now);
-    if (!late && silent !== undefined && silent >= this.staleMs) {
+    if (this.lastArrival !== 0 && this.unanswered >= this.lostLimit) {
       this.wedged = true;
-      this.o.onWedged(silent);
+      this.o.onWedged(this.silentMs() ?? 0);
       return;
     }
     const s = this.sender;
@@ -115,6 +113,7 @@ export class EngineProbe {
       this.packet.writeUInt16BE(this.seq++ & 0xffff, 2);
       this.packet.writeUInt32BE((this.seq * 3000) >>> 0, 4);
       s.sendMessageBinary(this.packet);
+      this.unanswered++;
     } catch {
       // closed under us: the next tick sees it
     }

@@ -173,13 +173,17 @@ describe('Redis stops and returns', () => {
       );
       await waitFor('ready again', async () => (await fetch(`${s.privateUrl}/readiness`)).status === 200, 10_000);
     }
-    const media = (await (await fetch(`${a.privateUrl}/debug/room/${room}`)).json()) as { media: Record<string, unknown> };
-    assert.deepEqual(media.media, {
-      [pubId]: [
+    const media = (await (await fetch(`${a.privateUrl}/debug/room/${room}`)).json()) as {
+      media: Record<string, { kind: string; trackId: string }[]>;
+    };
+    assert.deepEqual(Object.keys(media.media), [pubId]);
+    assert.deepEqual(
+      media.media[pubId]!.map(({ kind, trackId }) => ({ kind, trackId })),
+      [
         { kind: 'audio', trackId: 'audio0' },
         { kind: 'video', trackId: 'video0' },
       ],
-    });
+    );
     // and the service takes new peers again
     const late = await openPage(chromium.browser, c);
     await subscribeFrom(late, room, 'late');

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import type nodeDataChannel from 'node-datachannel';
+import nodeDataChannel from 'node-datachannel';
 import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
-import { CLI, waitFor } from './harness.js';
+import { CLI, mediaOf, openPage, publishFrom, type ServerProcess, sharedBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { freePort } from './services.js';
 
 /** SDES, one chunk: SSRC, then CNAME (type 1) claiming 255 bytes, in a 16-byte packet. */
@@ -56,7 +56,7 @@ async function startSupervised(): Promise<Supervised> {
   const [port, privatePort] = [await freePort(), await freePort()];
   const proc = spawn(
     process.execPath,
-    [CLI, '--supervise', '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
+    [CLI, '--supervise', '--debug', '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
     {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -106,13 +106,17 @@ async function mediaFlows(target: WeeverTarget, room: string, tag: string, clean
 }
 
 describe('a malformed RTCP packet wedges the engine: the instance notices, exits and comes back (--supervise)', () => {
+  const chromium = sharedBrowser();
   const cleanups: (() => unknown)[] = [];
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    for (const c of cleanups.reverse())
+      await Promise.resolve()
+        .then(c)
+        .catch(() => {}); // pages may already be gone with the browser
   });
 
   for (const from of ['publisher', 'subscriber'] as const) {
-    it(`SDES from a ${from}: /liveness stops saying OK within 3 s, the instance restarts, a fresh pair gets media within 10 s`, async () => {
+    it(`SDES from a ${from}: /liveness stops saying OK within 3 s, the instance restarts, a fresh browser pair gets media within 10 s`, async () => {
       const s = await startSupervised();
       cleanups.push(async () => {
         if (s.proc.exitCode === null) {
@@ -138,6 +142,9 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
       // Watch /liveness every 100 ms from now on.
       const seen: { at: number; ok: boolean }[] = [];
       let watching = true;
+      cleanups.push(() => {
+        watching = false; // also when the test failed half way: the watch must not keep the process alive
+      });
       const watcher = (async () => {
         while (watching) {
           const at = Date.now();
@@ -159,7 +166,17 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
         10_000,
         50,
       );
-      const backAt = await mediaFlows(new WeeverTarget({ url: s.publicUrl }), room, 'after', cleanups);
+      // A fresh browser pair on the same URL, as a person reloading would.
+      const pubPage = await openPage(chromium.browser, s as unknown as ServerProcess);
+      const subPage = await openPage(chromium.browser, s as unknown as ServerProcess);
+      cleanups.push(
+        () => pubPage.close(),
+        () => subPage.close(),
+      );
+      await publishFrom(pubPage, room, 'fresh-pub');
+      await subscribeFrom(subPage, room, 'fresh-sub');
+      await waitFor('video decoded by the fresh subscriber', async () => mediaOf(await subView(subPage)).videoFrames > 10, 15_000);
+      const backAt = Date.now();
       watching = false;
       await watcher;
       // While wedged: the last OK after the attack, before the restart's first OK.
