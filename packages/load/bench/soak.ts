@@ -88,7 +88,9 @@ export async function soak(o: SoakOptions): Promise<object> {
       cohorts: live.size,
     };
     samples.push(s);
-    note(`[${String(s.t).padStart(4)} s] ${phase} rss ${s.rssMiB} MiB fds ${s.fds} threads ${s.threads} peers ${s.peers} timers ${s.timers} keys ${s.storeKeys} cohorts ${s.cohorts}`);
+    note(
+      `[${String(s.t).padStart(4)} s] ${phase} rss ${s.rssMiB} MiB fds ${s.fds} threads ${s.threads} peers ${s.peers} timers ${s.timers} keys ${s.storeKeys} cohorts ${s.cohorts}`,
+    );
     return s;
   };
   const stats = {
@@ -176,7 +178,9 @@ export async function soak(o: SoakOptions): Promise<object> {
     const peak = (k: 'rssMiB' | 'fds' | 'threads' | 'peers' | 'timers') => Math.max(...churn.map((s) => s[k] ?? 0));
 
     // the table: one row a minute (and the baseline and the end)
-    console.log(`\nsoak: ${o.minutes} min of churn (cohorts of ${o.publishers} pub + ${o.subscribers} sub, ≤ ${o.maxCohorts} at once, each living ${o.lifeMin}–${o.lifeMax} s, leaving by ${MODES.join(' / ')} in turn), then ${o.idle} s idle`);
+    console.log(
+      `\nsoak: ${o.minutes} min of churn (cohorts of ${o.publishers} pub + ${o.subscribers} sub, ≤ ${o.maxCohorts} at once, each living ${o.lifeMin}–${o.lifeMax} s, leaving by ${MODES.join(' / ')} in turn), then ${o.idle} s idle`,
+    );
     console.log(`machine: ${machine()}`);
     console.log('| t s | phase | RSS MiB | fds | threads | peers | timers | store keys | cohorts |');
     console.log('|---|---|---|---|---|---|---|---|---|');
@@ -185,7 +189,9 @@ export async function soak(o: SoakOptions): Promise<object> {
       const minute = Math.floor(s.t / 60);
       if (s !== baseline && s !== end && minute === lastMinute) continue;
       lastMinute = minute;
-      console.log(`| ${[s.t, s.phase, s.rssMiB, s.fds, s.threads, s.peers, s.timers, s.storeKeys, s.cohorts].map((x) => x ?? '–').join(' | ')} |`);
+      console.log(
+        `| ${[s.t, s.phase, s.rssMiB, s.fds, s.threads, s.peers, s.timers, s.storeKeys, s.cohorts].map((x) => x ?? '–').join(' | ')} |`,
+      );
     }
     console.log(
       `cohorts ${n} (${MODES.map((m) => `${m} ${stats.cohorts[m]}`).join(', ')}); connected ${stats.publishers} pub + ${stats.subscribers} sub; ` +
