@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import nodeDataChannel from 'node-datachannel';
 import type { Browser, Page } from 'playwright-core';
 import { LoadClients, type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
 import { launchBrowser, type ServerProcess, startServer, waitFor } from './harness.js';
@@ -119,6 +120,7 @@ describe('cluster: one instance wedged by the SDES packet', () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+    nodeDataChannel.cleanup(); // the load clients' engine threads would keep the process alive
   });
 
   it('peers on the other instances keep their media; the wedged one exits, comes back (--supervise), and its SDK peers reconnect and get media', async () => {
