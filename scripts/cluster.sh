@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The reference topology on this machine, without Docker: 1 redis-server, a 3-node
 # nats-server cluster and 3 weever-streaming instances on consecutive ports, instance i
-# on NATS node i (the other nodes as fallbacks). Ctrl-C (or SIGTERM) stops everything.
+# on NATS node i (the other nodes as fallbacks), each under --supervise (started again
+# within a second if it dies, e.g. when its media engine wedged). Ctrl-C (or SIGTERM) stops everything.
 #
 #   scripts/cluster.sh                 # public 8443-8445, private 9443-9445, demo on
 #   PUBLIC_PORT=18443 PRIVATE_PORT=19443 REDIS_PORT=16379 NATS_PORT=14222 scripts/cluster.sh
@@ -65,7 +66,7 @@ for i in 0 1 2; do
   # own node first, the two others as fallbacks
   own=${nats_urls[$i]}
   others=$(printf '%s\n' "${nats_urls[@]}" | grep -vx "$own" | paste -sd, -)
-  node dist/src/cli.js --host "$HOST" --private-host "$HOST" --port $((PUBLIC_PORT + i)) --private-port $((PRIVATE_PORT + i)) \
+  node dist/src/cli.js --supervise --host "$HOST" --private-host "$HOST" --port $((PUBLIC_PORT + i)) --private-port $((PRIVATE_PORT + i)) \
     --redis "redis://127.0.0.1:$REDIS_PORT" --nats "$own,$others" --debug "$@" &
   pids+=($!)
 done

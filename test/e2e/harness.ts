@@ -14,6 +14,11 @@ import type { Connection } from '../../dist/client/weever.js';
 /** The repository root (this file runs from dist/test/e2e/). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+/**
+ * The Node.js binary that runs the server under test: WEEVER_SERVER_NODE when set (e.g.
+ * another LTS, scripts/test-node24.sh), else the one running the tests.
+ */
+export const SERVER_NODE = process.env.WEEVER_SERVER_NODE || process.execPath;
 
 export interface ServerProcess {
   proc: ChildProcess;
@@ -52,20 +57,7 @@ export async function startServer(
   nodeFlags: string[] = [],
 ): Promise<ServerProcess> {
   // `prefix` wraps the server command, e.g. ['taskset', '-c', '0'] to pin it to a core.
-  const argv = [
-    ...prefix,
-    process.execPath,
-    ...nodeFlags,
-    CLI,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--private-port',
-    '0',
-    '--debug',
-    ...args,
-  ];
+  const argv = [...prefix, SERVER_NODE, ...nodeFlags, CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--debug', ...args];
   const proc = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

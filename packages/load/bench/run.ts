@@ -9,6 +9,7 @@ import { commonOptions, int, intList } from './lib/load-bench.js';
 import { lossy } from './lossy.js';
 import { profile } from './profile.js';
 import { audioRoom, conference, fanout, lastLine } from './rooms.js';
+import { soak } from './soak.js';
 
 const program = new Command('bench').description('Weever Streaming benchmarks (clients: the weever-load tool, packages/load/src)');
 commonOptions(
@@ -85,6 +86,27 @@ program
   .option('--cpu-prof', 'also write a V8 .cpuprofile of the JS thread', false)
   .action(async (o) => {
     console.log(JSON.stringify(await profile(o)));
+  });
+program
+  .command('soak')
+  .description(
+    'churn for N minutes (cohorts leaving by DELETE, STOP, vanish, kill -9 of their process), then idle: server RSS, fds, threads, timers, peers, store keys',
+  )
+  .option('--minutes <n>', 'minutes of churn', Number, 10)
+  .option('--publishers <n>', 'publishers per cohort (VP8 + Opus)', int, 2)
+  .option('--subscribers <n>', 'subscribers per cohort', int, 3)
+  .option('--max-cohorts <n>', 'cohorts (processes) at once', int, 6)
+  .option('--life-min <s>', 'shortest cohort life', int, 4)
+  .option('--life-max <s>', 'longest cohort life', int, 12)
+  .option('--sample <s>', 'sampling period', int, 5)
+  .option('--idle <s>', 'idle time after the churn, sampled', int, 45)
+  .option('--settle <s>', 'idle time after starting the server, before the baseline', int, 5)
+  .option('--video-bitrate <bps>', 'VP8 bitrate per publisher', int, 300_000)
+  .option('--fps <n>', 'video frames per second', int, 15)
+  .action(async (o) => {
+    if (!(o.minutes > 0 && o.minutes <= 120)) throw new Error('--minutes: more than 0, at most 120');
+    if (o.lifeMax < o.lifeMin || o.maxCohorts < 1 || o.maxCohorts > 32) throw new Error('--life-max ≥ --life-min, --max-cohorts 1–32');
+    console.log(JSON.stringify(await soak(o)));
   });
 program
   .command('chart')
