@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import nodeDataChannel from 'node-datachannel';
+import type nodeDataChannel from 'node-datachannel';
 import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
 import { CLI, mediaOf, openPage, publishFrom, type ServerProcess, sharedBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { freePort } from './services.js';
