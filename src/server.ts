@@ -63,8 +63,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   engine.watch((silentMs) => {
     // Nothing in this process can unwedge the engine's threads, and an orderly exit may hang
     // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
+    // pino writes asynchronously: a SIGKILL right after log.fatal sometimes lost the line, so
+    // flush it first (at most 250 ms; /liveness already says the engine is wedged meanwhile).
     log.fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
-    process.kill(process.pid, 'SIGKILL');
+    const die = () => process.kill(process.pid, 'SIGKILL');
+    setTimeout(die, 250);
+    log.flush(die);
   });
   sfu = new Sfu(config, engine, store, bus, log, (seconds) => {
     metrics.renegotiations.inc();
