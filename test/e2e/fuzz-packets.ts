@@ -114,8 +114,10 @@ export function malformedRtp(r: Rng, c: RtpContext, kind: RtpKind): Buffer {
       return p;
     }
     case 'seq': {
+      // a jump forward (libsrtp refuses, client-side, a sequence number far behind the last)
+      // and a random timestamp; the packets after it go on from there
+      c.seq = (c.seq + r.int(1, 0x7fff)) & 0xffff;
       const p = rtpHeader(r, c, r.int(12, 1200));
-      p.writeUInt16BE(r.int(0, 0xffff), 2);
       p.writeUInt32BE(r.u32(), 4);
       return p;
     }
