@@ -14,7 +14,7 @@ import { NatsBus } from './bus/nats.js';
 import type { Config } from './config/config.js';
 import { MediaEngine } from './media/engine.js';
 import { Sfu } from './media/sfu.js';
-import type { Logger } from './observability/log.js';
+import { createSyncLogger, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { registerPrivateApi } from './signalling/private-api.js';
 import { type HttpRefusals, installErrorHandling, registerPublicApi } from './signalling/public-api.js';
@@ -63,7 +63,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   engine.watch((silentMs) => {
     // Nothing in this process can unwedge the engine's threads, and an orderly exit may hang
     // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
-    log.fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
+    // Written synchronously: `log` writes asynchronously, and the SIGKILL right after it
+    // sometimes came before the line was out (pino's flush() does not wait for a write in flight).
+    createSyncLogger().fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
     process.kill(process.pid, 'SIGKILL');
   });
   sfu = new Sfu(config, engine, store, bus, log, (seconds) => {
