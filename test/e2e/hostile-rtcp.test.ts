@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import type nodeDataChannel from 'node-datachannel';
+import nodeDataChannel from 'node-datachannel';
 import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
 import { CLI, mediaOf, openPage, publishFrom, type ServerProcess, sharedBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { freePort } from './services.js';
@@ -113,6 +113,7 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
       await Promise.resolve()
         .then(c)
         .catch(() => {}); // pages may already be gone with the browser
+    nodeDataChannel.cleanup(); // the load clients' engine threads would keep the process alive
   });
 
   for (const from of ['publisher', 'subscriber'] as const) {
