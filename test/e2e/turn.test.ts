@@ -21,6 +21,7 @@ import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { leaveAndClose, mediaOf, openPage, publishFrom, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
+import { playerView, stopPlayer, whepPlay } from './whep-player.js';
 
 const TURNSERVER = process.env.TURNSERVER_PATH ?? '/usr/bin/turnserver';
 
@@ -152,10 +153,11 @@ for (const transport of ['tcp', 'udp'] as const) {
     // engine warnings are only requested at debug
     const ctx = serverAndBrowser(['--rtc-bind-address', '127.0.0.1'], { LOG_LEVEL: 'debug' });
 
-    it('the subscriber decodes the publisher, both over relay candidates', async () => {
+    it('a control-channel subscriber and a WHEP player decode the publisher, all over relay candidates', async () => {
       const url = `turn:127.0.0.1:${turn!.port}?transport=${transport}`;
       const pub = await relayPage(ctx, url);
       const sub = await relayPage(ctx, url);
+      const player = await relayPage(ctx, url);
       try {
         await publishFrom(pub, 'relayed', 'alice');
         await subscribeFrom(sub, 'relayed', 'bob');
@@ -168,6 +170,25 @@ for (const transport of ['tcp', 'udp'] as const) {
             `${err.message}; the engine refused ${refused} relayed checks; engine ${enginePatched() ? 'patched' : 'NOT patched (node scripts/patch-engine.mjs)'}`,
           );
         });
+        const played = await whepPlay(player, `${ctx.server.publicUrl}/whep/relayed/alice`);
+        assert.equal(played.status, 201, played.text);
+        await waitFor('WHEP player frames through the relay', async () => {
+          const v = await playerView(player);
+          return v.videoFrames > 30 && v.audioPackets > 50;
+        });
+        const playerLocal = await player.evaluate(async () => {
+          const pc = (window as unknown as { player: { pc: RTCPeerConnection } }).player.pc;
+          const stats = await pc.getStats();
+          let out: { type: string; relayProtocol?: string } | null = null;
+          stats.forEach((s) => {
+            if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+            const local = stats.get(stats.get(s.selectedCandidatePairId)?.localCandidateId);
+            if (local) out = { type: local.candidateType, relayProtocol: local.relayProtocol };
+          });
+          return out;
+        });
+        assert.deepEqual(playerLocal, { type: 'relay', relayProtocol: transport });
+        assert.equal(await stopPlayer(player), 200);
         for (const [page, who] of [
           [pub, 'pub'],
           [sub, 'sub'],
@@ -177,7 +198,7 @@ for (const transport of ['tcp', 'udp'] as const) {
         const refused = ctx.server.logs.filter((l) => l.includes('attributes mismatch')).length;
         assert.equal(refused, 0, 'the engine refused relayed checks');
       } finally {
-        await Promise.all([leaveAndClose(pub), leaveAndClose(sub)]);
+        await Promise.all([leaveAndClose(pub), leaveAndClose(sub), player.close()]);
       }
     });
   });
