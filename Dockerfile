@@ -13,6 +13,8 @@ COPY package.json package-lock.json ./
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/rtp/package.json packages/rtp/
 COPY packages/load/package.json packages/load/
+# postinstall patches the engine for relayed TURN/TCP participants (issue 17)
+COPY scripts/patch-engine.mjs scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY packages packages

@@ -22,6 +22,7 @@ for pkg in gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plu
   gstreamer1.0-plugins-ugly gstreamer1.0-nice; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || apt_need+=("$pkg")
 done
+[ -x /usr/bin/turnserver ] || apt_need+=(coturn) # the TURN tests run a real coturn (test/e2e/turn.test.ts)
 command -v janus >/dev/null || apt_need+=(janus) # the Janus target test runs a real Janus
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
