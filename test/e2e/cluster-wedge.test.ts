@@ -23,40 +23,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
 import type { Browser, Page } from 'playwright-core';
-import { LoadClients, type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
+import { LoadClients, WeeverTarget } from 'weever-load';
 import { launchBrowser, type ServerProcess, startServer, waitFor } from './harness.js';
 import { freePort, startNatsCluster, startRedis } from './services.js';
-
-/** SDES, one chunk: SSRC, then CNAME (type 1) claiming 255 bytes, in a 16-byte packet (see hostile-rtcp.test.ts). */
-function badSdes(ssrc: number): Buffer {
-  const p = Buffer.from('81ca000300000000 01ff6162 00000000'.replace(/\s/g, ''), 'hex');
-  p.writeUInt32BE(ssrc, 4);
-  return p;
-}
-
-/** Plain RTP on each of the publisher's tracks every 20 ms, so its tracks flow. */
-function feed(pub: PublisherConnection): () => void {
-  const senders = [pub.video, pub.audio].filter((s): s is MediaSender => s !== undefined);
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq++;
-    for (const s of senders) {
-      const p = Buffer.alloc(112);
-      p[0] = 0x80;
-      p[1] = s.payloadType;
-      p.writeUInt16BE(seq & 0xffff, 2);
-      p.writeUInt32BE((seq * 960) >>> 0, 4);
-      p.writeUInt32BE(s.ssrc, 8);
-      p[12] = 0x10;
-      try {
-        if (s.track.isOpen()) s.track.sendMessageBinary(p);
-      } catch {
-        // closed: the instance went away
-      }
-    }
-  }, 20);
-  return () => clearInterval(timer);
-}
+import { feed, knownWedgingSdes } from './supervised.js';
 
 type Sample = { t: number; who: string; id: string; fullId: string; frames: number };
 type W = {
@@ -231,7 +201,7 @@ describe('cluster: one instance wedged by the SDES packet', () => {
     cleanups.push(feed(attacker), () => attacker.close());
     await new Promise((r) => setTimeout(r, 500));
     const attackAt = Date.now();
-    attacker.video!.track.sendMessageBinary(badSdes(0x12345678));
+    attacker.video!.track.sendMessageBinary(knownWedgingSdes(0x12345678));
 
     await waitFor('W restarted by its supervisor', () => w.logs.some((l) => l.includes('instance died; starting it again')), 15_000, 50);
     const diedAt = Date.now();

@@ -196,13 +196,6 @@ export function malformedSdes(r: Rng, known: readonly number[]): Buffer {
   return rtcp(r, 202, r.int(0, 31), Buffer.concat(chunks));
 }
 
-/** The packet of issue 15: one CNAME item claiming 255 bytes in a 16-byte SDES. */
-export function knownWedgingSdes(ssrc: number): Buffer {
-  const p = Buffer.from('81ca000300000000' + '01ff6162' + '00000000', 'hex');
-  p.writeUInt32BE(ssrc >>> 0, 4);
-  return p;
-}
-
 /**
  * One RTCP packet of `kind` with bad lengths and counts. SDES here is always parseable (its
  * malformed forms wedge the engine: see `malformedSdes`); 'compound' stacks several.

@@ -9,18 +9,16 @@
  * Seeded: the seed is printed; FUZZ_SEED=<n> replays a run (FUZZ_SCALE=<x> multiplies the counts).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
-import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
+import { type MediaSender, WeeverTarget } from 'weever-load';
 import {
   CONTROL_KINDS,
   controlGarbage,
-  knownWedgingSdes,
   malformedRtcp,
   malformedRtp,
   malformedSdes,
@@ -29,8 +27,8 @@ import {
   RTP_KINDS,
   type RtpContext,
 } from './fuzz-packets.js';
-import { CLI, type Resources, waitFor } from './harness.js';
-import { freePort } from './services.js';
+import { type Resources, waitFor } from './harness.js';
+import { feed, knownWedgingSdes, probing, type Supervised, startSupervised } from './supervised.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -50,75 +48,6 @@ const CRASH_LINE = /error in engine callback|uncaught|unhandled rejection|"level
  */
 const KNOWN_ENGINE_LINE = /"engine":true.*DTLS (alert: unknown CA|recv: Handshake failed|handshake failed)/;
 const crashes = (lines: string[]) => lines.filter((l) => CRASH_LINE.test(l) && !KNOWN_ENGINE_LINE.test(l));
-
-/** Sends a plain RTP packet on each of the publisher's tracks every 20 ms, so its tracks flow. */
-function feed(pub: PublisherConnection): () => void {
-  const senders = [pub.video, pub.audio].filter((s): s is MediaSender => s !== undefined);
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq++;
-    for (const s of senders) {
-      const p = Buffer.alloc(112);
-      p[0] = 0x80;
-      p[1] = s.payloadType;
-      p.writeUInt16BE(seq & 0xffff, 2);
-      p.writeUInt32BE((seq * 960) >>> 0, 4);
-      p.writeUInt32BE(s.ssrc, 8);
-      p[12] = 0x10; // VP8 descriptor: S bit; Opus: any byte
-      try {
-        if (s.track.isOpen()) s.track.sendMessageBinary(p);
-      } catch {
-        // closed: the instance went away
-      }
-    }
-  }, 20);
-  return () => clearInterval(timer);
-}
-
-interface Supervised {
-  proc: ChildProcess;
-  publicUrl: string;
-  privateUrl: string;
-  lines: string[];
-}
-
-async function startSupervised(): Promise<Supervised> {
-  const [port, privatePort] = [await freePort(), await freePort()];
-  const proc = spawn(
-    process.execPath,
-    [CLI, '--supervise', '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
-    { env: { PATH: process.env.PATH, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: string[] = [];
-  for (const stream of [proc.stdout!, proc.stderr!])
-    stream.on('data', (d: Buffer) =>
-      lines.push(
-        ...d
-          .toString()
-          .split('\n')
-          .filter((l) => l !== ''),
-      ),
-    );
-  const s = { proc, publicUrl: `http://127.0.0.1:${port}`, privateUrl: `http://127.0.0.1:${privatePort}`, lines };
-  await probing(s);
-  return s;
-}
-
-/** Waits until the instance answers and its engine probe sees packets pass. */
-async function probing(s: Supervised, ms = 15_000): Promise<void> {
-  await waitFor(
-    'the instance probing its engine',
-    async () => {
-      try {
-        const r = (await (await fetch(`${s.privateUrl}/debug/resources`)).json()) as { engine: { probeSilentMs: number | null } };
-        return r.engine.probeSilentMs !== null && r.engine.probeSilentMs < 1000;
-      } catch {
-        return false;
-      }
-    },
-    ms,
-  );
-}
 
 /** Waits until the instance holds no peer, timer, bus subscription or store key. */
 async function empty(s: Supervised): Promise<Resources> {

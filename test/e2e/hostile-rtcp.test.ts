@@ -6,90 +6,12 @@
  * come back by itself under --supervise (as the README's first command runs it).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
-import { type MediaSender, type PublisherConnection, WeeverTarget } from 'weever-load';
-import { CLI, mediaOf, openPage, publishFrom, type ServerProcess, sharedBrowser, subscribeFrom, subView, waitFor } from './harness.js';
-import { freePort } from './services.js';
-
-/** SDES, one chunk: SSRC, then CNAME (type 1) claiming 255 bytes, in a 16-byte packet. */
-function badSdes(ssrc: number): Buffer {
-  const p = Buffer.from('81ca0003000000000 1ff6162 00000000'.replace(/\s/g, ''), 'hex');
-  p.writeUInt32BE(ssrc, 4);
-  return p;
-}
-
-/** Sends a plain RTP packet on each of the publisher's tracks every 20 ms, so its tracks flow. */
-function feed(pub: PublisherConnection): () => void {
-  const senders = [pub.video, pub.audio].filter((s): s is MediaSender => s !== undefined);
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq++;
-    for (const s of senders) {
-      const p = Buffer.alloc(112);
-      p[0] = 0x80;
-      p[1] = s.payloadType;
-      p.writeUInt16BE(seq & 0xffff, 2);
-      p.writeUInt32BE((seq * 960) >>> 0, 4);
-      p.writeUInt32BE(s.ssrc, 8);
-      p[12] = 0x10; // VP8 descriptor: S bit; Opus: any byte
-      try {
-        if (s.track.isOpen()) s.track.sendMessageBinary(p);
-      } catch {
-        // closed: the instance went away
-      }
-    }
-  }, 20);
-  return () => clearInterval(timer);
-}
-
-interface Supervised {
-  proc: ChildProcess;
-  publicUrl: string;
-  privateUrl: string;
-  lines: string[];
-}
-
-async function startSupervised(): Promise<Supervised> {
-  const [port, privatePort] = [await freePort(), await freePort()];
-  const proc = spawn(
-    process.execPath,
-    [CLI, '--supervise', '--debug', '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
-    {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const lines: string[] = [];
-  proc.stdout!.on('data', (d: Buffer) =>
-    lines.push(
-      ...d
-        .toString()
-        .split('\n')
-        .filter((l) => l !== ''),
-    ),
-  );
-  proc.stderr!.on('data', (d: Buffer) =>
-    lines.push(
-      ...d
-        .toString()
-        .split('\n')
-        .filter((l) => l !== ''),
-    ),
-  );
-  const s = { proc, publicUrl: `http://127.0.0.1:${port}`, privateUrl: `http://127.0.0.1:${privatePort}`, lines };
-  await waitFor('the instance probing its engine', async () => {
-    try {
-      const r = (await (await fetch(`${s.privateUrl}/debug/resources`)).json()) as { engine: { probeSilentMs: number | null } };
-      return r.engine.probeSilentMs !== null && r.engine.probeSilentMs < 1000;
-    } catch {
-      return false;
-    }
-  });
-  return s;
-}
+import { WeeverTarget } from 'weever-load';
+import { mediaOf, openPage, publishFrom, type ServerProcess, sharedBrowser, subscribeFrom, subView, waitFor } from './harness.js';
+import { feed, knownWedgingSdes, startSupervised } from './supervised.js';
 
 /** RTP of the publisher reaches a fresh subscriber: resolves with when. */
 async function mediaFlows(target: WeeverTarget, room: string, tag: string, cleanups: (() => unknown)[]): Promise<number> {
@@ -118,7 +40,7 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
 
   for (const from of ['publisher', 'subscriber'] as const) {
     it(`SDES from a ${from}: /liveness stops saying OK within 3 s, the instance restarts, a fresh browser pair gets media within 10 s`, async () => {
-      const s = await startSupervised();
+      const s = await startSupervised(['--debug']);
       cleanups.push(async () => {
         if (s.proc.exitCode === null) {
           s.proc.kill('SIGTERM');
@@ -158,7 +80,7 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
         }
       })();
       const attackAt = Date.now();
-      attackTrack.sendMessageBinary(badSdes(0x12345678));
+      attackTrack.sendMessageBinary(knownWedgingSdes(0x12345678));
       await waitFor('the instance to say its engine wedged', () => s.lines.some((l) => l.includes('media engine wedged')), 10_000);
       await waitFor('the supervisor to start it again', () => s.lines.some((l) => l.includes('instance died; starting it again')), 10_000);
       await waitFor(

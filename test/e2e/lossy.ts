@@ -22,6 +22,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
+import type { Traffic } from '../../src/media/peer.js';
 import { openPage, type ServerProcess, waitFor } from './harness.js';
 
 const run = promisify(execFile);
@@ -211,17 +212,8 @@ export interface VideoOut {
   targetBitrate: number;
 }
 
-export interface ServerRecovery {
-  nacksReceived: number;
-  retransmittedPackets: number;
-  nacksSent: number;
-  recoveredPackets: number;
-  unrecoveredPackets: number;
-  keyframeRequests: number;
-  senderReports: number;
-  forwardedPackets: number;
-  receivedPackets: number;
-}
+/** The server's recovery counters, as /debug/resources reports them (`traffic`). */
+export type ServerRecovery = Traffic;
 
 export interface Sample {
   at: number;
