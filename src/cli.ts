@@ -23,11 +23,11 @@ async function main(): Promise<void> {
     process.stderr.write(`error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(level)})\n`);
     process.exit(2);
   }
+  const log = createLogger(level, config.logPretty);
   if (config.supervise && !process.env[SUPERVISED_ENV]) {
-    supervise(process.argv[1]!, process.argv.slice(2));
+    supervise(process.argv[1]!, process.argv.slice(2), log);
     return;
   }
-  const log = createLogger(level, config.logPretty);
   // One peer's failed promise must not take every other peer down with the process.
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
   const server = await startServer(config, log);

@@ -5,6 +5,7 @@
  * on a machine with no orchestrator; under Kubernetes the kubelet does the same.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import type { Logger } from './observability/log.js';
 
 /** The child runs the instance itself when this is set. */
 export const SUPERVISED_ENV = 'WEEVER_SUPERVISED';
@@ -13,13 +14,7 @@ const RESTART_DELAY_MS = 500;
 /** Restarts closer together than this count as a crash loop: the delay grows, up to 10 s. */
 const CRASH_LOOP_MS = 10_000;
 
-function say(level: 'info' | 'warn' | 'error', msg: string, extra: Record<string, unknown> = {}): void {
-  // The same JSON lines as the instance's own log (pino levels), on stdout.
-  const levels = { info: 30, warn: 40, error: 50 };
-  process.stdout.write(`${JSON.stringify({ level: levels[level], time: Date.now(), supervisor: true, ...extra, msg })}\n`);
-}
-
-export function supervise(script: string, args: string[]): void {
+export function supervise(script: string, args: string[], log: Logger): void {
   let child: ChildProcess | undefined;
   let stopping: NodeJS.Signals | undefined;
   let lastStart = 0;
@@ -28,12 +23,12 @@ export function supervise(script: string, args: string[]): void {
   const start = () => {
     lastStart = Date.now();
     child = fork(script, args, { env: { ...process.env, [SUPERVISED_ENV]: '1' }, stdio: 'inherit' });
-    say('info', 'instance started', { pid: child.pid });
+    log.info({ supervisor: true, pid: child.pid }, 'instance started');
     child.on('exit', (code, signal) => {
       if (stopping || code === 0) process.exit(code ?? 0);
       // The first restart comes at once; a crash loop backs off.
       delay = Date.now() - lastStart < CRASH_LOOP_MS ? Math.min(delay * 2, 10_000) : RESTART_DELAY_MS;
-      say('error', 'instance died; starting it again', { code, signal, restartInMs: delay });
+      log.error({ supervisor: true, code, signal, restartInMs: delay }, 'instance died; starting it again');
       setTimeout(start, delay);
     });
   };

@@ -131,7 +131,7 @@ export class UpTrack {
       this.onRtcp(packet);
       return;
     }
-    if (!this.sanity.check(packet)) return;
+    if (!this.sanity.check(packet, h)) return;
     let p: Buffer | undefined = packet;
     if (this.rtx && h.payloadType === this.rtx.payloadType) {
       p = this.rtx.unwrap(packet, h, this.source.active);

@@ -19,6 +19,8 @@ export class RtpHeader {
   ts = 0;
   payloadType = 0;
   marker = false;
+  /** where the payload starts (after CSRCs and header extension); -1 when they run past the end */
+  payloadOffset = 0;
   /** padding only, no payload: what a sender emits to probe bandwidth */
   paddingOnly = false;
   /** an RTCP packet (rtcp-mux): only `ssrc` (its first sender SSRC) is read */
@@ -49,16 +51,12 @@ export class RtpHeader {
     this.seq = p.readUInt16BE(2);
     this.ts = p.readUInt32BE(4);
     this.ssrc = p.readUInt32BE(8);
-    this.paddingOnly = (b0 & 0x20) !== 0 && paddedPayloadLength(p) <= 0;
+    const off = rtpPayloadOffset(p);
+    this.payloadOffset = off;
+    this.paddingOnly = (b0 & 0x20) !== 0 && (off < 0 || p.length - off - p[p.length - 1]! <= 0);
     this.ext.read(p);
     return true;
   }
-}
-
-/** Payload bytes of an RTP packet whose padding bit is set (header, CSRCs, extension and padding removed). */
-function paddedPayloadLength(p: Buffer): number {
-  const off = rtpPayloadOffset(p);
-  return off < 0 ? 0 : p.length - off - p[p.length - 1]!;
 }
 
 /** Offset of the payload of an RTP packet (after CSRCs and header extension); -1 when truncated. */

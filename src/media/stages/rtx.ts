@@ -4,7 +4,7 @@
  * Unwrapped in place into the packet it repairs — original sequence number, payload type
  * and SSRC — so every later stage and every subscriber sees a plain (late) packet.
  */
-import { type RtpHeader, rtpPayloadOffset } from 'weever-rtp';
+import type { RtpHeader } from 'weever-rtp';
 
 export class RtxUnwrapper {
   /** RTX packets turned back into the packets they repair */
@@ -25,7 +25,7 @@ export class RtxUnwrapper {
    * — or undefined when there is nothing to forward.
    */
   unwrap(p: Buffer, h: RtpHeader, primarySsrc: number): Buffer | undefined {
-    const off = rtpPayloadOffset(p);
+    const off = h.payloadOffset;
     const padding = p[0]! & 0x20 ? p[p.length - 1]! : 0;
     if (off < 0 || p.length - off - padding < 2 || primarySsrc === 0) {
       this.dropped++;

@@ -4,7 +4,7 @@
  * carries, or that carries a payload type this m-line did not negotiate is dropped —
  * counted by reason — before any other stage or subscriber sees it.
  */
-import { RTP_HEADER_SIZE } from 'weever-rtp';
+import { RTP_HEADER_SIZE, type RtpHeader } from 'weever-rtp';
 
 /** Larger packets do not cross an Ethernet path; browsers send at most ~1200 bytes. */
 export const MAX_RTP_SIZE = 1500;
@@ -25,23 +25,18 @@ export class PacketSanity {
     private readonly payloadTypes: readonly number[],
   ) {}
 
-  /** True when `p` (an RTP packet, version already checked) may go on. */
-  check(p: Buffer): boolean {
+  /** True when `p` (an RTP packet whose header `h` has read) may go on. */
+  check(p: Buffer, h: RtpHeader): boolean {
     const len = p.length;
     if (len > MAX_RTP_SIZE) return this.drop('size');
     const b0 = p[0]!;
-    let off = RTP_HEADER_SIZE + 4 * (b0 & 0x0f);
-    if (off > len) return this.drop('csrc');
-    if (b0 & 0x10) {
-      if (off + 4 > len) return this.drop('extension');
-      off += 4 + 4 * p.readUInt16BE(off + 2);
-      if (off > len) return this.drop('extension');
-    }
+    const off = h.payloadOffset;
+    if (off < 0) return this.drop(RTP_HEADER_SIZE + 4 * (b0 & 0x0f) > len ? 'csrc' : 'extension');
     if (b0 & 0x20) {
       const pad = p[len - 1]!;
       if (pad === 0 || off + pad > len) return this.drop('padding');
     }
-    const pt = p[1]! & 0x7f;
+    const pt = h.payloadType;
     const pts = this.payloadTypes;
     for (let i = 0; i < pts.length; i++) if (pts[i] === pt) return true;
     return this.drop('payloadType');
