@@ -25,6 +25,8 @@ export interface SoakOptions {
   lifeMax: number;
   sample: number;
   idle: number;
+  /** end the idle phase as soon as peers, timers and store keys are all 0 (the smoke test) */
+  stopWhenZero?: boolean;
   settle: number;
   videoBitrate: number;
   fps: number;
@@ -165,6 +167,7 @@ export async function soak(o: SoakOptions): Promise<object> {
       const r = await resources();
       if (zeroAfterS === null && r && r.peers === 0 && r.timers === 0 && r.storeKeys === 0) {
         zeroAfterS = Number(((performance.now() - idleFrom) / 1000).toFixed(1));
+        if (o.stopWhenZero) break;
       }
       if (performance.now() >= nextSample) {
         nextSample += o.sample * 1000;

@@ -16,7 +16,10 @@ describe('bench soak (smoke)', () => {
       lifeMin: 3,
       lifeMax: 5,
       sample: 2,
-      idle: 25,
+      // A SIGKILLed subscriber whose publisher was released first has no media to be silent
+      // on; ICE consent ends it: 30 s after the last answered check, checks every 4–6 s.
+      idle: 45,
+      stopWhenZero: true,
       settle: 2,
       videoBitrate: 200_000,
       fps: 15,
