@@ -4,8 +4,10 @@
  * (`STOP` on the channel + `DELETE` of the session URL). docs/protocol.md, "Public HTTP
  * API" and "The control channel"; the messages are encoded and parsed by weever-protocol.
  */
+
 import { control, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
 import { WeeverError } from './errors.js';
+import { scaleLayers, simulcastOffer } from './simulcast.js';
 
 export type { Role } from 'weever-protocol';
 
@@ -44,6 +46,8 @@ export interface ConnectionOptions {
   /** publisher: the tracks to send (sendonly) */
   tracks?: readonly MediaStreamTrack[];
   stream?: MediaStream;
+  /** publisher: send video in simulcast layers (client/simulcast.ts) */
+  simulcast?: boolean;
   /** how long ICE gathering may take before the offer goes with the candidates found so far */
   gatherTimeoutMs?: number;
   /** how long `disconnected` may last before the connection counts as lost; default 12000 */
@@ -126,7 +130,7 @@ export class Connection {
     for (const track of opts.tracks ?? []) {
       pc.addTransceiver(track, { direction: 'sendonly', streams: opts.stream ? [opts.stream] : [] });
     }
-    await pc.setLocalDescription(await pc.createOffer());
+    await this.setOffer();
     await this.gathered(opts.gatherTimeoutMs ?? 5000);
     const path = paths.connect(opts.role, opts.room, opts.fullId);
     const headers: Record<string, string> = { 'Content-Type': SDP_CONTENT_TYPE };
@@ -217,6 +221,14 @@ export class Connection {
     }
   }
 
+  /** Creates and applies our offer; a simulcast publisher's video goes in layers. */
+  private async setOffer(): Promise<void> {
+    const offer = await this.pc.createOffer();
+    if (this.opts.simulcast && offer.sdp) offer.sdp = simulcastOffer(offer.sdp);
+    await this.pc.setLocalDescription(offer);
+    if (this.opts.simulcast) await scaleLayers(this.pc);
+  }
+
   /**
    * Publisher: adds a track to the running publication by renegotiating on the control
    * channel (our `SDP_OFFER`, the server's `SDP_ANSWER`). Rejects with the server's
@@ -227,7 +239,7 @@ export class Connection {
     if (this.closed) throw new WeeverError(0, 'the connection is closed', 'protocol');
     if (this.answerWaiter) throw new WeeverError(0, 'a renegotiation is already under way', 'protocol');
     this.pc.addTransceiver(track, { direction: 'sendonly', streams: this.opts.stream ? [this.opts.stream] : [] });
-    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await this.setOffer();
     const answer = new Promise<string>((resolve, reject) => {
       this.answerWaiter = { resolve, reject };
     });

@@ -56,6 +56,11 @@ export interface WeeverOptions {
    * replaced by a new one (ms); default 12000. Shorter outages resume on the same session.
    */
   disconnectGraceMs?: number;
+  /**
+   * Camera video in simulcast layers (¼, ½ and full size), so each subscriber gets the
+   * layer its path carries; default true. Screen shares are always sent at full size.
+   */
+  simulcast?: boolean;
 }
 
 export interface RemoteStream extends PublisherInfo {
@@ -94,6 +99,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly iceServers: RTCIceServer[];
   private readonly reconnectOpts: Required<ReconnectOptions> | null;
   private readonly disconnectGraceMs: number;
+  private readonly simulcast: boolean;
   private readonly links = new Map<LinkKind, Link>();
   /** publishers seen by the subscriber connection, by full id */
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
@@ -116,6 +122,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.token = opts.token;
     this.iceServers = opts.iceServers ?? [];
     this.disconnectGraceMs = opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
+    this.simulcast = opts.simulcast ?? true;
     this.reconnectOpts =
       opts.reconnect === false
         ? null
@@ -289,6 +296,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       iceServers: this.iceServers,
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
+      simulcast: link.kind === 'camera' && this.simulcast,
       connectTimeoutMs: CONNECT_ATTEMPT_MS,
       handlers: {
         join: (fullId) => this.onJoin(fullId),

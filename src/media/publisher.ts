@@ -50,7 +50,7 @@ export class Publisher extends Peer {
     });
     if (ctx.config.keyframeIntervalMs > 0) {
       this.setRepeating(ctx.config.keyframeIntervalMs, () => {
-        for (const t of this.liveTracks()) t.keyframes?.request();
+        for (const t of this.liveTracks()) t.requestKeyframes();
       });
     }
   }
@@ -97,7 +97,14 @@ export class Publisher extends Peer {
 
   private receive(track: Track, mid: string, kind: Kind): UpTrack {
     const m = this.negotiated.get(mid);
-    const info = trackInfo(kind, trackId(kind, this.counters[kind]++), m?.codec, forwardedExtensions(m?.extensions ?? []));
+    const sim = kind === 'video' ? m?.simulcast : undefined;
+    const info = trackInfo(
+      kind,
+      trackId(kind, this.counters[kind]++),
+      m?.codec,
+      forwardedExtensions(m?.extensions ?? []),
+      sim?.ssrcs.length,
+    );
     const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
     const up = new UpTrack({
       info,
@@ -108,11 +115,12 @@ export class Publisher extends Peer {
       localSsrc: this.localSsrc,
       payloadType: m?.payloadType ?? -1,
       ...(m?.rtxPayloadType !== undefined ? { rtx: { payloadType: m.rtxPayloadType, apt: m.payloadType } } : {}),
+      ...(sim ? { simulcast: { ...sim, openSender: (s: string) => this.ctx.bus.trackSender(s) } } : {}),
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     });
     this.tracks.push(up);
-    this.log.debug({ mid, track: info.trackId }, 'track received');
+    this.log.debug({ mid, track: info.trackId, layers: info.layers }, 'track received');
     return up;
   }
 
@@ -120,7 +128,7 @@ export class Publisher extends Peer {
     if (t.info.kind === 'video') {
       // REMB: lets the browser ramp up to our ceiling instead of idling at its start rate.
       t.requestBitrate(this.ctx.config.maxVideoBitrate);
-      t.keyframes?.request();
+      t.requestKeyframes();
     }
     const flowing = new Set(
       this.liveTracks()
@@ -234,10 +242,11 @@ export class Publisher extends Peer {
     for (const up of this.tracks) {
       t.receivedPackets += up.packets;
       t.keyframeRequests += up.pliSent;
-      if (up.nack) {
-        t.nacksSent += up.nack.requested;
-        t.recoveredPackets += up.nack.recovered;
-        t.unrecoveredPackets += up.nack.gaveUp;
+      for (const { nack } of up.layers) {
+        if (!nack) continue;
+        t.nacksSent += nack.requested;
+        t.recoveredPackets += nack.recovered;
+        t.unrecoveredPackets += nack.gaveUp;
       }
     }
     return t;

@@ -7,7 +7,7 @@
  * decided per track when the subscriber fills it.
  */
 import sdpTransform from 'sdp-transform';
-import type { CodecName, Kind } from 'weever-protocol';
+import { type CodecName, type Kind, MAX_LAYERS } from 'weever-protocol';
 import { BadOfferError } from './errors.js';
 
 export interface Codec {
@@ -67,6 +67,11 @@ export interface OfferedMedia {
   rtxPayloadType?: number;
   /** the m-line's RTP header extensions (a=extmap), as the answer keeps them */
   extensions: HeaderExtension[];
+  /**
+   * VP8 simulcast by SSRC (`a=ssrc-group:SIM`, smallest layer first): each layer's media
+   * SSRC and, when the m-line has RTX, its repair SSRC (from the FID groups).
+   */
+  simulcast?: { ssrcs: number[]; rtx: (number | undefined)[] };
 }
 
 export interface PreparedOffer {
@@ -209,6 +214,16 @@ function rtxOf(m: MediaSection, pt: number): number | undefined {
   return undefined;
 }
 
+/** The repair SSRC of `ssrc` in the kept FID groups. */
+function repairOf(groups: readonly { semantics: string; ssrcs: string }[], ssrc: number): number | undefined {
+  for (const g of groups) {
+    if (g.semantics !== 'FID') continue;
+    const [media, repair] = g.ssrcs.split(' ').map(Number);
+    if (media === ssrc && repair) return repair;
+  }
+  return undefined;
+}
+
 /** A sending m-line's codec: VP8 first, then H264 — preferring Constrained Baseline (42e0xx), which every receiver decodes. */
 function chooseSendCodec(codecs: OfferedCodec[]): OfferedCodec | undefined {
   const vp8 = codecs.find((c) => c.name === 'VP8');
@@ -294,8 +309,24 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
     m.rtcpFb = (m.rtcpFb ?? []).filter((f) => Number(f.payload) === pt && !DROPPED_FEEDBACK.has(f.type));
     m.payloads = rtx === undefined ? String(pt) : `${pt} ${rtx}`;
     m.ext = (m.ext ?? []).filter((e) => !e.uri.includes('transport-wide-cc'));
-    // Other groups (FEC) and their SSRCs go with their codecs; keep primaries and the RTX pair.
-    const groups = (m.ssrcGroups ?? []).filter((g) => rtx !== undefined && g.semantics === 'FID');
+    // SSRC simulcast (VP8 only): the SIM group and each layer's RTX pair stay, so the engine
+    // maps every layer's packets to this m-line; the layers beyond MAX_LAYERS go.
+    const sim = chosen.name === 'VP8' ? (m.ssrcGroups ?? []).find((g) => g.semantics === 'SIM') : undefined;
+    const simSsrcs = sim
+      ? sim.ssrcs
+          .split(' ')
+          .map(Number)
+          .filter((n) => Number.isInteger(n) && n > 0)
+          .slice(0, MAX_LAYERS)
+      : [];
+    const simulcast = simSsrcs.length >= 2 ? simSsrcs : undefined;
+    if (sim && simulcast) sim.ssrcs = simulcast.join(' ');
+    // Other groups (FEC) and their SSRCs go with their codecs; keep primaries and the RTX pairs.
+    const groups = (m.ssrcGroups ?? []).filter(
+      (g) =>
+        (g === sim && simulcast !== undefined) ||
+        (rtx !== undefined && g.semantics === 'FID' && (!simulcast || simulcast.includes(Number(g.ssrcs.split(' ')[0])))),
+    );
     const secondary = new Set<number>();
     for (const g of m.ssrcGroups ?? []) {
       if (groups.includes(g)) continue;
@@ -314,6 +345,7 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       codecs,
       ...(rtx !== undefined ? { rtxPayloadType: rtx } : {}),
       extensions: extensionsOf(m),
+      ...(simulcast ? { simulcast: { ssrcs: simulcast, rtx: simulcast.map((s) => repairOf(groups, s)) } } : {}),
     });
   }
   return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };

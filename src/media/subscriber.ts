@@ -7,7 +7,7 @@
  * - `WhepSubscriber`: a player's offer with recvonly m-lines, filled in the answer, never
  *   renegotiated (src/media/whep-subscriber.ts).
  */
-import { isOwnMedia, type Kind, type RoomEvent, subjects, type TrackInfo } from 'weever-protocol';
+import { isOwnMedia, type Kind, layerSubject, type RoomEvent, subjects, type TrackInfo } from 'weever-protocol';
 import type { Unsubscribe } from '../bus/bus.js';
 import { DownTrack, type DownTrackSource, DownTrackState } from './down-track.js';
 import type { MediaDescription, Track } from './engine.js';
@@ -146,7 +146,8 @@ export abstract class Subscriber extends Peer {
     extensions: readonly HeaderExtension[],
     continueNumbering = false,
   ): void {
-    const subject = subjects.track(this.room, pub, info.kind, info.trackId);
+    // A simulcast track: its top layer (layer selection per subscriber comes with the allocator).
+    const subject = layerSubject(subjects.track(this.room, pub, info.kind, info.trackId), (info.layers ?? 1) - 1);
     const { bus } = this.ctx;
     const source: DownTrackSource = {
       pub,

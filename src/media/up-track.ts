@@ -8,7 +8,7 @@
  *                                       │       [SourceSelector, ReceiveStats, Reception, NackGenerator] ─▶ bus ─▶ DownTracks
  *                                       └▶ RTCP SR of our source ─▶ Reception (LSR) and, as an SR, on the bus
  */
-import type { TrackInfo } from 'weever-protocol';
+import { layerSubject, type TrackInfo } from 'weever-protocol';
 import {
   newReportBlock,
   newSenderInfo,
@@ -41,6 +41,7 @@ export interface UpTrackOptions {
   mid: string;
   subject: string;
   track: Track;
+  /** the bus sender of `subject` (layer 0) */
   sender: TrackSender;
   /** sender SSRC of the RTCP we send the publisher */
   localSsrc: number;
@@ -48,10 +49,113 @@ export interface UpTrackOptions {
   payloadType: number;
   /** the RTX payload type of this m-line and the payload type it repairs, when negotiated */
   rtx?: { payloadType: number; apt: number };
+  /**
+   * SSRC simulcast: each layer's SSRC (smallest first) and RTX SSRC; layer n > 0 goes on
+   * `layerSubject(subject, n)` through a sender from `openSender`.
+   */
+  simulcast?: { ssrcs: readonly number[]; rtx: readonly (number | undefined)[]; openSender: (subject: string) => TrackSender };
   /** called once, when the first packet with a payload arrives */
   onFlowing: (t: UpTrack) => void;
   /** subscribes to keyframe requests for `subject` from any instance */
   onKeyframeRequest: (subject: string, handler: () => void) => Unsubscribe;
+}
+
+/**
+ * The receive path of one SSRC stream of a track: the whole track, or one simulcast layer.
+ * Its own loss statistics, reports, NACKs and keyframe requests, and its own bus subject.
+ */
+export class UpLayer {
+  readonly stats: ReceiveStats;
+  readonly reception: Reception;
+  /** video only: NACKs for what the uplink lost */
+  readonly nack: NackGenerator | undefined;
+  readonly keyframes: KeyframeThrottle | undefined;
+  /** which SSRC is the stream (a pinned simulcast layer never switches) */
+  readonly source: SourceSelector;
+  /** sender reports of the publisher forwarded to subscribers */
+  senderReports = 0;
+  /** keyframe requests (PLI) sent to the publisher */
+  pliSent = 0;
+  private readonly chain: RtpChain;
+  private readonly unsubscribeKeyframes: Unsubscribe | undefined;
+  private readonly sr = newSenderInfo();
+  private readonly srOut = Buffer.alloc(28);
+  private readonly srHeader = new RtpHeader();
+
+  constructor(
+    private readonly owner: UpTrack,
+    readonly index: number,
+    readonly subject: string,
+    private readonly sender: TrackSender,
+    /** the layer's SSRC and RTX SSRC when pinned (simulcast); 0: whichever SSRC the track sends */
+    readonly ssrc: number,
+    readonly rtxSsrc: number,
+    onFlowing: () => void,
+    onKeyframeRequest: UpTrackOptions['onKeyframeRequest'],
+  ) {
+    const kind = owner.info.kind;
+    this.stats = new ReceiveStats(onFlowing);
+    this.reception = new Reception(CLOCK_RATE[kind]);
+    this.source = new SourceSelector(() => this.keyframes?.request());
+    if (ssrc !== 0) this.source.pin(ssrc);
+    const stages: RtpStage[] = [this.source, this.stats, this.reception];
+    if (kind === 'video') {
+      const keyframes = new KeyframeThrottle(() => this.sendPli(), KEYFRAME_MIN_INTERVAL_MS);
+      this.keyframes = keyframes;
+      this.unsubscribeKeyframes = onKeyframeRequest(subject, () => keyframes.request());
+      // Loss is repaired by NACK first; a keyframe only when that failed.
+      this.nack = new NackGenerator({ send: (seqs, count) => this.sendNack(seqs, count), giveUp: () => keyframes.request() });
+      stages.push(this.nack);
+    }
+    this.chain = new RtpChain(stages);
+  }
+
+  /** the SSRC being received; 0 before the first packet */
+  get active(): number {
+    return this.ssrc || this.source.active;
+  }
+
+  onRtp(p: Buffer, h: RtpHeader): void {
+    h.layer = this.index;
+    if (this.chain.onRtp(p, h)) this.sender.send(p, h);
+  }
+
+  /** The publisher's SR of this layer's stream: for our reports, and on the bus for subscribers. */
+  onSenderReport(packet: Buffer): boolean {
+    if (!readSenderReport(packet, this.sr) || this.sr.ssrc !== this.reception.ssrc) return false;
+    this.reception.onSenderReport(ntpMiddle(this.sr.ntpSec, this.sr.ntpFrac));
+    // On the bus beside the RTP, so every subscriber (on any instance) can map the timestamps.
+    writeSenderReport(this.srOut, 0, this.sr);
+    this.srHeader.read(this.srOut);
+    this.srHeader.layer = this.index;
+    this.senderReports++;
+    this.sender.send(this.srOut, this.srHeader);
+    return true;
+  }
+
+  sendReport(rembBps: number): void {
+    const out = this.owner.rtcpOut;
+    const block = this.owner.block;
+    if (!this.reception.fill(block)) return;
+    let len = writeReceiverReport(out, 0, this.owner.localSsrc, block);
+    if (rembBps > 0) len += writeRemb(out, len, this.owner.localSsrc, rembBps, block.ssrc);
+    this.owner.sendRtcp(len);
+  }
+
+  private sendNack(seqs: Uint16Array, count: number): void {
+    this.owner.sendRtcp(writeNack(this.owner.rtcpOut, 0, this.owner.localSsrc, this.reception.ssrc, seqs, count));
+  }
+
+  private sendPli(): void {
+    if (this.reception.received === 0) return; // no source yet: its first frame is a keyframe anyway
+    if (this.owner.sendRtcp(writePli(this.owner.rtcpOut, 0, this.owner.localSsrc, this.reception.ssrc))) this.pliSent++;
+  }
+
+  end(): void {
+    this.keyframes?.close();
+    this.unsubscribeKeyframes?.();
+    this.sender.close();
+  }
 }
 
 export class UpTrack {
@@ -59,59 +163,72 @@ export class UpTrack {
   readonly mid: string;
   readonly subject: string;
   ended = false;
+  /** the track's streams: one, or a simulcast's layers (smallest first) */
+  readonly layers: readonly UpLayer[];
+  /** the whole track's packets (all layers): flowing and silence */
   readonly stats: ReceiveStats;
-  readonly reception: Reception;
-  /** video only: NACKs for what the uplink lost */
-  readonly nack: NackGenerator | undefined;
-  readonly keyframes: KeyframeThrottle | undefined;
   /** RTX from the publisher, when negotiated */
   readonly rtx: RtxUnwrapper | undefined;
   /** malformed RTP dropped, by reason */
   readonly sanity: PacketSanity;
-  /** which SSRC is the stream */
-  readonly source: SourceSelector;
-  /** sender reports of the publisher forwarded to subscribers */
-  senderReports = 0;
-  /** keyframe requests (PLI) sent to the publisher */
-  pliSent = 0;
-  private readonly chain: RtpChain;
+  /** packets of an SSRC that is no layer of a simulcast track */
+  unknownSsrc = 0;
   /** original header of the packet being fanned out; reused for every packet */
   private readonly header = new RtpHeader();
   private readonly track: Track;
-  private readonly sender: TrackSender;
-  private readonly localSsrc: number;
-  private unsubscribeKeyframes: Unsubscribe | undefined;
+  readonly localSsrc: number;
   /** REMB we send with each receiver report (video), 0 for none */
   private rembBps = 0;
   // RTCP is built in buffers of our own, reused: the engine copies what it sends.
-  private readonly rtcpOut = Buffer.alloc(12 + 4 * 512);
-  private readonly block = newReportBlock();
-  private readonly sr = newSenderInfo();
-  private readonly srOut = Buffer.alloc(28);
-  private readonly srHeader = new RtpHeader();
+  readonly rtcpOut = Buffer.alloc(12 + 4 * 512);
+  readonly block = newReportBlock();
+  /** simulcast: layer of each media SSRC and of each RTX SSRC, by position */
+  private readonly mediaSsrcs: Uint32Array;
+  private readonly rtxSsrcs: Uint32Array;
 
   constructor(o: UpTrackOptions) {
     this.info = o.info;
     this.mid = o.mid;
     this.subject = o.subject;
     this.track = o.track;
-    this.sender = o.sender;
     this.localSsrc = o.localSsrc;
-    this.stats = new ReceiveStats(() => o.onFlowing(this));
-    this.reception = new Reception(CLOCK_RATE[o.info.kind]);
+    let flowingSaid = false;
+    const onFlowing = () => {
+      if (flowingSaid) return;
+      flowingSaid = true;
+      o.onFlowing(this);
+    };
+    this.stats = new ReceiveStats(() => {});
     if (o.rtx) this.rtx = new RtxUnwrapper(o.rtx.payloadType, o.rtx.apt);
     this.sanity = new PacketSanity(o.rtx ? [o.payloadType, o.rtx.payloadType] : [o.payloadType]);
-    this.source = new SourceSelector(() => this.keyframes?.request());
-    const stages: RtpStage[] = [this.source, this.stats, this.reception];
-    if (o.info.kind === 'video') {
-      const keyframes = new KeyframeThrottle(() => this.sendPli(), KEYFRAME_MIN_INTERVAL_MS);
-      this.keyframes = keyframes;
-      this.unsubscribeKeyframes = o.onKeyframeRequest(o.subject, () => keyframes.request());
-      // Loss is repaired by NACK first; a keyframe only when that failed.
-      this.nack = new NackGenerator({ send: (seqs, count) => this.sendNack(seqs, count), giveUp: () => keyframes.request() });
-      stages.push(this.nack);
+    const sim = o.simulcast;
+    if (sim && sim.ssrcs.length >= 2) {
+      this.mediaSsrcs = Uint32Array.from(sim.ssrcs);
+      this.rtxSsrcs = Uint32Array.from(sim.ssrcs.map((_, i) => sim.rtx[i] ?? 0));
+      this.layers = sim.ssrcs.map((ssrc, i) => {
+        const subject = layerSubject(o.subject, i);
+        const sender = i === 0 ? o.sender : sim.openSender(subject);
+        return new UpLayer(this, i, subject, sender, ssrc, sim.rtx[i] ?? 0, onFlowing, o.onKeyframeRequest);
+      });
+    } else {
+      this.mediaSsrcs = new Uint32Array(0);
+      this.rtxSsrcs = new Uint32Array(0);
+      this.layers = [new UpLayer(this, 0, o.subject, o.sender, 0, 0, onFlowing, o.onKeyframeRequest)];
     }
-    this.chain = new RtpChain(stages);
+  }
+
+  /** the first (or only) stream's parts, as a single-stream track has them */
+  get reception(): Reception {
+    return this.layers[0]!.reception;
+  }
+  get nack(): NackGenerator | undefined {
+    return this.layers[0]!.nack;
+  }
+  get keyframes(): KeyframeThrottle | undefined {
+    return this.layers[0]!.keyframes;
+  }
+  get source(): SourceSelector {
+    return this.layers[0]!.source;
   }
 
   get packets(): number {
@@ -122,61 +239,75 @@ export class UpTrack {
     return this.stats.flowing;
   }
 
+  /** keyframe requests sent, all layers */
+  get pliSent(): number {
+    let n = 0;
+    for (const l of this.layers) n += l.pliSent;
+    return n;
+  }
+
+  get senderReports(): number {
+    let n = 0;
+    for (const l of this.layers) n += l.senderReports;
+    return n;
+  }
+
+  /** Asks every layer for a keyframe (throttled per layer). */
+  requestKeyframes(): void {
+    for (const l of this.layers) l.keyframes?.request();
+  }
+
   /** The per-packet path: RTP and RTCP from the publisher's m-line. */
   onPacket(packet: Buffer): void {
     const h = this.header;
     if (this.ended || !h.read(packet)) return;
     h.receivedAt = performance.now(); // the one clock read of this packet, for every stage and subscriber
     if (h.rtcp) {
-      this.onRtcp(packet);
+      // A compound reaches every track one of its SSRCs maps to: only our own layers' SRs count.
+      for (const l of this.layers) if (l.onSenderReport(packet)) break;
       return;
     }
     if (!this.sanity.check(packet, h)) return;
+    let layer: UpLayer;
     let p: Buffer | undefined = packet;
-    if (this.rtx && h.payloadType === this.rtx.payloadType) {
-      p = this.rtx.unwrap(packet, h, this.source.active);
-      if (!p) return;
+    if (this.mediaSsrcs.length > 0) {
+      const i = this.mediaSsrcs.indexOf(h.ssrc);
+      if (i >= 0) layer = this.layers[i]!;
+      else {
+        const r = this.rtxSsrcs.indexOf(h.ssrc);
+        if (r < 0 || !this.rtx || h.payloadType !== this.rtx.payloadType) {
+          this.unknownSsrc++;
+          return;
+        }
+        layer = this.layers[r]!;
+        p = this.rtx.unwrap(packet, h, layer.ssrc);
+        if (!p) return;
+      }
+    } else {
+      layer = this.layers[0]!;
+      if (this.rtx && h.payloadType === this.rtx.payloadType) {
+        p = this.rtx.unwrap(packet, h, layer.source.active);
+        if (!p) return;
+      }
     }
-    if (this.chain.onRtp(p, h)) this.sender.send(p, h);
+    this.stats.onRtp(p, h);
+    layer.onRtp(p, h);
   }
 
-  /**
-   * RTCP from the publisher. A compound reaches every track one of its SSRCs maps to, so
-   * only the SR of this track's own source counts here.
-   */
-  private onRtcp(packet: Buffer): void {
-    if (!readSenderReport(packet, this.sr) || this.sr.ssrc !== this.reception.ssrc) return;
-    this.reception.onSenderReport(ntpMiddle(this.sr.ntpSec, this.sr.ntpFrac));
-    // On the bus beside the RTP, so every subscriber (on any instance) can map the timestamps.
-    writeSenderReport(this.srOut, 0, this.sr);
-    this.srHeader.read(this.srOut);
-    this.senderReports++;
-    this.sender.send(this.srOut, this.srHeader);
-  }
-
-  /** Sends the receiver report (and REMB on video); the publisher calls it once a second. */
+  /** Sends the receiver reports (and REMB on video); the publisher calls it once a second. */
   sendReport(): void {
-    if (this.ended || !this.reception.fill(this.block)) return;
-    let len = writeReceiverReport(this.rtcpOut, 0, this.localSsrc, this.block);
-    if (this.rembBps > 0) len += writeRemb(this.rtcpOut, len, this.localSsrc, this.rembBps, this.block.ssrc);
-    this.sendRtcp(len);
+    if (this.ended) return;
+    // one REMB is enough: it caps the publisher's whole video bitrate, all layers
+    for (let i = 0; i < this.layers.length; i++) this.layers[i]!.sendReport(i === 0 ? this.rembBps : 0);
   }
 
   /** Runs the NACK timer: retries and gives up (every few tens of ms). */
   tick(now: number): void {
-    if (!this.ended) this.nack?.tick(now);
+    if (this.ended) return;
+    for (const l of this.layers) l.nack?.tick(now);
   }
 
-  private sendNack(seqs: Uint16Array, count: number): void {
-    this.sendRtcp(writeNack(this.rtcpOut, 0, this.localSsrc, this.reception.ssrc, seqs, count));
-  }
-
-  private sendPli(): void {
-    if (this.reception.received === 0) return; // no source yet: its first frame is a keyframe anyway
-    if (this.sendRtcp(writePli(this.rtcpOut, 0, this.localSsrc, this.reception.ssrc))) this.pliSent++;
-  }
-
-  private sendRtcp(len: number): boolean {
+  sendRtcp(len: number): boolean {
     // libdatachannel throws on a track that is not open (yet, or any more).
     if (!isOpen(this.track)) return false;
     try {
@@ -195,9 +326,7 @@ export class UpTrack {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.keyframes?.close();
-    this.unsubscribeKeyframes?.();
-    this.sender.close();
+    for (const l of this.layers) l.end();
   }
 }
 

@@ -178,6 +178,7 @@ export async function pageClient(): Promise<void> {
     id: string;
     stream: MediaStream;
     token?: string;
+    simulcast?: boolean;
   }
   interface SubscribeOptions {
     room: string;
@@ -188,7 +189,7 @@ export async function pageClient(): Promise<void> {
     holdAnswers?: boolean;
   }
   /** Publishes `stream` as `<id>+<random>`; resolves once the answer is applied and the channel is open. */
-  async function publish({ room, id, stream, token }: PublishOptions) {
+  async function publish({ room, id, stream, token, simulcast }: PublishOptions) {
     const messages: string[] = [];
     const conn = await sdk.Connection.open({
       url: location.origin,
@@ -198,6 +199,7 @@ export async function pageClient(): Promise<void> {
       token,
       tracks: stream.getTracks(),
       stream,
+      simulcast,
       handlers: { message: (text) => void messages.push(text) },
     });
     return {
@@ -284,6 +286,9 @@ export async function pageClient(): Promise<void> {
         trackIdentifier: s.trackIdentifier,
         packetsReceived: s.packetsReceived ?? 0,
         framesDecoded: s.framesDecoded ?? 0,
+        frameWidth: s.frameWidth ?? 0,
+        freezeCount: s.freezeCount ?? 0,
+        totalFreezesDuration: s.totalFreezesDuration ?? 0,
         direction: t?.currentDirection ?? null,
       });
     });
@@ -339,6 +344,10 @@ export interface InboundStat {
   trackIdentifier: string;
   packetsReceived: number;
   framesDecoded: number;
+  /** video: width of the last decoded frame (the simulcast layer received) */
+  frameWidth: number;
+  freezeCount: number;
+  totalFreezesDuration: number;
   direction: string | null;
 }
 
@@ -347,17 +356,18 @@ export async function publishFrom(
   page: Page,
   room: string,
   id: string,
-  media = { video: true, audio: true },
+  media: MediaStreamConstraints = { video: true, audio: true },
   token?: string,
+  simulcast = false,
 ): Promise<string> {
   return page.evaluate(
-    async ({ room, id, media, token }) => {
+    async ({ room, id, media, token, simulcast }) => {
       const w = window as unknown as W;
       const stream = await navigator.mediaDevices.getUserMedia(media);
-      w.pub = (await w.weever.publish({ room, id, stream, token })) as W['pub'];
+      w.pub = (await w.weever.publish({ room, id, stream, token, simulcast })) as W['pub'];
       return w.pub!.fullId;
     },
-    { room, id, media, token },
+    { room, id, media, token, simulcast },
   );
 }
 

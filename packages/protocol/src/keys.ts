@@ -64,8 +64,10 @@ export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
 
 function trackValue(t: TrackInfo): string {
   const ext = t.ext ? Object.entries(t.ext) : [];
+  const extPart = ext.map(([uri, id]) => `${id}=${encodeURIComponent(uri)}`).join('+');
+  if (t.layers) return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers}`;
   if (ext.length === 0) return t.codec ? `${t.trackId}/${t.codec}` : t.trackId;
-  return `${t.trackId}/${t.codec ?? ''}/${ext.map(([uri, id]) => `${id}=${encodeURIComponent(uri)}`).join('+')}`;
+  return `${t.trackId}/${t.codec ?? ''}/${extPart}`;
 }
 
 /** The third part of a track's media value back into its extension map (unreadable entries are skipped). */
@@ -108,8 +110,8 @@ export function parseMediaHash(hash: Record<string, string>): Map<string, TrackI
     const tracks: TrackInfo[] = [];
     for (let i = 0; i < count; i++) {
       if (withIds) {
-        const [id, codec, ext] = items[i]!.split('/');
-        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext)));
+        const [id, codec, ext, layers] = items[i]!.split('/');
+        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext), layers));
       } else tracks.push(trackInfo(kind, trackId(kind, i), items[i]));
     }
     const list = out.get(pub) ?? [];

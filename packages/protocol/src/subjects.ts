@@ -13,6 +13,14 @@ export const subjects = {
   keyframe: (room: string, pubFullId: string, kind: Kind, trackId: string): string => `kf.${room}.${pubFullId}.${kind}.${trackId}`,
 };
 
+/**
+ * The subject of simulcast layer `n` of a track: layer 0 is the track's own subject (so a
+ * consumer that knows nothing of layers gets the smallest), layer n > 0 `<track subject>.l<n>`.
+ */
+export function layerSubject(trackSubject: string, n: number): string {
+  return n === 0 ? trackSubject : `${trackSubject}.l${n}`;
+}
+
 /** `rtc.<room>.<pub>.<kind>.<trackId>` → `kf.<room>.<pub>.<kind>.<trackId>` */
 export function keyframeSubjectOf(trackSubject: string): string {
   return `kf.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;

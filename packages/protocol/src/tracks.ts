@@ -22,6 +22,20 @@ export interface TrackInfo {
    * extensions the server forwards. Absent from older instances: then none is forwarded.
    */
   ext?: Record<string, number>;
+  /**
+   * Video sent in simulcast: this many spatial layers (2–3), layer 0 the smallest, each on
+   * its own subject (`subjects.layer`). Absent: one stream.
+   */
+  layers?: number;
+}
+
+/** At most this many simulcast layers are taken from a publisher. */
+export const MAX_LAYERS = 3;
+
+/** A layer count from JSON or a store value; undefined unless 2..MAX_LAYERS. */
+export function layerCount(v: unknown): number | undefined {
+  const n = typeof v === 'string' ? Number(v) : v;
+  return Number.isInteger(n) && (n as number) >= 2 && (n as number) <= MAX_LAYERS ? (n as number) : undefined;
 }
 
 /** At most this many header extensions are carried per track. */
@@ -60,10 +74,12 @@ export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
 }
 
 /** A TrackInfo with the codec only when it is named, and the header extensions only when there are some. */
-export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown): TrackInfo {
+export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown, layers?: unknown): TrackInfo {
   const named = namedCodec(kind, codec);
   const info: TrackInfo = named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
   const extensions = headerExtensions(ext);
   if (extensions) info.ext = extensions;
+  const n = kind === 'video' ? layerCount(layers) : undefined;
+  if (n) info.layers = n;
   return info;
 }

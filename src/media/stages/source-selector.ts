@@ -17,6 +17,7 @@ export class SourceSelector implements RtpStage {
   dropped = 0;
   /** changes of the active SSRC */
   switches = 0;
+  private pinned = false;
 
   constructor(
     /** asked once per switch: the new source's stream needs a keyframe */
@@ -25,7 +26,18 @@ export class SourceSelector implements RtpStage {
     private readonly now: () => number = performance.now.bind(performance),
   ) {}
 
+  /** Only `ssrc` is the stream, for good (a simulcast layer): every other SSRC is dropped. */
+  pin(ssrc: number): void {
+    this.active = ssrc;
+    this.pinned = true;
+  }
+
   onRtp(_packet: Buffer, h: RtpHeader): boolean {
+    if (this.pinned) {
+      if (h.ssrc === this.active) return true;
+      this.dropped++;
+      return false;
+    }
     const now = h.receivedAt || this.now();
     if (h.ssrc === this.active) {
       this.lastActiveAt = now;
