@@ -4,6 +4,7 @@
  */
 
 import { RtpExtensions } from './extensions.js';
+import { Vp8Descriptor } from './vp8.js';
 
 export const RTP_HEADER_SIZE = 12;
 
@@ -38,9 +39,18 @@ export class RtpHeader {
   layer = 0;
   /** header extension elements (RFC 8285): positions and original ids */
   readonly ext = new RtpExtensions();
+  /**
+   * Spatial layer of the packet's stream (simulcast: 0 = lowest), set by whoever delivers
+   * the packet (the receiving UpTrack or the bus subscription of that layer's subject);
+   * `read()` leaves it alone. 0 for a track without layers.
+   */
+  layer = 0;
+  private readonly vp8Descriptor = new Vp8Descriptor();
+  private vp8Read = false;
 
   /** Reads the fields; false when `p` is neither RTP nor RTCP. */
   read(p: Buffer): boolean {
+    this.vp8Read = false;
     if (p.length < RTP_HEADER_SIZE) return false;
     const b0 = p[0]!;
     if (b0 >> 6 !== 2) return false;
@@ -62,6 +72,24 @@ export class RtpHeader {
     this.paddingOnly = (b0 & 0x20) !== 0 && (off < 0 || p.length - off - p[p.length - 1]! <= 0);
     this.ext.read(p);
     return true;
+  }
+
+  /**
+   * The VP8 payload descriptor of `p` (the packet just read), parsed on the first call for
+   * this packet and kept: the original picture id and TL0PICIDX, read before any
+   * subscriber rewrites them in the shared buffer. Only meaningful for a VP8 payload;
+   * `valid` is false when there is no descriptor (padding only, truncated). The object is
+   * reused for every packet.
+   */
+  vp8(p: Buffer): Vp8Descriptor {
+    const d = this.vp8Descriptor;
+    if (this.vp8Read) return d;
+    this.vp8Read = true;
+    const off = this.payloadOffset;
+    let end = p.length;
+    if (p[0]! & 0x20 && end > 0) end -= p[end - 1]!;
+    d.read(p, off, end);
+    return d;
   }
 }
 

@@ -5,3 +5,4 @@
 export * from './extensions.js';
 export * from './header.js';
 export * from './rtcp.js';
+export * from './vp8.js';

@@ -3,9 +3,15 @@
  * and payload type, and sequence numbers/timestamps that continue across a change of the
  * source's SSRC (publisher renegotiated or restarted its encoder). Rewrites in place from
  * the original header fields, so one buffer serves every subscriber in turn.
+ *
+ * With a LayerSelector in front (simulcast), the selector tells it what it does not see:
+ * `dropped` for a packet of the current source it dropped (later sequence numbers move
+ * down, no gap), `switchTo` for the first packet of another layer (no straggler logic:
+ * the selector forwards one layer only; timestamps from the sender reports' mapping).
  */
 import type { RtpHeader } from 'weever-rtp';
 import type { RtpStage } from '../chain.js';
+import { Renumbering } from './renumbering.js';
 
 /** Packets of the new source after which the previous one may come back as a source. */
 const STRAGGLER_WINDOW = 50;
@@ -14,7 +20,8 @@ export class RtpRewriter implements RtpStage {
   private sourceSsrc = -1;
   private previousSsrc = -1;
   private sinceSwitch = 0;
-  private seqOffset = 0;
+  /** input → output sequence numbers of the current source */
+  private readonly seqs = new Renumbering(0xffff);
   private tsOffset = 0;
   private lastSeq = 0;
   private lastTs = 0;
@@ -24,7 +31,7 @@ export class RtpRewriter implements RtpStage {
     readonly ssrc: number,
     readonly payloadType: number,
     /** timestamp step assumed across a source change: one frame/packet */
-    private readonly tsStep: number,
+    readonly tsStep: number,
   ) {}
 
   /**
@@ -43,6 +50,44 @@ export class RtpRewriter implements RtpStage {
 
   get hasStarted(): boolean {
     return this.started;
+  }
+
+  /** Timestamp of the newest packet sent; meaningful once a packet passed. */
+  get lastTimestamp(): number {
+    return this.lastTs;
+  }
+
+  /**
+   * A packet of the current source that will not go out (a LayerSelector dropped it):
+   * later packets move down by one so the output has no gap. Packets of another source,
+   * late ones (their number was given out) and any before the first are ignored.
+   */
+  dropped(h: RtpHeader): void {
+    if (this.started && h.ssrc === this.sourceSsrc) this.seqs.drop(h.seq);
+  }
+
+  /**
+   * Makes `h`, about to be passed to `onRtp`, the first packet of a new stretch of source
+   * `h.ssrc` (another layer, or the same one after a pause): its sequence number follows
+   * the last one sent; its timestamp is `h.ts + tsOffset` when given (mapped through the
+   * sender reports), else one step after the last one; never at or before the last
+   * timestamp sent. Before the first packet: numbering starts from `h` as it is.
+   */
+  switchTo(h: RtpHeader, tsOffset?: number): void {
+    if (h.ssrc !== this.sourceSsrc) {
+      this.previousSsrc = this.sourceSsrc;
+      this.sourceSsrc = h.ssrc;
+    }
+    this.sinceSwitch = 0;
+    if (!this.started) {
+      this.seqs.rebase(h.seq, h.seq);
+      this.tsOffset = (tsOffset ?? 0) >>> 0;
+      return;
+    }
+    this.seqs.rebase(h.seq, this.lastSeq + 1);
+    let off = tsOffset ?? this.lastTs + this.tsStep - h.ts;
+    if (((h.ts + off - this.lastTs) | 0) <= 0) off = this.lastTs + 1 - h.ts;
+    this.tsOffset = off >>> 0;
   }
 
   continueFrom(previous: RtpRewriter): void {
@@ -65,12 +110,13 @@ export class RtpRewriter implements RtpStage {
       this.sourceSsrc = src;
       this.sinceSwitch = 0;
       if (this.started) {
-        this.seqOffset = (this.lastSeq + 1 - inSeq) & 0xffff;
+        this.seqs.rebase(inSeq, this.lastSeq + 1);
         this.tsOffset = (this.lastTs + this.tsStep - inTs) >>> 0;
-      }
+      } else this.seqs.rebase(inSeq, inSeq);
     }
     this.sinceSwitch++;
-    const seq = (inSeq + this.seqOffset) & 0xffff;
+    const seq = this.seqs.map(inSeq);
+    if (seq < 0) return false; // too late to number after the drops that followed it
     const ts = (inTs + this.tsOffset) >>> 0;
     // Remember the newest packet only, so a late (reordered) packet does not move the base.
     if (!this.started || ((seq - this.lastSeq) & 0xffff) < 0x8000) {
