@@ -31,12 +31,6 @@ export class RtpHeader {
    * stage downstream asks the clock again; 0 when not set.
    */
   receivedAt = 0;
-  /**
-   * The simulcast spatial layer the packet belongs to (0: the smallest, or the only one).
-   * Not read from the packet: set by whoever delivers it (the publisher's layer, or the
-   * bus subscription of a layer's subject); `read` leaves it.
-   */
-  layer = 0;
   /** header extension elements (RFC 8285): positions and original ids */
   readonly ext = new RtpExtensions();
   /**
