@@ -10,14 +10,15 @@
  */
 
 import type { Kind, TrackInfo } from 'weever-protocol';
-import type { RtpHeader } from 'weever-rtp';
+import { newReportBlock, newSenderInfo, RtpHeader, readReportBlock, readSenderReport } from 'weever-rtp';
 import type { PacketSink, Unsubscribe } from '../bus/bus.js';
-import { RtcpChain, type RtcpReader, RtpChain } from './chain.js';
+import { RtcpChain, type RtcpReader, RtpChain, type RtpStage } from './chain.js';
 import type { Track } from './engine.js';
 import type { KeyframeThrottle } from './keyframes.js';
 import type { HeaderExtension } from './sdp.js';
 import { HeaderExtensionMapper } from './stages/header-extensions.js';
 import { KeyframeRequestReader } from './stages/keyframe-requests.js';
+import { LayerSelector, MAX_LAYERS, MAX_TEMPORAL } from './stages/layer-selector.js';
 import { NackResponder } from './stages/nack-responder.js';
 import { RtpRewriter } from './stages/rewriter.js';
 import { SenderReports } from './stages/sender-reports.js';
@@ -52,7 +53,45 @@ export interface DownTrackSource {
   continueNumbering?: boolean;
   /** the header extensions of this m-line with the subscriber's ids (ours offered, or a player's) */
   extensions?: readonly HeaderExtension[];
+  /**
+   * A simulcast track (`info.layers`): subscribes to one layer's packets, and asks that
+   * layer for a keyframe. Then `subscribe` is not used: the DownTrack subscribes to the
+   * layer it forwards and, while switching, the one it switches to.
+   */
+  layers?: {
+    subscribe: (layer: number, sink: PacketSink) => Unsubscribe;
+    keyframe: (layer: number) => void;
+    /** the binding ends: pending keyframe requests are dropped */
+    close: () => void;
+  };
 }
+
+/** Delivers one layer's packets to its DownTrack, marked with the layer (packets from NATS are not). */
+class LayerSink implements PacketSink {
+  bytes = 0;
+  constructor(
+    private readonly down: DownTrack,
+    private readonly layer: number,
+  ) {}
+  onPacket(packet: Buffer, header: RtpHeader): void {
+    header.layer = this.layer;
+    if (!header.rtcp) this.bytes += packet.length;
+    this.down.onPacket(packet, header);
+  }
+}
+
+/** Padding bytes per probe packet: the most one RTP padding count byte can say. */
+const PADDING_BYTES = 255;
+
+/** Gets what the subscriber's downlink carried (src/media/downlink.ts). */
+export interface DownlinkListener {
+  onSent(bytes: number, now: number): void;
+  onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void;
+  onNack(packets: number, now: number): void;
+}
+
+/** Exponential smoothing of the per-layer bitrates, per one-second tick. */
+const RATE_SMOOTHING = 0.5;
 
 export class DownTrack implements PacketSink {
   state = DownTrackState.Idle;
@@ -80,6 +119,23 @@ export class DownTrack implements PacketSink {
   /** sender reports of the current binding */
   reports: SenderReports | undefined;
   private readonly sendRaw = (packet: Buffer) => this.sendToEngine(packet);
+  /** simulcast: the layer selection of the current binding */
+  selector: LayerSelector | undefined;
+  /** simulcast: the sink and subscription of each layer subscribed now */
+  private layerSinks: (LayerSink | undefined)[] = [];
+  private layerSubs: (Unsubscribe | undefined)[] = [];
+  /** simulcast: each layer's bitrate as received here (bit/s, smoothed; 0 when not subscribed so far) */
+  readonly layerBps = new Float64Array(MAX_LAYERS);
+  private readonly layerBytesSeen = new Float64Array(MAX_LAYERS);
+  private readonly sr = newSenderInfo();
+  /** what the subscriber's link carries: told of every packet sent, report block and NACK */
+  downlink: DownlinkListener | undefined;
+  private readonly block = newReportBlock();
+  private nackedBefore = 0;
+  /** probe padding: one packet, rebuilt for each send */
+  private readonly pad = Buffer.alloc(12 + PADDING_BYTES);
+  private readonly padHeader = new RtpHeader();
+  paddingSent = 0;
 
   constructor(
     readonly mid: string,
@@ -97,6 +153,7 @@ export class DownTrack implements PacketSink {
         onRtcp();
         this.rtcp.onRtcp(packet);
         if (this.nack && this.reports) this.nack.rttMs = this.reports.rttMs;
+        this.reportDownlink(packet);
       } catch {
         // never into native code
       }
@@ -123,12 +180,83 @@ export class DownTrack implements PacketSink {
     if (this.nack) {
       this.nack.reset(source.ssrc);
       readers.push(this.nack);
-      this.chain.set([rewriter, extensions, this.nack]);
-    } else this.chain.set([rewriter, extensions]);
+    }
+    this.chain.set(this.chainStages(rewriter, extensions));
     this.rtcp = new RtcpChain(readers);
     this.source = source;
     this.state = DownTrackState.Offered;
-    this.unsubscribe = source.subscribe(this);
+    const layers = source.info.layers ?? 0;
+    if (source.layers && layers > 1 && this.kind === 'video') {
+      const l = source.layers;
+      this.layerBps.fill(0);
+      this.layerBytesSeen.fill(0);
+      const selector = new LayerSelector(rewriter, {
+        codec: source.info.codec === 'H264' ? 'h264' : 'vp8',
+        requestKeyframe: (spatial) => l.keyframe(spatial),
+        onSwitched: () => this.keepSubscriptions(),
+      });
+      this.selector = selector;
+      this.chain.set([selector, ...this.chainStages(rewriter, extensions)]);
+      // Until the allocator says otherwise: the top layer.
+      this.setLayer(layers - 1);
+    } else {
+      this.selector = undefined;
+      this.unsubscribe = source.subscribe(this);
+    }
+  }
+
+  private chainStages(rewriter: RtpRewriter, extensions: HeaderExtensionMapper): RtpStage[] {
+    return this.nack ? [rewriter, extensions, this.nack] : [rewriter, extensions];
+  }
+
+  /** simulcast: the spatial layer count of the track on this m-line (0: not layered) */
+  get layerCount(): number {
+    return this.selector ? (this.source?.info.layers ?? 0) : 0;
+  }
+
+  /**
+   * simulcast: forward `spatial` (−1: pause) and temporal layers up to `temporal`; switches
+   * at the target's next keyframe, which is asked for. Subscribes to the target's subject.
+   */
+  setLayer(spatial: number, temporal = MAX_TEMPORAL): void {
+    const sel = this.selector;
+    if (!sel) return;
+    const t = sel.target;
+    if (t.spatial === spatial && t.temporal === temporal && (spatial < 0 || sel.spatial === spatial)) return;
+    sel.setTarget(spatial, temporal);
+    this.keepSubscriptions();
+  }
+
+  /** Subscribed to the layer forwarded and the target, to nothing else. */
+  private keepSubscriptions(): void {
+    const sel = this.selector;
+    const l = this.source?.layers;
+    if (!sel || !l) return;
+    const n = this.layerCount;
+    for (let i = 0; i < n; i++) {
+      const want = i === sel.spatial || i === sel.target.spatial;
+      if (want && !this.layerSubs[i]) {
+        const sink = (this.layerSinks[i] ??= new LayerSink(this, i));
+        this.layerSubs[i] = l.subscribe(i, sink);
+      } else if (!want && this.layerSubs[i]) {
+        this.layerSubs[i]!();
+        this.layerSubs[i] = undefined;
+      }
+    }
+  }
+
+  /** Once a second: the layers' bitrates as received. */
+  tickRates(elapsedMs: number): void {
+    if (!this.selector || elapsedMs <= 0) return;
+    for (let i = 0; i < this.layerSinks.length; i++) {
+      const sink = this.layerSinks[i];
+      if (!sink) continue;
+      const bytes = sink.bytes - this.layerBytesSeen[i]!;
+      this.layerBytesSeen[i] = sink.bytes;
+      if (!this.layerSubs[i]) continue; // not received now: the last rate stays
+      const bps = (bytes * 8000) / elapsedMs;
+      this.layerBps[i] = this.layerBps[i] === 0 ? bps : this.layerBps[i]! * (1 - RATE_SMOOTHING) + bps * RATE_SMOOTHING;
+    }
   }
 
   /**
@@ -157,6 +285,7 @@ export class DownTrack implements PacketSink {
   onPacket(packet: Buffer, header: RtpHeader): void {
     if (this.state !== DownTrackState.Forwarding) return;
     if (header.rtcp) {
+      if (this.selector && readSenderReport(packet, this.sr)) this.selector.onSenderReport(header.layer, this.sr);
       if (this.reports?.onSourceReport(packet)) this.senderReports++;
       return;
     }
@@ -164,7 +293,50 @@ export class DownTrack implements PacketSink {
     if (this.sendToEngine(packet)) {
       this.packets++;
       this.bytes += packet.length;
+      this.downlink?.onSent(packet.length, header.receivedAt || performance.now());
     }
+  }
+
+  private reportDownlink(packet: Buffer): void {
+    const d = this.downlink;
+    const src = this.source;
+    if (!d || !src) return;
+    const now = performance.now();
+    if (readReportBlock(packet, src.ssrc, this.block)) d.onReceiverReport(src.ssrc, this.block.fraction, this.block.extHighestSeq, now);
+    if (this.nack && this.nack.asked !== this.nackedBefore) {
+      d.onNack(this.nack.asked - this.nackedBefore, now);
+      this.nackedBefore = this.nack.asked;
+    }
+  }
+
+  /**
+   * Sends `count` padding-only packets (a bandwidth probe) in this stream: our SSRC, the next
+   * sequence numbers, the last timestamp. They enter the NACK history like media, since a
+   * lost one would otherwise leave the receiver a gap it cannot fill. False when not
+   * forwarding yet.
+   */
+  sendPadding(count: number, now: number): boolean {
+    const rw = this.rewriter;
+    const src = this.source;
+    if (this.state !== DownTrackState.Forwarding || !rw || !src || !rw.hasStarted) return false;
+    const p = this.pad;
+    for (let i = 0; i < count; i++) {
+      const seq = rw.insertPadding();
+      if (seq < 0) return false;
+      p[0] = 0xa0; // V=2, P=1
+      p[1] = src.payloadType & 0x7f;
+      p.writeUInt16BE(seq, 2);
+      p.writeUInt32BE(rw.lastTimestamp, 4);
+      p.writeUInt32BE(src.ssrc >>> 0, 8);
+      p[p.length - 1] = PADDING_BYTES;
+      this.padHeader.read(p);
+      this.padHeader.receivedAt = now;
+      this.nack?.onRtp(p, this.padHeader);
+      if (!this.sendToEngine(p)) return false;
+      this.paddingSent++;
+      this.downlink?.onSent(p.length, now);
+    }
+    return true;
   }
 
   private sendToEngine(packet: Buffer): boolean {
@@ -180,7 +352,12 @@ export class DownTrack implements PacketSink {
   /** Takes the track off; the m-line keeps its numbering for a WHEP successor. */
   unbind(): void {
     this.unsubscribe?.();
+    for (const u of this.layerSubs) u?.();
+    this.layerSubs = [];
+    this.layerSinks = [];
+    this.selector = undefined;
     this.source?.keyframes?.close();
+    this.source?.layers?.close();
     this.unsubscribe = this.source = this.reports = this.extensions = undefined;
     this.rtcp = new RtcpChain([]);
     this.state = DownTrackState.Idle;

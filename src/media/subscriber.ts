@@ -10,6 +10,7 @@
 import { isOwnMedia, type Kind, layerSubject, type RoomEvent, subjects, type TrackInfo } from 'weever-protocol';
 import type { Unsubscribe } from '../bus/bus.js';
 import { DownTrack, type DownTrackSource, DownTrackState } from './down-track.js';
+import { Downlink, PAD_MS } from './downlink.js';
 import type { MediaDescription, Track } from './engine.js';
 import { StoreUnavailableError } from './errors.js';
 import { KeyframeThrottle } from './keyframes.js';
@@ -38,8 +39,12 @@ export abstract class Subscriber extends Peer {
   private videoSent = 0;
   private videoSentAt = 0;
 
+  /** the downlink estimate and the layer each simulcast track gets */
+  readonly downlink = new Downlink(() => this.downTracks);
+
   constructor(ctx: PeerContext, room: string, fullId: string) {
     super(ctx, room, fullId, 'sub');
+    this.setRepeating(PAD_MS, () => this.downlink.tick(performance.now()));
   }
 
   /** A publisher this subscriber never receives: its own user's by default. */
@@ -129,6 +134,7 @@ export abstract class Subscriber extends Peer {
       this.inbound++;
       this.rtcpSeen = true;
     });
+    down.downlink = this.downlink;
     this.downTracks.push(down);
     return down;
   }
@@ -146,8 +152,7 @@ export abstract class Subscriber extends Peer {
     extensions: readonly HeaderExtension[],
     continueNumbering = false,
   ): void {
-    // A simulcast track: its top layer (layer selection per subscriber comes with the allocator).
-    const subject = layerSubject(subjects.track(this.room, pub, info.kind, info.trackId), (info.layers ?? 1) - 1);
+    const subject = subjects.track(this.room, pub, info.kind, info.trackId);
     const { bus } = this.ctx;
     const source: DownTrackSource = {
       pub,
@@ -159,7 +164,27 @@ export abstract class Subscriber extends Peer {
       continueNumbering,
       extensions,
     };
-    if (info.kind === 'video') source.keyframes = new KeyframeThrottle(() => bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
+    if (info.kind === 'video' && info.layers && info.layers > 1) {
+      // Keyframe requests per layer, each throttled; the subscriber's own PLIs go to the layer it gets.
+      const perLayer = Array.from(
+        { length: info.layers },
+        (_, i) => new KeyframeThrottle(() => bus.requestKeyframe(layerSubject(subject, i)), SUBSCRIBER_PLI_MIN_INTERVAL_MS),
+      );
+      source.layers = {
+        subscribe: (layer, sink) => bus.subscribeTrack(layerSubject(subject, layer), sink),
+        keyframe: (layer) => perLayer[layer]?.request(),
+        close: () => {
+          for (const k of perLayer) k.close();
+        },
+      };
+      // the subscriber's PLI/FIR: a keyframe of the layer it gets (or is about to)
+      source.keyframes = new KeyframeThrottle(() => {
+        const sel = down.selector;
+        perLayer[sel ? (sel.spatial >= 0 ? sel.spatial : sel.target.spatial) : 0]?.request();
+      }, 0);
+    } else if (info.kind === 'video') {
+      source.keyframes = new KeyframeThrottle(() => bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
+    }
     down.bind(source);
   }
 

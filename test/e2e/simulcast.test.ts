@@ -3,13 +3,54 @@
  * each layer on its own subject; subscribers get the layer their path carries.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { mediaOf, openPage, publishFrom, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
+import { freePort } from './services.js';
 
 const HD = { audio: true, video: { width: 1280, height: 720 } };
 
+/** The subscriber's video as its browser sees it: width decoded, frames, freezes (s). */
+async function videoIn(page: Page): Promise<{ width: number; frames: number; freezes: number }> {
+  const v = await subView(page);
+  const s = v.inbound.find((x) => x.kind === 'video');
+  return { width: s?.frameWidth ?? 0, frames: s?.framesDecoded ?? 0, freezes: s?.totalFreezesDuration ?? 0 };
+}
+
+/** The local UDP port of the page's subscriber connection (its selected candidate pair). */
+async function subscriberPort(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const pc = (window as unknown as { sub: { pc: RTCPeerConnection } }).sub.pc;
+    const stats = await pc.getStats();
+    let port = 0;
+    stats.forEach((s) => {
+      if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+      const pair = stats.get(s.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      if (local?.port) port = local.port;
+    });
+    return port;
+  });
+}
+
+const TABLE = `weever_cap_${process.pid}`;
+const nft = (...args: string[]) => execFileSync('nft', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+function removeCap(): void {
+  try {
+    nft('delete', 'table', 'inet', TABLE);
+  } catch {
+    // not there
+  }
+}
+
 describe('simulcast', () => {
-  const ctx = serverAndBrowser();
+  let udpPort = 0;
+  const ctx = serverAndBrowser(async () => {
+    udpPort = await freePort('udp');
+    return ['--rtc-udp-port', String(udpPort)];
+  });
+  after(removeCap);
 
   it('a 1280×720 camera goes up in 3 layers; an unconstrained subscriber decodes the top one', async () => {
     const room = 'sim-top';
@@ -37,7 +78,7 @@ describe('simulcast', () => {
         const video = v.inbound.find((s) => s.kind === 'video');
         return video && video.framesDecoded > 30 && video.frameWidth === 1280 && mediaOf(v).audioPackets > 50 ? v : undefined;
       },
-      20_000,
+      40_000,
     );
     assert.deepEqual(view.state.errors, []);
     await Promise.all([pubPage, subPage].map((p) => p.close()));

@@ -74,4 +74,9 @@ export class Renumbering {
     this.dropped[this.drops & (DROPS - 1)] = input;
     this.drops++;
   }
+
+  /** An output value was used for something we inserted (padding): later values move up by one. */
+  insert(): void {
+    this.offset = (this.offset + 1) & this.mask;
+  }
 }

@@ -130,4 +130,16 @@ export class RtpRewriter implements RtpStage {
     p.writeUInt32BE(this.ssrc, 8);
     return true;
   }
+
+  /**
+   * A sequence number for a packet of our own (probe padding) after the last one sent, at
+   * the last timestamp; later packets of the source follow it. -1 before the first packet.
+   */
+  insertPadding(): number {
+    if (!this.started) return -1;
+    const seq = (this.lastSeq + 1) & 0xffff;
+    this.lastSeq = seq;
+    this.seqs.insert();
+    return seq;
+  }
 }

@@ -1,0 +1,107 @@
+/**
+ * One subscriber's downlink (issue 18, item 3): estimates what its path carries
+ * (bandwidth/downlink-estimator.ts, from what we send and its receiver reports), shares
+ * that across its DownTracks (bandwidth/allocator.ts: audio first, screen share before
+ * cameras, each camera the simulcast layer it fits, paused when not even the smallest
+ * fits), and sends probe padding when a higher layer might fit.
+ *
+ *   every packet sent / RR block / NACK ─▶ DownlinkEstimator
+ *   every ALLOCATE_MS: layer bitrates + estimate ─▶ allocate ─▶ DownTrack.setLayer
+ *   every PAD_MS while probing: padding packets on one forwarding video DownTrack
+ */
+import { publisherInfo } from 'weever-protocol';
+import { type AllocTrack, allocate, type Layer } from './bandwidth/allocator.js';
+import { DownlinkEstimator } from './bandwidth/downlink-estimator.js';
+import { type DownlinkListener, type DownTrack, DownTrackState } from './down-track.js';
+import { MAX_TEMPORAL } from './stages/layer-selector.js';
+
+export const ALLOCATE_MS = 500;
+export const PAD_MS = 50;
+/** An Opus stream as the allocator reserves it before its rate is measured. */
+const AUDIO_BPS = 40_000;
+/**
+ * A layer not received here yet: its rate guessed from Chromium's simulcast ladder for a
+ * 1280×720 camera (¼ size ~150 kbit/s, ½ ~500, full ~1500); known layers replace it.
+ */
+const NOMINAL_BPS = [150_000, 500_000, 1_500_000];
+const PADDING_PACKET_BITS = (12 + 255) * 8;
+
+export class Downlink implements DownlinkListener {
+  readonly estimator = new DownlinkEstimator();
+  private previous = new Map<string, Layer | null>();
+  private wantedBps = 0;
+  private paddingBps = 0;
+  /** padding owed (bits), carried between PAD_MS ticks */
+  private owed = 0;
+  private lastAllocateAt = 0;
+  private lastPadAt = 0;
+  /** the last choice, for stats and tests: DownTrack mid → layer (null: paused) */
+  get layers(): ReadonlyMap<string, Layer | null> {
+    return this.previous;
+  }
+
+  constructor(private readonly downTracks: () => readonly DownTrack[]) {}
+
+  onSent(bytes: number, now: number): void {
+    this.estimator.onSent(bytes, now);
+  }
+  onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void {
+    this.estimator.onReceiverReport(ssrc, fractionLost, extHighestSeq, now);
+  }
+  onNack(packets: number, now: number): void {
+    this.estimator.onNack(packets, now);
+  }
+
+  /** Reallocates (every ALLOCATE_MS) and sends the padding a probe asks for; called every PAD_MS. */
+  tick(now: number): void {
+    if (now - this.lastAllocateAt >= ALLOCATE_MS) {
+      const elapsed = this.lastAllocateAt === 0 ? ALLOCATE_MS : now - this.lastAllocateAt;
+      this.lastAllocateAt = now;
+      this.allocate(elapsed);
+    }
+    this.paddingBps = this.wantedBps > 0 ? this.estimator.probe(now, this.wantedBps) : 0;
+    const dt = this.lastPadAt === 0 ? PAD_MS : Math.min(now - this.lastPadAt, 100);
+    this.lastPadAt = now;
+    if (this.paddingBps <= 0) {
+      this.owed = 0;
+      return;
+    }
+    this.owed += (this.paddingBps * dt) / 1000;
+    const count = Math.floor(this.owed / PADDING_PACKET_BITS);
+    if (count === 0) return;
+    const carrier = this.downTracks().find((d) => d.kind === 'video' && d.state === DownTrackState.Forwarding);
+    if (carrier?.sendPadding(count, now)) this.owed -= count * PADDING_PACKET_BITS;
+    else this.owed = 0;
+  }
+
+  private allocate(elapsedMs: number): void {
+    const tracks: AllocTrack[] = [];
+    const downs = this.downTracks();
+    for (const d of downs) {
+      const src = d.source;
+      if (!src || d.state === DownTrackState.Idle) continue;
+      d.tickRates(elapsedMs);
+      if (d.kind === 'audio') {
+        tracks.push({ id: d.mid, kind: 'audio', source: 'audio', layers: [{ spatial: 0, temporal: 0, bps: AUDIO_BPS }] });
+        continue;
+      }
+      const n = d.layerCount;
+      if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
+      const layers = [];
+      for (let i = 0; i < n; i++) {
+        const measured = d.layerBps[i]!;
+        layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : (NOMINAL_BPS[i + 3 - n] ?? NOMINAL_BPS[2]!) });
+      }
+      tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers });
+    }
+    const a = allocate(this.estimator.estimateBps, tracks, this.previous);
+    this.wantedBps = a.wantedBps;
+    for (const d of downs) {
+      if (d.layerCount < 2) continue;
+      const l = a.layers.get(d.mid);
+      if (l === undefined) continue;
+      d.setLayer(l ? l.spatial : -1, l ? l.temporal : MAX_TEMPORAL);
+    }
+    this.previous = new Map(a.layers);
+  }
+}
