@@ -1,0 +1,370 @@
+/**
+ * One subscriber's downlink estimate (issue 18, item 3), from what we sent and what its
+ * receiver reports say arrived, plus a probing plan to find out whether more would fit.
+ *
+ * Why loss and not delay: a policer (an ISP's token bucket, the acceptance test's nftables
+ * `limit rate over … drop`) drops what exceeds its rate without queueing, so a receive-side
+ * delay estimator (REMB) sees nothing; loss is the signal. Against a policer the delivered
+ * rate, sent × (1 − loss) over the interval a report covers, *is* the capacity — so one
+ * report after the path saturates settles the estimate, where libwebrtc's loss-based
+ * controller (sent × (1 − 0.5·loss) per report) needs several and overshoots meanwhile.
+ * Its thresholds are kept: loss > 10 % sets the estimate to the delivered rate, < 2 % lets
+ * it rise to what was delivered, in between it holds.
+ *
+ * Rising above what we send needs evidence, so it comes from probes: padding on top of the
+ * media for ~1 s, up to what the allocator would like. Success (a report covering the probe
+ * with < 2 % loss) raises the estimate to the rate probed; failure leaves it, and the next
+ * probe waits longer (2 s, 4 s, then every 5 s: bounded so a lifted cap is found within
+ * ~8 s). A failed probe is cut short by the subscriber's NACKs, which arrive a round trip
+ * after the first drops, a second before the report: so it costs the media tens of
+ * milliseconds of loss that retransmission recovers, not a second of it.
+ *
+ * Start low (300 kbit/s, libwebrtc's start rate): a camera starts on its lowest layer — the
+ * smallest keyframe, the fastest first frame, and nothing to lose on a weak downlink — and
+ * the first probe, after the first clean report (~1 s), lifts a strong downlink to the top
+ * layer by ~3 s. Starting high instead would give a 400 kbit/s subscriber two seconds of
+ * ~70 % loss and a keyframe wait before anything decodes.
+ *
+ * Pure: every input carries its time, nothing runs by itself; `onSent` is the only call per
+ * packet and only adds to a ring of 50 ms buckets.
+ */
+
+/** Above: the path is saturated (libwebrtc's loss-based controller, 10 %). */
+const HIGH_LOSS = 0.1;
+/** Below: the path carried what we sent (libwebrtc, 2 %). */
+const LOW_LOSS = 0.02;
+const BUCKET_MS = 50;
+/** 12.8 s of send history: covers an audio track's ~5 s report interval twice. */
+const BUCKETS = 256;
+/** Reports closer than this (compound RTCP with a NACK carries report blocks too) are summed. */
+const MIN_SAMPLE_MS = 250;
+/** Nor is a loss fraction over fewer packets a measurement. */
+const MIN_SAMPLE_PACKETS = 10;
+/** A track's first report covers "since it started", which we do not know per SSRC: assume this much. */
+const FIRST_REPORT_SPAN_MS = 1000;
+/** Chromium sends REMB about every second; one this old no longer caps the estimate. */
+const REMB_TTL_MS = 5000;
+/** Probe a little above what the allocator wants, so success clears its up headroom despite jitter in our own rate. */
+const PROBE_OVERSHOOT = 1.1;
+/** A probe whose end no report covered this long after it is given up (counted as failed). */
+const PROBE_RESULT_TIMEOUT_MS = 3000;
+/** A probe is cut short once NACKed packets reach this share of what it sent (random loss stays well under)… */
+const NACK_ABORT_SHARE = 0.1;
+/** …and at least this many. */
+const NACK_ABORT_MIN = 5;
+/** The media rate a probe's padding adds to is measured over this much before it. */
+const MEDIA_WINDOW_MS = 1000;
+/** Windows of recent probes kept to tell a report that covers one (it judges the probe, not the path). */
+const PROBE_WINDOWS = 4;
+
+export interface DownlinkEstimatorOptions {
+  /** the estimate before any report */
+  startBps?: number;
+  /** never below (audio and a thumbnail stay possible after a burst of loss) */
+  minBps?: number;
+  maxBps?: number;
+  /** how long a probe's padding is sent */
+  probeDurationMs?: number;
+  /** from a probe's start to the next one's after a success */
+  probeIntervalMs?: number;
+  /** wait after the first failure (or a decrease); doubles per further failure */
+  probeBackoffMs?: number;
+  /** the longest wait: bounds how long a lifted cap goes unnoticed */
+  maxProbeBackoffMs?: number;
+  /** a probe goes at most this far above the estimate */
+  maxProbeRatio?: number;
+}
+
+type ProbeState = 'idle' | 'probing' | 'waiting';
+
+/** Per SSRC: the report interval being summed. */
+interface ReportSpan {
+  start: number;
+  ext: number;
+  expected: number;
+  lost: number;
+}
+
+export class DownlinkEstimator {
+  /** the loss-based estimate (probes included), before REMB */
+  lossBasedBps: number;
+  /** the last REMB, 0 = none */
+  rembBps = 0;
+  /** loss of the last report that judged the path (not a probe), 0–1 */
+  lastLoss = 0;
+  /** smoothed round trip, 0 = unknown */
+  rttMs = 0;
+  /** bumped whenever the estimate changes: reallocate when it moved */
+  revision = 0;
+  probes = 0;
+  probeSuccesses = 0;
+  probeFailures = 0;
+  /** reports with loss > 10 % that set the estimate */
+  decreases = 0;
+
+  private readonly minBps: number;
+  private readonly maxBps: number;
+  private readonly probeDurationMs: number;
+  private readonly probeIntervalMs: number;
+  private readonly probeBackoffMs: number;
+  private readonly maxProbeBackoffMs: number;
+  private readonly maxProbeRatio: number;
+
+  private readonly buckets = new Float64Array(BUCKETS);
+  /** the absolute index (time / BUCKET_MS) of the newest bucket; -1 before the first send */
+  private head = -1;
+  private firstSentAt = -1;
+  private packets = 0;
+  private lastNow = 0;
+  private rembAt = Number.NEGATIVE_INFINITY;
+  private readonly spans = new Map<number, ReportSpan>();
+  private judged = false;
+
+  private state: ProbeState = 'idle';
+  private probeStart = 0;
+  private probeEnd = 0;
+  private paddingBps = 0;
+  private probePackets = 0;
+  private probeNacked = 0;
+  private nextProbeAt = 0;
+  private failures = 0;
+  /** [start, end] pairs of the last probes, oldest overwritten */
+  private readonly windows = new Float64Array(PROBE_WINDOWS * 2).fill(Number.NEGATIVE_INFINITY);
+  private window = 0;
+
+  constructor(options: DownlinkEstimatorOptions = {}) {
+    this.lossBasedBps = options.startBps ?? 300_000;
+    this.minBps = options.minBps ?? 50_000;
+    this.maxBps = options.maxBps ?? 50_000_000;
+    this.probeDurationMs = options.probeDurationMs ?? 1000;
+    this.probeIntervalMs = options.probeIntervalMs ?? 3000;
+    this.probeBackoffMs = options.probeBackoffMs ?? 2000;
+    this.maxProbeBackoffMs = options.maxProbeBackoffMs ?? 5000;
+    this.maxProbeRatio = options.maxProbeRatio ?? 8;
+  }
+
+  /** What the allocator may spend: the loss-based estimate, capped by a recent REMB. */
+  get estimateBps(): number {
+    if (this.rembBps > 0 && this.lastNow - this.rembAt <= REMB_TTL_MS) return Math.min(this.lossBasedBps, this.rembBps);
+    return this.lossBasedBps;
+  }
+
+  /** A probe's padding is being sent now. */
+  get probing(): boolean {
+    return this.state === 'probing';
+  }
+
+  /** Every packet sent to the subscriber, padding and retransmissions included (RTP length). */
+  onSent(bytes: number, now: number): void {
+    const b = Math.floor(now / BUCKET_MS);
+    if (b > this.head) this.advance(b);
+    else if (b <= this.head - BUCKETS) return; // older than the history (a clock step back)
+    this.buckets[b % BUCKETS]! += bytes;
+    this.packets++;
+    if (this.firstSentAt < 0) this.firstSentAt = now;
+    if (now > this.lastNow) this.lastNow = now;
+  }
+
+  /**
+   * One report block about one of this subscriber's DownTrack SSRCs. `fractionLost` is the
+   * RTCP 8-bit fraction (0–255), `extHighestSeq` the extended highest sequence number.
+   */
+  onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void {
+    this.tick(now);
+    const loss = fractionLost / 256;
+    const span = this.spans.get(ssrc);
+    if (!span) {
+      this.spans.set(ssrc, { start: now, ext: extHighestSeq, expected: 0, lost: 0 });
+      const from = Math.max(now - FIRST_REPORT_SPAN_MS, this.firstSentAt < 0 ? now : this.firstSentAt);
+      if (now - from >= MIN_SAMPLE_MS) this.sample(from, now, loss, now);
+      return;
+    }
+    const delta = extHighestSeq - span.ext;
+    if (delta < 0 || delta > 0x7fffffff) {
+      // a reordered report, or the SSRC restarted: begin again
+      span.start = now;
+      span.ext = extHighestSeq;
+      span.expected = span.lost = 0;
+      return;
+    }
+    span.ext = extHighestSeq;
+    span.expected += delta;
+    span.lost += loss * delta;
+    if (now - span.start < MIN_SAMPLE_MS || span.expected < MIN_SAMPLE_PACKETS) return;
+    const from = span.start;
+    const sampleLoss = span.lost / span.expected;
+    span.start = now;
+    span.expected = span.lost = 0;
+    this.sample(from, now, sampleLoss, now);
+  }
+
+  /** NACKed sequence numbers (count) from the subscriber, any video DownTrack: ends a failing probe early. */
+  onNack(packets: number, now: number): void {
+    this.tick(now);
+    if (this.state === 'idle') return;
+    this.probeNacked += packets;
+    const sent = this.packets - this.probePackets;
+    if (this.probeNacked >= NACK_ABORT_MIN && this.probeNacked >= sent * NACK_ABORT_SHARE) {
+      if (this.state === 'probing') this.endWindow(now);
+      this.probeFailed(now);
+    }
+  }
+
+  /** A REMB from the subscriber (only if negotiated; it cannot see a policer, so it only caps). */
+  onRemb(bps: number, now: number): void {
+    if (now > this.lastNow) this.lastNow = now;
+    const before = this.estimateBps;
+    this.rembBps = bps;
+    this.rembAt = now;
+    if (this.estimateBps !== before) this.revision++;
+  }
+
+  /** Round trip from the subscriber's reports (DLRR/LSR): aligns report intervals with our sends. */
+  onRtt(ms: number): void {
+    this.rttMs = this.rttMs === 0 ? ms : 0.875 * this.rttMs + 0.125 * ms;
+  }
+
+  /** Forgets a DownTrack's SSRC (unbound, renumbered). */
+  forget(ssrc: number): void {
+    this.spans.delete(ssrc);
+  }
+
+  /**
+   * The padding rate (bit/s) to send on top of the media now; 0 = none. Call it as often as
+   * padding is scheduled (every 20–50 ms) with the allocator's `wantedBps`: a probe starts
+   * only when that is above the estimate, the last report was clean, and the backoff allows;
+   * it returns the same rate until the probe's time is up or NACKs end it.
+   */
+  probe(now: number, wantedBps: number): number {
+    this.tick(now);
+    if (this.state === 'probing') return this.paddingBps;
+    if (this.state !== 'idle' || now < this.nextProbeAt || !this.judged || this.lastLoss >= LOW_LOSS) return 0;
+    const estimate = this.estimateBps;
+    if (wantedBps <= estimate) return 0;
+    const target = Math.min(wantedBps * PROBE_OVERSHOOT, estimate * this.maxProbeRatio, this.maxBps);
+    const from = Math.max(now - MEDIA_WINDOW_MS, this.firstSentAt < 0 ? now : this.firstSentAt);
+    const padding = Math.round(target - this.rateBetween(from, now));
+    if (padding <= 0) return 0;
+    this.state = 'probing';
+    this.probes++;
+    this.probeStart = now;
+    this.probeEnd = now + this.probeDurationMs;
+    this.paddingBps = padding;
+    this.probePackets = this.packets;
+    this.probeNacked = 0;
+    this.window = (this.window + 1) % PROBE_WINDOWS;
+    this.windows[this.window * 2] = now;
+    this.windows[this.window * 2 + 1] = this.probeEnd;
+    return padding;
+  }
+
+  /** Moves time: ends a probe's padding when due, gives up a probe no report judged. */
+  tick(now: number): void {
+    if (now > this.lastNow) this.lastNow = now;
+    if (this.state === 'probing' && now >= this.probeEnd) this.state = 'waiting';
+    if (this.state === 'waiting' && now > this.probeEnd + this.rttMs + PROBE_RESULT_TIMEOUT_MS) this.probeFailed(now);
+  }
+
+  /** A report interval [from, to] (our clock, when the reports arrived) with its loss. */
+  private sample(from: number, to: number, loss: number, now: number): void {
+    // The packets a report counts left here about a round trip before it arrived.
+    const start = from - this.rttMs;
+    const end = to - this.rttMs;
+    if (this.coversProbe(start, end)) {
+      this.judgeProbe(end, loss, now);
+      return;
+    }
+    this.judged = true;
+    this.lastLoss = loss;
+    const sent = this.rateBetween(start, end);
+    if (sent <= 0) return;
+    const delivered = sent * (1 - loss);
+    if (loss > HIGH_LOSS) {
+      // Saturated: what arrived is what the path carries (a policer's rate), whether above or below the old estimate.
+      this.decreases++;
+      this.set(delivered);
+      this.failures++;
+      this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
+    } else if (loss < LOW_LOSS && delivered > this.lossBasedBps) {
+      this.set(delivered);
+    }
+  }
+
+  /** A report that covers (part of) a probe says whether the probe fit, not what the path does without it. */
+  private judgeProbe(end: number, loss: number, now: number): void {
+    if (this.state === 'idle' || end <= this.probeStart) return; // an earlier probe's, already judged
+    if (loss >= LOW_LOSS) {
+      if (this.state === 'probing') this.endWindow(now);
+      this.probeFailed(now);
+    } else if (this.state === 'waiting' && end >= this.probeEnd) {
+      // Reaches the probe's end, and no report about its earlier part (this track's or another's) showed loss.
+      this.probeSucceeded(now);
+    }
+  }
+
+  private probeSucceeded(now: number): void {
+    this.state = 'idle';
+    this.probeSuccesses++;
+    this.failures = 0;
+    const rate = this.rateBetween(this.probeStart, this.probeEnd);
+    if (rate > this.lossBasedBps) this.set(rate);
+    this.nextProbeAt = Math.max(now, this.probeStart + this.probeIntervalMs);
+  }
+
+  private probeFailed(now: number): void {
+    this.state = 'idle';
+    this.probeFailures++;
+    this.failures++;
+    this.nextProbeAt = now + this.backoff();
+  }
+
+  private backoff(): number {
+    return Math.min(this.probeBackoffMs * 2 ** Math.max(0, this.failures - 1), this.maxProbeBackoffMs);
+  }
+
+  /** A probe cut short: reports judge only the time its padding was sent. */
+  private endWindow(now: number): void {
+    this.probeEnd = now;
+    this.windows[this.window * 2 + 1] = now;
+  }
+
+  private coversProbe(start: number, end: number): boolean {
+    for (let i = 0; i < PROBE_WINDOWS; i++) {
+      if (start < this.windows[i * 2 + 1]! && end > this.windows[i * 2]!) return true;
+    }
+    return false;
+  }
+
+  private set(bps: number): void {
+    const v = Math.round(Math.min(this.maxBps, Math.max(this.minBps, bps)));
+    if (v === this.lossBasedBps) return;
+    this.lossBasedBps = v;
+    this.revision++;
+  }
+
+  private advance(b: number): void {
+    if (this.head < 0 || b - this.head >= BUCKETS) this.buckets.fill(0);
+    else for (let i = this.head + 1; i <= b; i++) this.buckets[i % BUCKETS] = 0;
+    this.head = b;
+  }
+
+  /** Our send rate (bit/s) over [from, to), a bucket's bytes taken as spread evenly over it. */
+  private rateBetween(from: number, to: number): number {
+    if (to <= from || this.head < 0) return 0;
+    const oldest = (this.head - BUCKETS + 1) * BUCKET_MS;
+    const newest = (this.head + 1) * BUCKET_MS;
+    const lo = Math.max(from, oldest);
+    const hi = Math.min(to, newest);
+    let bytes = 0;
+    if (hi > lo) {
+      for (let b = Math.floor(lo / BUCKET_MS); b * BUCKET_MS < hi; b++) {
+        const s = b * BUCKET_MS;
+        // The newest bucket holds only what was sent up to the latest time we were told.
+        const span = b === this.head ? Math.min(BUCKET_MS, Math.max(1, this.lastNow - s)) : BUCKET_MS;
+        const overlap = Math.min(hi, s + span) - Math.max(lo, s);
+        if (overlap > 0) bytes += (this.buckets[b % BUCKETS]! * overlap) / span;
+      }
+    }
+    return (bytes * 8 * 1000) / (to - from);
+  }
+}
