@@ -140,7 +140,7 @@ export class DownlinkEstimator {
     this.probeIntervalMs = options.probeIntervalMs ?? 3000;
     this.probeBackoffMs = options.probeBackoffMs ?? 2000;
     this.maxProbeBackoffMs = options.maxProbeBackoffMs ?? 5000;
-    this.maxProbeRatio = options.maxProbeRatio ?? 5;
+    this.maxProbeRatio = options.maxProbeRatio ?? 8;
   }
 
   /** What the allocator may spend: the loss-based estimate, capped by a recent REMB. */
@@ -242,7 +242,8 @@ export class DownlinkEstimator {
     const estimate = this.estimateBps;
     if (wantedBps <= estimate) return 0;
     const target = Math.min(wantedBps * PROBE_OVERSHOOT, estimate * this.maxProbeRatio, this.maxBps);
-    const padding = Math.round(target - this.rateBetween(now - MEDIA_WINDOW_MS, now));
+    const from = Math.max(now - MEDIA_WINDOW_MS, this.firstSentAt < 0 ? now : this.firstSentAt);
+    const padding = Math.round(target - this.rateBetween(from, now));
     if (padding <= 0) return 0;
     this.state = 'probing';
     this.probes++;
