@@ -497,6 +497,14 @@ describe('LayerSelector', () => {
     assert.equal(sub.selector.skipped, 2 + 8 * 2 + 2 + 2 + 14 * 2 + 1);
   });
 
+  it('a new SSRC on the forwarded layer (publisher restart) waits for its keyframe and continues the numbering', () => {
+    const a = new Layer(0, 0xa0, 100, 0, 10, 5);
+    const b = new Layer(0, 0xb0, 7000, 400000, 3000, 90);
+    const sub = new Sub(0);
+    const outs = run(sub, [...a.frame({ key: true }), ...a.frame(), ...b.frame(), ...b.frame({ key: true }), ...a.frame(), ...b.frame()]);
+    assert.deepEqual(fields(outs), [[100, 0, 10, 6], [101, 3000, 11, 7], null, [102, 6000, 12, 8], null, [103, 9000, 13, 9]]);
+  });
+
   it('drops padding-only packets of the forwarded layer without a gap', () => {
     const l = new Layer(0, 0xa0, 100, 0, 10, undefined);
     const sub = new Sub(0);
