@@ -38,3 +38,47 @@ export function rtpFields(p: Buffer): Required<Omit<RtpFields, 'payload'>> {
     ssrc: p.readUInt32BE(8),
   };
 }
+
+/** A VP8 payload (RFC 7741): the descriptor, then a 3-byte payload header and `data` bytes. */
+export interface Vp8Fields {
+  /** S: start of a partition; true when not given */
+  s?: boolean;
+  pid?: number;
+  n?: boolean;
+  pictureId?: number;
+  /** width of the picture id field; 15 when not given */
+  pictureIdBits?: 7 | 15;
+  tl0?: number;
+  tid?: number;
+  y?: boolean;
+  keyIdx?: number;
+  /** key frame: the payload header's P bit clear (meaningful at the start of a frame) */
+  key?: boolean;
+  /** payload bytes after the payload header; 4 when not given */
+  data?: number;
+}
+
+export function vp8Payload(f: Vp8Fields): Buffer {
+  const { s = true, pid = 0, n = false, pictureId, pictureIdBits = 15, tl0, tid, y = false, keyIdx, key = false, data = 4 } = f;
+  const bytes: number[] = [];
+  const x = pictureId !== undefined || tl0 !== undefined || tid !== undefined || keyIdx !== undefined;
+  bytes.push((x ? 0x80 : 0) | (n ? 0x20 : 0) | (s ? 0x10 : 0) | (pid & 7));
+  if (x) {
+    bytes.push(
+      (pictureId !== undefined ? 0x80 : 0) |
+        (tl0 !== undefined ? 0x40 : 0) |
+        (tid !== undefined ? 0x20 : 0) |
+        (keyIdx !== undefined ? 0x10 : 0),
+    );
+    if (pictureId !== undefined) {
+      if (pictureIdBits === 15) bytes.push(0x80 | ((pictureId >> 8) & 0x7f), pictureId & 0xff);
+      else bytes.push(pictureId & 0x7f);
+    }
+    if (tl0 !== undefined) bytes.push(tl0 & 0xff);
+    if (tid !== undefined || keyIdx !== undefined) bytes.push(((tid ?? 0) << 6) | (y ? 0x20 : 0) | ((keyIdx ?? 0) & 0x1f));
+  }
+  // payload header: |Size0|H|VER|P|, show_frame set, P = 0 on a key frame
+  bytes.push(key ? 0x10 : 0x11, 0x02, 0x00);
+  for (let i = 0; i < data; i++) bytes.push((0x40 + i) & 0xff);
+  return Buffer.from(bytes);
+}

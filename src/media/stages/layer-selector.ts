@@ -163,7 +163,8 @@ export class LayerSelector implements RtpStage {
 
   onRtp(p: Buffer, h: RtpHeader): boolean {
     const layer = h.layer;
-    if (layer === this.currentSpatial) {
+    // (the layer's stream on another SSRC — the publisher restarted it — waits for a keyframe like a switch)
+    if (layer === this.currentSpatial && h.ssrc === this.rewriter.source) {
       if (this.sinceSwitch < LATE_WINDOW) {
         this.sinceSwitch++;
         // from before the keyframe the layer started at (reordered): not decodable

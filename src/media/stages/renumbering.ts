@@ -52,7 +52,7 @@ export class Renumbering {
     }
     // Late: the drops newer than it had not moved it down.
     const drops = this.drops;
-    const n = drops < DROPS ? drops : DROPS;
+    const n = Math.min(drops, DROPS);
     let later = 0;
     for (let k = 1; k <= n; k++) {
       const a = (this.dropped[(drops - k) & (DROPS - 1)]! - input) & m;
