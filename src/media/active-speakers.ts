@@ -70,9 +70,10 @@ class RoomSpeakers {
     store: StateStore,
     private readonly log: Logger,
     options: RankingOptions,
+    windowMs: number,
   ) {
     this.ranking = new SpeakerRanking(options);
-    this.timer = setInterval(() => this.tick(), SPEAKER_WINDOW_MS);
+    this.timer = setInterval(() => this.tick(), windowMs);
     this.timer.unref();
     // Events first, then the snapshot, so no publisher falls between the two (as a subscriber loads its room).
     this.unsubscribeRoom = bus.subscribeRoom(room, (e) => {
@@ -149,6 +150,8 @@ export class ActiveSpeakers {
     private readonly store: StateStore,
     private readonly log: Logger,
     private readonly options: RankingOptions = {},
+    /** the ranking's window: how often it may change (tests shorten it) */
+    private readonly windowMs = SPEAKER_WINDOW_MS,
   ) {}
 
   /**
@@ -159,7 +162,7 @@ export class ActiveSpeakers {
   join(room: string, listener: SpeakerListener): Unsubscribe {
     let r = this.rooms.get(room);
     if (!r) {
-      r = new RoomSpeakers(room, this.bus, this.store, this.log, this.options);
+      r = new RoomSpeakers(room, this.bus, this.store, this.log, this.options, this.windowMs);
       this.rooms.set(room, r);
     }
     const entry = r;

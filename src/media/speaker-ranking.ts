@@ -5,8 +5,8 @@
  * - per publisher and window (`tick`, every 250 ms): the mean power of its packets' levels
  *   (silence counts, so a short blip weighs little) and how many packets were at or above
  *   the noise floor (`thresholdDbov`);
- * - smoothed over the last `smoothing` windows (a hangover of that many windows: a pause
- *   between words keeps the speaker);
+ * - smoothed over the last `smoothing` windows: the mean, or the last window when that is
+ *   louder (a speaker who starts is heard at once; a pause between words keeps them);
  * - a speaker: smoothed level at or above the floor, with at least `minVoicedPackets`
  *   packets above it in those windows (one click is no speech). A muted publisher (its
  *   packets say silence), a silent one, and one whose packets stop (its windows count as
@@ -66,11 +66,15 @@ export class SpeakerSlot {
     this.packets = this.voiced = this.energy = 0;
   }
 
-  /** Mean power over the smoothed windows. */
-  power(): number {
+  /**
+   * The smoothed power: the mean over the smoothed windows, or the last window's (`at`)
+   * when that is higher — the level rises at once when someone starts, and falls over
+   * the smoothing when they stop.
+   */
+  power(at: number): number {
     let sum = 0;
     for (let i = 0; i < this.powers.length; i++) sum += this.powers[i]!;
-    return sum / this.powers.length;
+    return Math.max(sum / this.powers.length, this.powers[at]!);
   }
 
   voicedPackets(): number {
@@ -133,7 +137,7 @@ export class SpeakerRanking {
     const speaking: { pub: string; power: number }[] = [];
     for (const s of this.slots.values()) {
       s.close(at);
-      const power = s.power();
+      const power = s.power(at);
       if (power >= this.thresholdPower && s.voicedPackets() >= this.minVoicedPackets) speaking.push({ pub: s.pub, power });
     }
     speaking.sort((a, b) => b.power - a.power || (a.pub < b.pub ? -1 : 1));
