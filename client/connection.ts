@@ -5,7 +5,7 @@
  * API" and "The control channel"; the messages are encoded and parsed by weever-protocol.
  */
 
-import { control, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
+import { type ActiveSpeaker, control, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
 import { WeeverError } from './errors.js';
 import { scaleLayers, simulcastOffer } from './simulcast.js';
 
@@ -16,6 +16,8 @@ export interface ConnectionHandlers {
   join?(fullId: string): void;
   /** `PUB_LEFT <fullId>` (subscriber) */
   left?(fullId: string): void;
+  /** `ACTIVE_SPEAKERS` (subscriber): the room's speakers, loudest first; empty when nobody speaks */
+  speakers?(speakers: ActiveSpeaker[]): void;
   /** a remote track arrived; `stream.id` is the publisher's full id */
   track?(stream: MediaStream, track: MediaStreamTrack): void;
   /** `ERROR <reason>` from the server, or a failure applying its offer */
@@ -207,6 +209,9 @@ export class Connection {
         return;
       case 'PUB_LEFT':
         h.left?.(m.pub);
+        return;
+      case 'ACTIVE_SPEAKERS':
+        h.speakers?.(m.speakers);
         return;
       case 'ERROR': {
         const err = new WeeverError(0, m.reason, 'protocol');

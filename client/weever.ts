@@ -15,7 +15,7 @@ import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, scree
 import { collect, grade, type StreamStats } from './stats.js';
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
-export { control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
+export { type ActiveSpeaker as ActiveSpeakerEntry, control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
 export { Connection, type ConnectionHandlers, type ConnectionOptions, DISCONNECT_GRACE_MS, type Role } from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
@@ -69,6 +69,14 @@ export interface RemoteStream extends PublisherInfo {
   stream: MediaStream;
 }
 
+/** A publisher of the room that is speaking now. */
+export interface ActiveSpeaker extends PublisherInfo {
+  /** its smoothed audio level, dBov: -127 (silence) … 0 (loudest) */
+  level: number;
+  /** one of our own publishers (the server ranks the whole room, us included) */
+  local: boolean;
+}
+
 export interface WeeverEvents {
   publisherJoined: PublisherInfo;
   publisherLeft: PublisherInfo;
@@ -76,6 +84,12 @@ export interface WeeverEvents {
   stream: RemoteStream;
   connectionState: { state: ConnectionState; previous: ConnectionState; reason?: string };
   error: WeeverError;
+  /**
+   * Who is speaking, loudest first (an empty list: nobody). Sent by the server when the
+   * ranking changes, at most 4 times a second; needs `subscribe()`. Our own publishers are
+   * ranked too (`local: true`).
+   */
+  activeSpeakers: { speakers: ActiveSpeaker[] };
   /** the screen share stopped (the user ended it in the browser UI, or `unpublishScreen()`) */
   screenShareEnded: { fullId: string };
 }
@@ -107,6 +121,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
   /** per stream: the sample the quality hint is graded against, and when it was taken */
   private readonly previousStats = new Map<string, { stats: StreamStats; at: number }>();
+  private speakers: ActiveSpeaker[] = [];
   private state: ConnectionState = 'new';
   private closed = false;
   /** pending backoff sleeps, cut short by close() */
@@ -160,6 +175,11 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   /** the remote publishers currently known, with their stream once media arrived */
   get publishers(): RemoteStream[] {
     return [...this.remote.values()].filter((r) => r.stream).map((r) => ({ ...r.info, stream: r.stream! }));
+  }
+
+  /** who is speaking now, loudest first (the last `activeSpeakers` event) */
+  get activeSpeakers(): ActiveSpeaker[] {
+    return [...this.speakers];
   }
 
   /**
@@ -304,6 +324,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
         join: (fullId) => this.onJoin(fullId),
         left: (fullId) => this.onLeft(fullId),
         track: (stream) => this.onTrack(stream),
+        speakers: (list) => this.onSpeakers(list),
         error: (err) => this.emit('error', err),
         lost: (reason) => void this.reconnect(link, reason),
         path: (up) => {
@@ -411,11 +432,19 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.emit('stream', { ...info, stream });
   }
 
+  private onSpeakers(list: readonly { pub: string; level: number }[]): void {
+    const own = new Set<string>();
+    for (const [k, l] of this.links) if (k !== 'subscriber' && l.conn) own.add(l.conn.fullId);
+    this.speakers = list.map((s) => ({ ...(this.remote.get(s.pub)?.info ?? publisherInfo(s.pub)), level: s.level, local: own.has(s.pub) }));
+    this.emit('activeSpeakers', { speakers: this.activeSpeakers });
+  }
+
   /** The subscriber connection is gone: everyone it showed is gone from our view too. */
   private forgetRemote(): void {
     const gone = [...this.remote.values()];
     this.remote.clear();
     for (const r of gone) this.emit('publisherLeft', r.info);
+    if (this.speakers.length > 0) this.onSpeakers([]);
   }
 
   /** The client's state is its links' states, the most troubled one winning. */

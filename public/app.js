@@ -81,10 +81,62 @@ function renderTile(key, { label, stream, local, kind, user }) {
   if (el.srcObject !== stream) el.srcObject = stream;
   fig.classList.toggle('audio-only', !hasVideo);
   fig.dataset.initial = (user[0] ?? '?').toUpperCase();
+  if (demo.client) showSpeakers(demo.client, demo.client.activeSpeakers);
 }
 
 function removeTile(key) {
   document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`)?.remove();
+}
+
+/**
+ * The grid fills the space left under the controls: every column count from 1 to the
+ * number of tiles is tried, and the one giving the largest 16:9 tiles that fit both the
+ * width and the height wins (2 tiles side by side on a laptop, one above the other on a
+ * phone held upright). On a screen too short for even one row the tiles take the width
+ * and the page scrolls.
+ */
+const TILE_ASPECT = 16 / 9;
+const MIN_GRID_HEIGHT = 180;
+function layoutGrid() {
+  const grid = $('grid');
+  const n = grid.children.length;
+  if (n === 0) return;
+  const gap = Number.parseFloat(getComputedStyle(grid).columnGap) || 0;
+  const width = grid.clientWidth;
+  const bottomPadding = Number.parseFloat(getComputedStyle(grid.parentElement).paddingBottom) || 0;
+  const height = Math.max(MIN_GRID_HEIGHT, window.innerHeight - (grid.getBoundingClientRect().top + window.scrollY) - bottomPadding);
+  let best = { cols: 1, tile: 0 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const byWidth = (width - gap * (cols - 1)) / cols;
+    const byHeight = ((height - gap * (rows - 1)) / rows) * TILE_ASPECT;
+    const tile = Math.min(byWidth, byHeight);
+    if (tile > best.tile) best = { cols, tile };
+  }
+  grid.style.setProperty('--cols', String(best.cols));
+  grid.style.setProperty('--tile-width', `${Math.floor(best.tile)}px`);
+}
+new MutationObserver(layoutGrid).observe($('grid'), { childList: true });
+window.addEventListener('resize', layoutGrid);
+// the controls above the grid change height (notices come and go, the toolbar wraps)
+new ResizeObserver(layoutGrid).observe(document.querySelector('main'));
+
+/** The tile of a publisher full id: a remote one, or our own camera/screen preview. */
+function tileKeyOf(client, fullId) {
+  const own = client.fullIds;
+  if (fullId === own.camera) return 'local-camera';
+  if (fullId === own.screen) return 'local-screen';
+  return fullId;
+}
+
+/** Highlights the loudest speaker's tile; every speaking tile gets a marker on its name. */
+function showSpeakers(client, speakers) {
+  const speaking = new Map(speakers.map((s, i) => [tileKeyOf(client, s.fullId), i === 0 ? 'top' : 'yes']));
+  for (const fig of $('grid').children) {
+    const state = speaking.get(fig.dataset.peer);
+    if (state) fig.dataset.speaking = state;
+    else delete fig.dataset.speaking;
+  }
 }
 
 /** Connection-quality badge per tile, from the SDK's getStats() summary. */
@@ -202,6 +254,7 @@ $('join').addEventListener('submit', async (e) => {
     showSharing(false);
   });
   client.on('error', (err) => status(explain(err), 'error'));
+  client.on('activeSpeakers', ({ speakers }) => showSpeakers(client, speakers));
 
   try {
     if (mode.publish) {

@@ -39,6 +39,8 @@ export interface Config {
   maxVideoBitrate: number;
   /** periodic keyframe request fallback, ms; 0 = off */
   keyframeIntervalMs: number;
+  /** noise floor of active-speaker detection, dBov (-127 … 0) */
+  speakerThresholdDbov: number;
   /**
    * a peer with no inbound RTP/RTCP for this long is closed, ms. Longer than the path
    * outages a browser rides out (up to 10 s), shorter than ICE consent expiry (30 s).
@@ -78,6 +80,13 @@ const int = (min: number, max: number) => (value: string) => {
 };
 
 const port = int(0, 65535);
+
+/** A level in dBov: an integer from -127 to 0 (`50` is read as -50). */
+const dbov = (value: string) => {
+  const n = /^-?\d{1,3}$/.test(value) ? Math.abs(Number(value)) : Number.NaN;
+  if (!(n >= 0 && n <= 127)) throw new InvalidArgumentError('must be a level in dBov from -127 to 0, e.g. -50');
+  return n === 0 ? 0 : -n;
+};
 
 const portRange = (value: string) => {
   const m = /^(\d+)-(\d+)$/.exec(value);
@@ -180,6 +189,15 @@ export function buildCommand(): Command {
         .default(10),
     )
     .addOption(
+      opt(
+        '--speaker-threshold <dBov>',
+        'active speakers: the noise floor, dBov from -127 to 0 (a quieter publisher is not speaking)',
+        'SPEAKER_THRESHOLD',
+      )
+        .argParser(dbov)
+        .default(-50),
+    )
+    .addOption(
       opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT')
         .argParser(int(2, 3600))
         .default(15),
@@ -248,6 +266,7 @@ interface RawOptions {
   rtcBindAddress?: string;
   maxVideoBitrate: number;
   keyframeInterval: number;
+  speakerThreshold: number;
   mediaTimeout: number;
   sessionTimeout: number;
   maxBody: number;
@@ -317,6 +336,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     debug: o.debug,
     maxVideoBitrate: o.maxVideoBitrate,
     keyframeIntervalMs: o.keyframeInterval * 1000,
+    speakerThresholdDbov: o.speakerThreshold,
     mediaTimeoutMs: o.mediaTimeout * 1000,
     connectTimeoutMs: 15_000,
     answerTimeoutMs: 15_000,

@@ -6,11 +6,12 @@
  */
 import { type ClientCommand, control } from 'weever-protocol';
 import { randomSsrc } from 'weever-rtp';
+import type { Unsubscribe } from '../bus/bus.js';
 import type { DownTrack } from './down-track.js';
 import { announcePublicIp } from './engine.js';
 import { oneLine } from './errors.js';
 import { type Action, Negotiator } from './negotiator.js';
-import type { PeerContext } from './peer.js';
+import type { CloseReason, PeerContext } from './peer.js';
 import { CODECS, codecByName, extensionsByMid, subscriberExtensions } from './sdp.js';
 import { Subscriber } from './subscriber.js';
 
@@ -33,6 +34,8 @@ export class ControlSubscriber extends Subscriber {
   private answerTimer: NodeJS.Timeout | undefined;
   private offeredAt = 0;
   offersSent = 0;
+  /** leaves the room's active speakers */
+  private leaveSpeakers: Unsubscribe | undefined;
 
   constructor(
     ctx: PeerContext,
@@ -52,12 +55,20 @@ export class ControlSubscriber extends Subscriber {
         if (this.closed) return;
         this.ready = true;
         this.renegotiate();
+        // The room's speakers from now on (the current ones at once), after the first offer.
+        this.leaveSpeakers = this.ctx.speakers.join(this.room, (message) => this.send(message));
         this.log.info({ publishers: this.desired.size }, 'subscriber ready');
       })
       .catch(() => {
         this.send(control.error('room state unavailable'));
         this.close('negotiation-failed');
       });
+  }
+
+  protected override async release(reason: CloseReason): Promise<void> {
+    this.leaveSpeakers?.();
+    this.leaveSpeakers = undefined;
+    await super.release(reason);
   }
 
   protected override onRoomChanged(): void {

@@ -9,6 +9,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
 import type { StateStore } from '../state/store.js';
+import type { ActiveSpeakers } from './active-speakers.js';
 import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
 import { BadOfferError, IceRestartError, oneLine } from './errors.js';
 
@@ -18,6 +19,8 @@ export interface PeerContext {
   store: StateStore;
   bus: Bus;
   log: Logger;
+  /** the active speakers of the rooms with subscribers here */
+  speakers: ActiveSpeakers;
   /** called once when a peer has closed, after its own cleanup started */
   onClosed(peer: Peer, reason: CloseReason): void;
   /** a server offer was answered after `seconds` */

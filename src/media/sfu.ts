@@ -7,6 +7,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
 import type { StateStore } from '../state/store.js';
+import { ActiveSpeakers } from './active-speakers.js';
 import { ControlSubscriber } from './control-subscriber.js';
 import type { MediaEngine } from './engine.js';
 import { BadOfferError, DrainingError, DuplicatePeerError, OverloadedError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
@@ -31,6 +32,7 @@ export class Sfu {
   private readonly sessions = new Map<string, Peer>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly ctx: PeerContext;
+  readonly speakers: ActiveSpeakers;
   draining = false;
   /** requests refused before any state was touched, by reason (metrics) */
   readonly refusals = { pending: 0 };
@@ -48,12 +50,14 @@ export class Sfu {
     readonly log: Logger,
     onRenegotiated: (seconds: number) => void = () => {},
   ) {
+    this.speakers = new ActiveSpeakers(bus, store, log, { thresholdDbov: config.speakerThresholdDbov });
     this.ctx = {
       config,
       engine,
       store,
       bus,
       log,
+      speakers: this.speakers,
       onClosed: (peer, reason) => this.onClosed(peer, reason),
       onRenegotiated,
     };
@@ -247,5 +251,6 @@ export class Sfu {
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
     // and peers that closed just before: their pub-left must go out before the bus closes
     await Promise.allSettled([...this.cleanups]);
+    this.speakers.close();
   }
 }

@@ -46,6 +46,7 @@ describe('parseConfig defaults', () => {
       debug: false,
       maxVideoBitrate: 2_000_000,
       keyframeIntervalMs: 10_000,
+      speakerThresholdDbov: -50,
       mediaTimeoutMs: 15_000,
       connectTimeoutMs: 15_000,
       answerTimeoutMs: 15_000,

@@ -8,12 +8,19 @@ export const MAX_CONTROL_MESSAGE = 64 * 1024;
 /** What a client sends. */
 export type ClientCommand = { cmd: 'SDP_OFFER'; sdp: string } | { cmd: 'SDP_ANSWER'; sdp: string } | { cmd: 'STOP' };
 
+/** One entry of `ACTIVE_SPEAKERS`: a publisher's full id and its smoothed level, dBov (-127 … 0, 0 loudest). */
+export interface ActiveSpeaker {
+  pub: string;
+  level: number;
+}
+
 /** What the server sends. */
 export type ServerMessage =
   | { cmd: 'PUB_JOIN'; pub: string }
   | { cmd: 'PUB_LEFT'; pub: string }
   | { cmd: 'SDP_OFFER'; sdp: string }
   | { cmd: 'SDP_ANSWER'; sdp: string }
+  | { cmd: 'ACTIVE_SPEAKERS'; speakers: ActiveSpeaker[] }
   | { cmd: 'OK' }
   | { cmd: 'ERROR'; reason: string };
 
@@ -25,6 +32,12 @@ export const control = {
   pubLeft: (pubFullId: string): string => `PUB_LEFT ${pubFullId}`,
   sdpOffer: (sdp: string): string => `SDP_OFFER ${sdp}`,
   sdpAnswer: (sdp: string): string => `SDP_ANSWER ${sdp}`,
+  /** `ACTIVE_SPEAKERS alice+x1:-23 bob+y2:-41`, loudest first; the word alone: nobody speaks. */
+  activeSpeakers: (speakers: readonly ActiveSpeaker[]): string => {
+    let s = 'ACTIVE_SPEAKERS';
+    for (const x of speakers) s += ` ${x.pub}:${Math.round(x.level)}`;
+    return s;
+  },
   stop: (): string => 'STOP',
   ok: (): string => 'OK',
   error: (reason: string): string => `ERROR ${reason}`,
@@ -80,6 +93,8 @@ export function parseServerMessage(text: string): Parsed<ServerMessage> {
     case 'SDP_ANSWER':
       if (payload.trim() === '') return { ok: false, error: `${word} needs an SDP payload` };
       return { ok: true, command: { cmd: word, sdp: payload } };
+    case 'ACTIVE_SPEAKERS':
+      return parseSpeakers(payload);
     case 'OK':
       return { ok: true, command: { cmd: 'OK' } };
     case 'ERROR':
@@ -87,4 +102,19 @@ export function parseServerMessage(text: string): Parsed<ServerMessage> {
     default:
       return { ok: false, error: `unknown message ${JSON.stringify(word.slice(0, 32))}` };
   }
+}
+
+/** The payload of `ACTIVE_SPEAKERS`: `<pubFullId>:<level>` entries separated by one space (a full id may itself hold `:`). */
+function parseSpeakers(payload: string): Parsed<ServerMessage> {
+  const speakers: ActiveSpeaker[] = [];
+  if (payload !== '') {
+    for (const entry of payload.split(' ')) {
+      const colon = entry.lastIndexOf(':');
+      const level = colon > 0 && /^-?\d{1,3}$/.test(entry.slice(colon + 1)) ? Number(entry.slice(colon + 1)) : Number.NaN;
+      if (!(level >= -127 && level <= 0))
+        return { ok: false, error: `ACTIVE_SPEAKERS entry ${JSON.stringify(entry.slice(0, 64))} is not <pubFullId>:<dBov>` };
+      speakers.push({ pub: entry.slice(0, colon), level: level === 0 ? 0 : level });
+    }
+  }
+  return { ok: true, command: { cmd: 'ACTIVE_SPEAKERS', speakers } };
 }
