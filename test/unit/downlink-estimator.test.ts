@@ -153,6 +153,23 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 250_000);
   });
 
+  it('does not rise on a clean report whose interval another track saw loss in', () => {
+    const leg = new Leg();
+    leg.run(1000, 1_000_000);
+    leg.rr(0, VIDEO);
+    leg.rr(0, AUDIO);
+    leg.run(2000, 2_000_000);
+    leg.rr(0.75, VIDEO);
+    assert.equal(leg.est.estimateBps, 500_000);
+    leg.run(3000, 2_000_000);
+    // the audio report over [1000, 3000): its packets got through, the video's did not
+    leg.rr(0, AUDIO);
+    assert.equal(leg.est.estimateBps, 500_000);
+    // the video's next report, clean over [2000, 3000)
+    leg.rr(0, VIDEO);
+    assert.equal(leg.est.estimateBps, 2_000_000);
+  });
+
   it('aligns a report with what was sent a round trip before it arrived', () => {
     const leg = new Leg();
     leg.est.onRtt(200);
@@ -190,6 +207,20 @@ describe('DownlinkEstimator: REMB', () => {
     assert.equal(leg.est.estimateBps, 800_000);
     leg.est.tick(leg.t + 5001);
     assert.equal(leg.est.estimateBps, 1_500_000);
+  });
+
+  it('backs probes off while it is what limits', () => {
+    const leg = judgedAtStart();
+    leg.est.onRemb(500_000, leg.t);
+    leg.run(2000, 190_000, 1_541_000);
+    leg.est.onRemb(500_000, leg.t);
+    leg.rr(0);
+    assert.equal(leg.est.probeSuccesses, 1);
+    assert.equal(leg.est.lossBasedBps, 1_695_100);
+    assert.equal(leg.est.estimateBps, 500_000);
+    // 2 s after, not 3 s from the start; then 4 s
+    assert.equal(leg.est.probe(3990, 1_541_000), 0);
+    assert.ok(leg.est.probe(4000, 1_541_000) > 0);
   });
 
   it('does not raise the estimate', () => {
@@ -488,6 +519,14 @@ describe('DownlinkEstimator + allocate against a policer', () => {
     assert.deepEqual(new Set(run.layers.slice(0, 600)), new Set([0]));
     const lostAfter10 = run.lostMedia.slice(10, 60).reduce((a, b) => a + b, 0);
     console.log(`policer sim without NACKs: probes ${run.probes} (failed ${run.probeFailures}), media lost after 10 s ${lostAfter10}`);
+  });
+
+  it('a cap arriving on the top layer: the lowest layer within 3 s, and kept', () => {
+    const run = simulate(60, (t) => t >= 20_000);
+    assert.equal(run.layers[199], 2);
+    const at = settledAt(run.layers, 0, 200);
+    assert.ok(at >= 200 && at <= 230, `lowest layer from ${at * 100} ms`);
+    console.log(`policer sim: cap at 20 s on the top layer, lowest layer from ${at / 10} s: ${run.layers.slice(200, at + 1).join('')}`);
   });
 
   it('finds a lifted cap within 10 s wherever the lift falls in the probe backoff', () => {

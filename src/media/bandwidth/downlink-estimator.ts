@@ -12,17 +12,21 @@
  * it rise to what was delivered, in between it holds.
  *
  * Rising above what we send needs evidence, so it comes from probes: padding on top of the
- * media for ~1 s, up to what the allocator would like. Success (a report covering the probe
- * with < 2 % loss) raises the estimate to the rate probed; failure leaves it, and the next
- * probe waits longer (2 s, 4 s, then every 5 s: bounded so a lifted cap is found within
- * ~8 s). A failed probe is cut short by the subscriber's NACKs, which arrive a round trip
- * after the first drops, a second before the report: so it costs the media tens of
- * milliseconds of loss that retransmission recovers, not a second of it.
+ * media for ~1 s, up to what the allocator would like (its best allocation, ×1.1), in one
+ * go rather than a layer at a time: a token bucket lets a burst through (nftables' byte
+ * limit: one second at its rate), which a small step for a short time fits into and
+ * passes as a false success. Success (the reports covering the probe all < 2 % loss)
+ * raises the estimate to the rate probed; failure leaves it, and the next probe waits
+ * longer (2 s, 4 s, then every 5 s: bounded so a lifted cap is found within ~7 s). A
+ * failed probe is cut short by the subscriber's NACKs, which arrive a round trip after the
+ * first drops, a second before the report: so it costs the media a packet or two that
+ * retransmission recovers, not a second of loss (simulated against the acceptance test's
+ * policer: ~1 media packet per failed probe with NACKs, ~9 without).
  *
  * Start low (300 kbit/s, libwebrtc's start rate): a camera starts on its lowest layer — the
  * smallest keyframe, the fastest first frame, and nothing to lose on a weak downlink — and
- * the first probe, after the first clean report (~1 s), lifts a strong downlink to the top
- * layer by ~3 s. Starting high instead would give a 400 kbit/s subscriber two seconds of
+ * the first probe, after the first clean report (≤ 1 s), lifts a strong downlink to the top
+ * layer within ~2–3 s. Starting high instead would give a 400 kbit/s subscriber two seconds of
  * ~70 % loss and a keyframe wait before anything decodes.
  *
  * Pure: every input carries its time, nothing runs by itself; `onSent` is the only call per
@@ -119,6 +123,8 @@ export class DownlinkEstimator {
   private rembAt = Number.NEGATIVE_INFINITY;
   private readonly spans = new Map<number, ReportSpan>();
   private judged = false;
+  /** the end of the latest report interval that saw loss */
+  private lossyUntil = Number.NEGATIVE_INFINITY;
 
   private state: ProbeState = 'idle';
   private probeStart = 0;
@@ -279,13 +285,16 @@ export class DownlinkEstimator {
     const sent = this.rateBetween(start, end);
     if (sent <= 0) return;
     const delivered = sent * (1 - loss);
+    if (loss >= LOW_LOSS && end > this.lossyUntil) this.lossyUntil = end;
     if (loss > HIGH_LOSS) {
       // Saturated: what arrived is what the path carries (a policer's rate), whether above or below the old estimate.
       this.decreases++;
       this.set(delivered);
       this.failures++;
       this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
-    } else if (loss < LOW_LOSS && delivered > this.lossBasedBps) {
+    } else if (loss < LOW_LOSS && delivered > this.lossBasedBps && start >= this.lossyUntil) {
+      // (Not when another track's report saw loss in this interval: an audio report over 5 s, its small
+      // packets slipping through a policer that drops the video's, would undo the decrease.)
       this.set(delivered);
     }
   }
@@ -305,10 +314,16 @@ export class DownlinkEstimator {
   private probeSucceeded(now: number): void {
     this.state = 'idle';
     this.probeSuccesses++;
-    this.failures = 0;
     const rate = this.rateBetween(this.probeStart, this.probeEnd);
     if (rate > this.lossBasedBps) this.set(rate);
-    this.nextProbeAt = Math.max(now, this.probeStart + this.probeIntervalMs);
+    if (this.estimateBps < this.lossBasedBps) {
+      // REMB is what limits: more probes help it grow (it follows what arrives) but may not, so they back off.
+      this.failures++;
+      this.nextProbeAt = now + this.backoff();
+    } else {
+      this.failures = 0;
+      this.nextProbeAt = Math.max(now, this.probeStart + this.probeIntervalMs);
+    }
   }
 
   private probeFailed(now: number): void {
