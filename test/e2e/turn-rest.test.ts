@@ -19,13 +19,11 @@
  * 127.0.0.1 (see turn.test.ts).
  */
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
+import { createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { paths } from 'weever-protocol';
-import { type CoturnOptions, selfSignedCert, startCoturn, stopCoturn, TURN_REALM, type Turn } from './coturn.js';
+import { allocate, type CoturnOptions, selfSignedCert, startCoturn, stopCoturn, type Turn } from './coturn.js';
 import { joinIn } from './demo.js';
 import { chromiumOffer, launchBrowser, openPage, type ServerProcess, startServer, waitFor } from './harness.js';
 import { NftTable } from './lossy.js';
@@ -278,6 +276,9 @@ describe('GET /ice-servers: short-lived TURN credentials, authorised like the PO
   });
 });
 
+/** The REST API password of `username` (what the server computes, written again here). */
+const restPassword = (username: string, secret = SECRET) => createHmac('sha1', secret).update(username).digest('base64');
+
 describe('coturn refuses expired REST credentials (a hand-built TURN Allocate over UDP)', () => {
   let turn: Turn;
   before(async () => {
@@ -287,11 +288,11 @@ describe('coturn refuses expired REST credentials (a hand-built TURN Allocate ov
 
   it('expired (expiry 1 s in the past) → 401; the same request with an unexpired username → allocated', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const expired = await allocate(turn.port, `${now - 1}:expired`, SECRET);
+    const expired = await allocate(turn.port, `${now - 1}:expired`, restPassword(`${now - 1}:expired`));
     assert.deepEqual(expired, { ok: false, code: 401 }, 'coturn must refuse expired credentials');
-    const fresh = await allocate(turn.port, `${now + 600}:fresh`, SECRET);
+    const fresh = await allocate(turn.port, `${now + 600}:fresh`, restPassword(`${now + 600}:fresh`));
     assert.deepEqual(fresh, { ok: true });
-    const wrongSecret = await allocate(turn.port, `${now + 600}:forged`, 'not-the-secret-at-all');
+    const wrongSecret = await allocate(turn.port, `${now + 600}:forged`, restPassword(`${now + 600}:forged`, 'not-the-secret-at-all'));
     assert.deepEqual(wrongSecret, { ok: false, code: 401 }, 'credentials under another secret are refused');
   });
 });
@@ -377,83 +378,3 @@ describe('UDP blocked between the browser and the server (nftables): the SDK con
     assert.ok((await nft.counter('blocked')) > 0, 'the rule dropped the UDP the browser tried');
   });
 });
-
-// ---- a TURN client, just enough for Allocate (RFC 5766 §6, RFC 5389 long-term credentials) ----
-
-const MAGIC = 0x2112a442;
-
-function attr(type: number, value: Buffer): Buffer {
-  const pad = (4 - (value.length % 4)) % 4;
-  const out = Buffer.alloc(4 + value.length + pad);
-  out.writeUInt16BE(type, 0);
-  out.writeUInt16BE(value.length, 2);
-  value.copy(out, 4);
-  return out;
-}
-
-/** A STUN request; with `key`, MESSAGE-INTEGRITY (HMAC-SHA1 over the message up to it, length including it). */
-function request(type: number, attrs: Buffer[], key?: Buffer): Buffer {
-  const tid = randomBytes(12);
-  const body = Buffer.concat(attrs);
-  const header = Buffer.alloc(20);
-  header.writeUInt16BE(type, 0);
-  header.writeUInt16BE(body.length + (key ? 24 : 0), 2);
-  header.writeUInt32BE(MAGIC, 4);
-  tid.copy(header, 8);
-  const msg = Buffer.concat([header, body]);
-  if (!key) return msg;
-  return Buffer.concat([msg, attr(0x0008, createHmac('sha1', key).update(msg).digest())]);
-}
-
-interface StunReply {
-  type: number;
-  attrs: Map<number, Buffer>;
-}
-
-function parse(buf: Buffer): StunReply {
-  const attrs = new Map<number, Buffer>();
-  let i = 20;
-  const end = 20 + buf.readUInt16BE(2);
-  while (i + 4 <= end) {
-    const t = buf.readUInt16BE(i);
-    const len = buf.readUInt16BE(i + 2);
-    attrs.set(t, buf.subarray(i + 4, i + 4 + len));
-    i += 4 + len + ((4 - (len % 4)) % 4);
-  }
-  return { type: buf.readUInt16BE(0), attrs };
-}
-
-/**
- * Allocate (UDP relay) with REST credentials made from `secret`: the unauthenticated
- * request's 401 gives realm and nonce, the second carries USERNAME, REALM, NONCE and
- * MESSAGE-INTEGRITY (key MD5(username:realm:password), password = base64 HMAC).
- */
-async function allocate(port: number, username: string, secret: string): Promise<{ ok: true } | { ok: false; code: number }> {
-  const sock = createSocket('udp4');
-  sock.bind(0, '127.0.0.1');
-  await once(sock, 'listening');
-  const ask = async (msg: Buffer): Promise<StunReply> => {
-    const reply = once(sock, 'message', { signal: AbortSignal.timeout(5000) }) as Promise<[Buffer]>;
-    sock.send(msg, port, '127.0.0.1');
-    return parse((await reply)[0]);
-  };
-  const transport = attr(0x0019, Buffer.from([17, 0, 0, 0])); // REQUESTED-TRANSPORT: UDP
-  try {
-    const challenge = await ask(request(0x0003, [transport]));
-    assert.equal(challenge.type, 0x0113, 'an unauthenticated Allocate is challenged');
-    const realm = challenge.attrs.get(0x0014)!;
-    const nonce = challenge.attrs.get(0x0015)!;
-    assert.equal(realm.toString(), TURN_REALM);
-    const password = createHmac('sha1', secret).update(username).digest('base64');
-    const key = createHash('md5').update(`${username}:${realm.toString()}:${password}`).digest();
-    const reply = await ask(
-      request(0x0003, [transport, attr(0x0006, Buffer.from(username)), attr(0x0014, realm), attr(0x0015, nonce)], key),
-    );
-    if (reply.type === 0x0103) return { ok: true };
-    assert.equal(reply.type, 0x0113, `unexpected reply type ${reply.type.toString(16)}`);
-    const err = reply.attrs.get(0x0009)!;
-    return { ok: false, code: (err[2]! & 7) * 100 + err[3]! };
-  } finally {
-    sock.close();
-  }
-}
