@@ -176,7 +176,7 @@ export function buildCommand(): Command {
     .addOption(
       opt(
         '--turn <urls>',
-        'TURN server URLs, comma separated, e.g. turn:turn.example.org:3478,turns:turn.example.org:443?transport=tcp',
+        'TURN server URLs, comma separated, e.g. turn:turn.example.org:3478 and turns:turn.example.org:443?transport=tcp',
         'TURN',
       ).argParser(turnUrls),
     )
