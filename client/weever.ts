@@ -16,7 +16,14 @@ import { collect, grade, type IcePath, type StreamStats, selectedPath } from './
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
 export { control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
-export { Connection, type ConnectionHandlers, type ConnectionOptions, DISCONNECT_GRACE_MS, fetchIceServers, type Role } from './connection.js';
+export {
+  Connection,
+  type ConnectionHandlers,
+  type ConnectionOptions,
+  DISCONNECT_GRACE_MS,
+  fetchIceServers,
+  type Role,
+} from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
 export type { IcePath, KindStats, Quality, StreamStats } from './stats.js';
