@@ -365,6 +365,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
   checkTurn(o);
+  if (o.turnSecret === undefined && cmd.getOptionValueSource('turnTtl') !== 'default') {
+    throw new ConfigError('--turn-ttl needs --turn-secret (long-term credentials do not expire)');
+  }
   if (o.jwtSecret !== undefined && !o.auth) throw new ConfigError('--jwt-secret needs --auth');
   if (o.jwtSecret !== undefined && o.jwtSecret.length < 32) throw new ConfigError('--jwt-secret must be at least 32 characters');
   if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');

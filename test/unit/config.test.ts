@@ -261,6 +261,12 @@ describe('parseConfig bad values', () => {
     rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-password', 'p'], {}, both);
     rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-username', 'u', '--turn-password', 'p'], {}, both);
     rejectsConfig(['--turn-secret', secret], {}, /^--turn-secret needs --turn/);
+    rejectsConfig(
+      ['--turn', 'turn:t:3478', '--turn-username', 'u', '--turn-password', 'p', '--turn-ttl', '600'],
+      {},
+      /^--turn-ttl needs --turn-secret/,
+    );
+    rejectsConfig([], { TURN_TTL: '600' }, /^--turn-ttl needs --turn-secret/);
     rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', 'short'], {}, '--turn-secret must be at least 16 characters');
     rejectsOption(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-ttl', '59'], {}, '--turn-ttl');
     // no message names the secret
