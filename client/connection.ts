@@ -5,7 +5,7 @@
  * API" and "The control channel"; the messages are encoded and parsed by weever-protocol.
  */
 
-import { type ActiveSpeaker, control, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
+import { type ActiveSpeaker, control, type IceServer, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
 import { WeeverError } from './errors.js';
 import { scaleLayers, simulcastOffer } from './simulcast.js';
 
@@ -44,7 +44,13 @@ export interface ConnectionOptions {
   room: string;
   fullId: string;
   token?: string;
+  /**
+   * STUN/TURN servers for this connection. Left out: the SDK asks the server
+   * (`GET /ice-servers/…`, fresh TURN credentials) before making its offer.
+   */
   iceServers?: RTCIceServer[];
+  /** `'relay'`: use TURN relays only (e.g. to test a relay); default `'all'` */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** publisher: the tracks to send (sendonly) */
   tracks?: readonly MediaStreamTrack[];
   stream?: MediaStream;
@@ -94,17 +100,17 @@ export class Connection {
   /** rejects `open()` when ICE fails before the control channel opened */
   private failConnecting: ((err: WeeverError) => void) | null = null;
 
-  private constructor(opts: ConnectionOptions) {
+  private constructor(opts: ConnectionOptions, iceServers: RTCIceServer[]) {
     this.opts = opts;
     this.role = opts.role;
     this.fullId = opts.fullId;
-    this.pc = new RTCPeerConnection({ iceServers: opts.iceServers ?? [] });
+    this.pc = new RTCPeerConnection({ iceServers, ...(opts.iceTransportPolicy ? { iceTransportPolicy: opts.iceTransportPolicy } : {}) });
     this.dc = this.pc.createDataChannel('control');
   }
 
   /** Connects; resolves once the answer is applied and the control channel is open. */
   static async open(opts: ConnectionOptions): Promise<Connection> {
-    const c = new Connection(opts);
+    const c = new Connection(opts, opts.iceServers ?? (await fetchIceServers(opts)));
     try {
       await c.start();
       return c;
@@ -346,6 +352,53 @@ export class Connection {
       () => {},
     );
   }
+}
+
+/**
+ * The server's STUN/TURN servers for the connection `opts` is about to make
+ * (docs/protocol.md, "ICE servers"), with the connection's token. A server without the
+ * endpoint (404) has none to offer: the connection goes without.
+ */
+export async function fetchIceServers(
+  opts: Pick<ConnectionOptions, 'url' | 'role' | 'room' | 'fullId' | 'token'>,
+): Promise<RTCIceServer[]> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  let res: Response;
+  try {
+    res = await fetch(new URL(paths.iceServers(opts.role, opts.room, opts.fullId), opts.url), {
+      headers,
+      signal: AbortSignal.timeout(ICE_SERVERS_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new WeeverError(0, `cannot reach ${opts.url}: ${String(err)}`, 'network');
+  }
+  if (res.status === 404) return [];
+  if (res.status !== 200) throw await WeeverError.fromResponse(res);
+  let list: unknown;
+  try {
+    list = await res.json();
+  } catch {
+    throw new WeeverError(0, 'the ICE servers are not JSON', 'protocol');
+  }
+  if (!Array.isArray(list) || !list.every(isIceServer))
+    throw new WeeverError(0, 'the ICE servers are not a list of RTCIceServer', 'protocol');
+  return list;
+}
+
+/** How long asking for the ICE servers may take. */
+const ICE_SERVERS_TIMEOUT_MS = 5000;
+
+function isIceServer(x: unknown): x is IceServer {
+  const s = x as IceServer;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    Array.isArray(s.urls) &&
+    s.urls.every((u) => typeof u === 'string') &&
+    (s.username === undefined || typeof s.username === 'string') &&
+    (s.credential === undefined || typeof s.credential === 'string')
+  );
 }
 
 /** mid → MediaStream id (the publisher's full id) of each active m-line of an SDP. */

@@ -64,6 +64,36 @@ export function collect(
   return rttMs === undefined ? { perStream } : { perStream, rttMs };
 }
 
+/** How a connection reaches the server: its selected ICE candidate pair, our side. */
+export interface IcePath {
+  /** `host` (direct), `srflx`/`prflx` (through a NAT), `relay` (through a TURN server) */
+  candidateType: 'host' | 'srflx' | 'prflx' | 'relay';
+  /** the pair's transport to the server (`udp`; `tcp` only with ICE-TCP) */
+  protocol: string;
+  /** `relay`: how we reach the TURN server, `udp`, `tcp` or `tls` */
+  relayProtocol?: string;
+}
+
+/** The local candidate of the transport's selected pair (the nominated one when no transport names it), or undefined before one is chosen. */
+export function selectedPath(report: RTCStatsReport): IcePath | undefined {
+  let pair: Record<string, unknown> | undefined;
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) {
+    report.forEach((s: Record<string, unknown>) => {
+      if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    });
+  }
+  const local =
+    pair && typeof pair.localCandidateId === 'string' ? (report.get(pair.localCandidateId) as Record<string, unknown>) : undefined;
+  const type = local?.candidateType;
+  if (type !== 'host' && type !== 'srflx' && type !== 'prflx' && type !== 'relay') return undefined;
+  const path: IcePath = { candidateType: type, protocol: String(local!.protocol ?? 'udp') };
+  if (type === 'relay' && typeof local!.relayProtocol === 'string') path.relayProtocol = local!.relayProtocol;
+  return path;
+}
+
 /**
  * Quality from what changed since the previous sample of the same stream: no new packets
  * is `stalled`; loss, round-trip time and frame rate grade the rest.

@@ -12,14 +12,21 @@ import { Connection, DISCONNECT_GRACE_MS } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
 import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
-import { collect, grade, type StreamStats } from './stats.js';
+import { collect, grade, type IcePath, type StreamStats, selectedPath } from './stats.js';
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
 export { type ActiveSpeaker as ActiveSpeakerEntry, control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
-export { Connection, type ConnectionHandlers, type ConnectionOptions, DISCONNECT_GRACE_MS, type Role } from './connection.js';
+export {
+  Connection,
+  type ConnectionHandlers,
+  type ConnectionOptions,
+  DISCONNECT_GRACE_MS,
+  fetchIceServers,
+  type Role,
+} from './connection.js';
 export { WeeverError, type WeeverErrorCode } from './errors.js';
 export { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, screenIdOf } from './ids.js';
-export type { KindStats, Quality, StreamStats } from './stats.js';
+export type { IcePath, KindStats, Quality, StreamStats } from './stats.js';
 
 /**
  * How long one connection attempt may take from the POST's answer until `control` opens.
@@ -48,7 +55,14 @@ export interface WeeverOptions {
   id: string;
   /** bearer token, when the server runs with --auth */
   token?: string;
+  /**
+   * STUN/TURN servers for the browser side. Left out: before each connection's offer the
+   * SDK asks the server (`GET /ice-servers/…`), which hands out its configured servers
+   * with fresh short-lived TURN credentials.
+   */
   iceServers?: RTCIceServer[];
+  /** `'relay'`: only TURN-relayed paths (to check a relay works); default `'all'` */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** `false` turns automatic reconnection off */
   reconnect?: boolean | ReconnectOptions;
   /**
@@ -112,7 +126,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   readonly id: string;
   private readonly url: string;
   private readonly token: string | undefined;
-  private readonly iceServers: RTCIceServer[];
+  private readonly iceServers: RTCIceServer[] | undefined;
+  private readonly iceTransportPolicy: RTCIceTransportPolicy | undefined;
   private readonly reconnectOpts: Required<ReconnectOptions> | null;
   private readonly disconnectGraceMs: number;
   private readonly simulcast: boolean;
@@ -137,7 +152,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.id = opts.id;
     this.url = opts.url ?? globalThis.location?.origin ?? '';
     this.token = opts.token;
-    this.iceServers = opts.iceServers ?? [];
+    this.iceServers = opts.iceServers;
+    this.iceTransportPolicy = opts.iceTransportPolicy;
     this.disconnectGraceMs = opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
     this.simulcast = opts.simulcast ?? false;
     this.reconnectOpts =
@@ -265,6 +281,21 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     return out;
   }
 
+  /**
+   * How each connection reaches the server: the selected ICE candidate pair's local
+   * candidate (`host`, `srflx`, `prflx` or `relay` through TURN). A connection that has
+   * not chosen a pair yet is left out.
+   */
+  async getIcePaths(): Promise<{ camera?: IcePath; screen?: IcePath; subscriber?: IcePath }> {
+    const out: { camera?: IcePath; screen?: IcePath; subscriber?: IcePath } = {};
+    for (const link of this.links.values()) {
+      if (!link.conn) continue;
+      const path = selectedPath(await link.conn.pc.getStats());
+      if (path) out[link.kind] = path;
+    }
+    return out;
+  }
+
   /** Leaves: `STOP` and `DELETE` on every connection, local tracks stopped. The client cannot be reused. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -315,7 +346,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       room: this.room,
       fullId: newFullId(link.id),
       ...(this.token ? { token: this.token } : {}),
-      iceServers: this.iceServers,
+      ...(this.iceServers ? { iceServers: this.iceServers } : {}),
+      ...(this.iceTransportPolicy ? { iceTransportPolicy: this.iceTransportPolicy } : {}),
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
       simulcast: link.kind === 'camera' && this.simulcast,

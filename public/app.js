@@ -7,6 +7,8 @@ $('room').value = params.get('room') ?? 'demo';
 $('name').value = params.get('id') ?? `guest${Math.floor(Math.random() * 1000)}`;
 if (params.get('mode')) $('mode').value = params.get('mode');
 if (params.get('token')) $('token').value = params.get('token');
+// `?ice=relay`: TURN-relayed paths only, to check that the server's relay works
+const iceTransportPolicy = params.get('ice') === 'relay' ? 'relay' : undefined;
 
 /** What each use case does: publish camera/mic, subscribe, which controls it shows. */
 const MODES = {
@@ -139,10 +141,31 @@ function showSpeakers(client, speakers) {
   }
 }
 
+const PATH_NAMES = { host: 'direct', srflx: 'through NAT', prflx: 'through NAT', relay: 'relayed' };
+
+/** Per connection, how it reaches the server: the selected candidate's type (host / srflx / relay). */
+async function refreshPaths() {
+  const client = demo.client;
+  if (!client) return;
+  let paths;
+  try {
+    paths = await client.getIcePaths();
+  } catch {
+    return;
+  }
+  const parts = Object.entries(paths).map(([conn, p]) => {
+    const how = p.candidateType === 'relay' ? `relay ${p.relayProtocol ?? ''}`.trim() : `${p.candidateType} ${p.protocol}`;
+    return `${conn}: ${how} (${PATH_NAMES[p.candidateType]})`;
+  });
+  $('paths').textContent = parts.join(' · ');
+  $('paths').dataset.paths = JSON.stringify(Object.fromEntries(Object.entries(paths).map(([c, p]) => [c, p.candidateType])));
+}
+
 /** Connection-quality badge per tile, from the SDK's getStats() summary. */
 async function refreshQuality() {
   const client = demo.client;
   if (!client) return;
+  await refreshPaths();
   let stats;
   try {
     stats = await client.getStats();
@@ -219,7 +242,7 @@ $('join').addEventListener('submit', async (e) => {
   const token = $('token').value.trim();
   let client;
   try {
-    client = new WeeverClient({ room, id, ...(token ? { token } : {}) });
+    client = new WeeverClient({ room, id, ...(token ? { token } : {}), ...(iceTransportPolicy ? { iceTransportPolicy } : {}) });
   } catch (err) {
     status(`could not join: ${explain(err)}`, 'error');
     return;
@@ -265,6 +288,7 @@ $('join').addEventListener('submit', async (e) => {
     status(`in room ${room} as ${id}`);
     clearInterval(statsTimer);
     statsTimer = setInterval(refreshQuality, 2000);
+    void refreshPaths();
   } catch (err) {
     status(`could not join: ${explain(err)}`, 'error');
     await leave(false);
@@ -277,6 +301,7 @@ async function leave(say = true) {
   demo.client = null;
   await client?.close();
   $('grid').replaceChildren();
+  $('paths').textContent = '';
   setJoined(false);
   if (say) status('left the room');
 }

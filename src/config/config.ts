@@ -9,10 +9,15 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-export interface IceServerConfig {
-  url: string;
-  username?: string;
-  credential?: string;
+/**
+ * The TURN server(s) clients are told about (docs/protocol.md, "ICE servers"): one or more
+ * URLs of one relay deployment sharing one way of authenticating. `password`: long-term
+ * credentials handed out as they are; `secret`: the TURN REST API (coturn
+ * `use-auth-secret`), a fresh `<expiry>:<id>` username and its HMAC per response.
+ */
+export interface TurnConfig {
+  urls: string[];
+  auth: { kind: 'password'; username: string; credential: string } | { kind: 'secret'; secret: string; ttlSeconds: number };
 }
 
 export interface Config {
@@ -23,7 +28,7 @@ export interface Config {
   privateHost: string;
   corsDomain: string;
   stun?: string;
-  turn?: IceServerConfig;
+  turn?: TurnConfig;
   tls?: { cert: Buffer; key: Buffer };
   publicIp?: string;
   auth: boolean;
@@ -103,9 +108,29 @@ const ip = (value: string) => {
 };
 
 const iceUrl = (scheme: 'stun' | 'turn') => (value: string) => {
-  if (!new RegExp(`^${scheme}s?:[^\\s]+$`).test(value)) throw new InvalidArgumentError(`must be a URL like ${scheme}:host:port`);
+  if (!new RegExp(`^${scheme}s?:[^\\s,]+$`).test(value)) throw new InvalidArgumentError(`must be a URL like ${scheme}:host:port`);
   return value;
 };
+
+/** `turn:`/`turns:` URLs, comma separated: `host[:port][?transport=udp|tcp]` each (RFC 7065). */
+const turnUrls = (value: string) => {
+  const urls = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (urls.length === 0) throw new InvalidArgumentError('must list at least one URL like turn:host:3478');
+  for (const url of urls) {
+    if (!TURN_URL.test(url)) {
+      throw new InvalidArgumentError(
+        `${url} is not a URL like turn:host:3478, turn:host:3478?transport=tcp or turns:host:443?transport=tcp`,
+      );
+    }
+  }
+  return urls;
+};
+
+/** RFC 7065 `turn:`/`turns:` URI: host or [IPv6], optional port, optional transport (what engine.ts and browsers parse). */
+export const TURN_URL = /^turns?:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?:[1-9]\d{0,4}))?(?:\?transport=(?:udp|tcp))?$/;
 
 const redisUrl = (value: string) => {
   let u: URL;
@@ -157,9 +182,27 @@ export function buildCommand(): Command {
     )
     .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)', 'CORS_DOMAIN').default('localhost'))
     .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl('stun')))
-    .addOption(opt('--turn <url>', 'TURN server, e.g. turn:turn.example.org:3478', 'TURN').argParser(iceUrl('turn')))
-    .addOption(opt('--turn-username <name>', 'TURN username', 'TURN_USERNAME'))
-    .addOption(opt('--turn-password <password>', 'TURN password', 'TURN_PASSWORD'))
+    .addOption(
+      opt(
+        '--turn <urls>',
+        'TURN server URLs, comma separated, e.g. turn:turn.example.org:3478 and turns:turn.example.org:443?transport=tcp',
+        'TURN',
+      ).argParser(turnUrls),
+    )
+    .addOption(
+      opt(
+        '--turn-secret <secret>',
+        "TURN REST API secret (coturn's static-auth-secret): clients get short-lived credentials",
+        'TURN_SECRET',
+      ),
+    )
+    .addOption(
+      opt('--turn-ttl <s>', 'lifetime of the credentials made with --turn-secret, seconds', 'TURN_TTL')
+        .argParser(int(60, 7 * 86400))
+        .default(86400),
+    )
+    .addOption(opt('--turn-username <name>', 'TURN username (long-term credentials; prefer --turn-secret)', 'TURN_USERNAME'))
+    .addOption(opt('--turn-password <password>', 'TURN password (long-term credentials; prefer --turn-secret)', 'TURN_PASSWORD'))
     .addOption(opt('--cert-file <path>', 'TLS certificate (PEM) for the public server', 'CERT_FILE'))
     .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server', 'KEY_FILE'))
     .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)', 'PUBLIC_IP').argParser(ip))
@@ -251,7 +294,9 @@ interface RawOptions {
   privateHost: string;
   corsDomain: string;
   stun?: string;
-  turn?: string;
+  turn?: string[];
+  turnSecret?: string;
+  turnTtl: number;
   turnUsername?: string;
   turnPassword?: string;
   certFile?: string;
@@ -307,6 +352,22 @@ function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer
   return { cert, key };
 }
 
+/** TURN takes either the REST API secret or a username and password, never both; the secret never appears in a message. */
+function checkTurn(o: RawOptions): void {
+  const password = o.turnUsername !== undefined || o.turnPassword !== undefined;
+  if (o.turnSecret !== undefined) {
+    if (!o.turn) throw new ConfigError('--turn-secret needs --turn (the TURN server URLs the credentials are for)');
+    if (password)
+      throw new ConfigError('--turn-secret and --turn-username/--turn-password exclude each other: give one way to authenticate');
+    if (o.turnSecret.length < 16) throw new ConfigError('--turn-secret must be at least 16 characters');
+    return;
+  }
+  if (password && !o.turn) throw new ConfigError('--turn-username and --turn-password need --turn');
+  if (o.turn && (!o.turnUsername || !o.turnPassword)) {
+    throw new ConfigError('--turn needs --turn-secret (short-lived credentials), or --turn-username and --turn-password');
+  }
+}
+
 /** Parses argv (without node and script) and the environment into a Config. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const cmd = buildCommand().exitOverride();
@@ -322,7 +383,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
-  if (o.turn && (!o.turnUsername || !o.turnPassword)) throw new ConfigError('--turn needs --turn-username and --turn-password');
+  checkTurn(o);
+  if (o.turnSecret === undefined && cmd.getOptionValueSource('turnTtl') !== 'default') {
+    throw new ConfigError('--turn-ttl needs --turn-secret (long-term credentials do not expire)');
+  }
   if (o.jwtSecret !== undefined && !o.auth) throw new ConfigError('--jwt-secret needs --auth');
   if (o.jwtSecret !== undefined && o.jwtSecret.length < 32) throw new ConfigError('--jwt-secret must be at least 32 characters');
   if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');
@@ -350,7 +414,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     logPretty: o.logPretty,
   };
   if (o.stun) config.stun = o.stun;
-  if (o.turn) config.turn = { url: o.turn, username: o.turnUsername!, credential: o.turnPassword! };
+  if (o.turn) {
+    config.turn = {
+      urls: o.turn,
+      auth:
+        o.turnSecret !== undefined
+          ? { kind: 'secret', secret: o.turnSecret, ttlSeconds: o.turnTtl }
+          : { kind: 'password', username: o.turnUsername!, credential: o.turnPassword! },
+    };
+  }
   if (o.certFile && o.keyFile) config.tls = readTls(o.certFile, o.keyFile);
   if (o.publicIp) config.publicIp = o.publicIp;
   if (o.rtcPortRange) config.rtcPortRange = o.rtcPortRange;

@@ -43,7 +43,13 @@ export class MediaEngine {
   ) {
     const iceServers: (string | nodeDataChannel.IceServer)[] = [];
     if (config.stun) iceServers.push(config.stun);
-    if (config.turn) iceServers.push(turnServer(config.turn.url, config.turn.username, config.turn.credential));
+    // The server's own relay allocations: only with long-term credentials, which never
+    // expire. With --turn-secret the relay is the clients' (credentials are minted per
+    // response, docs/protocol.md "ICE servers"); the server is reached directly.
+    const turn = config.turn;
+    if (turn?.auth.kind === 'password') {
+      for (const url of turn.urls) iceServers.push(turnServer(url, turn.auth.username, turn.auth.credential));
+    }
     this.rtcConfig = {
       iceServers,
       forceMediaTransport: true,
@@ -117,12 +123,12 @@ export class MediaEngine {
 }
 
 function turnServer(url: string, username?: string, password?: string): nodeDataChannel.IceServer {
-  const m = /^(turns?):([^:?]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/.exec(url);
+  const m = /^(turns?):(\[[^\]]+\]|[^:?]+)(?::(\d+))?(?:\?transport=(udp|tcp))?$/.exec(url);
   if (!m) throw new Error(`--turn: cannot parse ${url}`);
   const tls = m[1] === 'turns';
   const relayType = tls ? 'TurnTls' : m[4] === 'tcp' ? 'TurnTcp' : 'TurnUdp';
   return {
-    hostname: m[2]!,
+    hostname: m[2]!.replace(/^\[(.*)\]$/, '$1'),
     port: m[3] ? Number(m[3]) : tls ? 5349 : 3478,
     relayType,
     ...(username ? { username } : {}),

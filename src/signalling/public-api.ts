@@ -15,6 +15,7 @@ import type { ConnectOptions, Sfu } from '../media/sfu.js';
 import { bearer, looksLikeJwt, tokensEqual, verifyJwt } from './auth.js';
 import { corsAllows } from './cors.js';
 import { HttpError, httpErrorOf } from './http-error.js';
+import { iceLinks, iceServersFor } from './ice-servers.js';
 
 interface PeerParams {
   room: string;
@@ -102,7 +103,7 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
       throw new HttpError(415, 'unsupported Content-Type (send application/sdp)');
     if (typeof req.body !== 'string' || req.body.length === 0) throw new HttpError(400, 'request body must be an SDP offer');
     const { answer, sessionId, etag } = await sfu.connect(role, room, fullId, req.body, opts);
-    const links = iceLinks(config);
+    const links = iceLinks(iceServersFor(config));
     if (links.length > 0) void reply.header('Link', links);
     return reply.code(201).type('application/sdp').header('Location', `/session/${sessionId}`).header('ETag', etag).send(answer);
   };
@@ -127,6 +128,32 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     const fullId = `${WHEP_VIEWER_ID}+${randomBytes(6).toString('hex')}`;
     return answer(req, reply, 'sub', room, fullId, { whepTarget: pubId });
   });
+
+  // The ICE servers for the connection about to POST to /{kind}/{room}/{id}, before its
+  // offer is made (the Link headers come with the answer: too late for a non-trickle
+  // offer). Authorised exactly as that POST: the credentials let a client use the relay.
+  app.get(
+    '/ice-servers/:kind/:room/:id',
+    async (req: FastifyRequest<{ Params: { kind: string; room: string; id: string } }>, reply: FastifyReply) => {
+      const { kind, room, id } = req.params;
+      if (kind === 'pub' || kind === 'sub') {
+        const invalid = checkRoomAndFullId(room, id);
+        if (invalid) throw new HttpError(400, invalid);
+        if (config.auth) await authorize(sfu, config, kind, room, idOfUser(kind, id), req.headers.authorization);
+      } else if (kind === 'whep') {
+        const invalid = checkName('room', room) ?? checkName('publisher id', id) ?? checkName('publisher id', idOf(id));
+        if (invalid) throw new HttpError(400, invalid);
+        if (config.auth) await authorize(sfu, config, 'sub', room, WHEP_VIEWER_ID, req.headers.authorization);
+      } else {
+        throw new HttpError(404, `no route for GET /ice-servers/${kind}: use pub, sub or whep`);
+      }
+      // credentials: never kept by a cache on the way
+      return reply
+        .header('Cache-Control', 'no-store')
+        .type('application/json')
+        .send(JSON.stringify(iceServersFor(config)));
+    },
+  );
 
   app.delete('/session/:id', async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
     const peer = sfu.session(req.params.id);
@@ -158,10 +185,13 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     ['/sub/:room/:fullId', 'POST, OPTIONS'],
     ['/whep/:room/:pubId', 'POST, OPTIONS'],
     ['/session/:id', 'PATCH, DELETE, OPTIONS'],
+    ['/ice-servers/:kind/:room/:id', 'GET, OPTIONS'],
   ];
   for (const [url, allow] of resources) {
     const allowed = allow.split(', ');
-    const others = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'].filter((m) => !allowed.includes(m));
+    const others = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'].filter(
+      (m) => !allowed.includes(m) && !(m === 'HEAD' && allowed.includes('GET')),
+    );
     app.route({
       method: others as ('GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'PATCH')[],
       url,
@@ -198,15 +228,4 @@ async function authorize(sfu: Sfu, config: Config, role: Role, room: string, use
   if (expected === null) return; // no token set for this peer: open (docs/protocol.md, authentication)
   if (given === undefined) throw new HttpError(401, 'missing bearer token');
   if (!tokensEqual(given, expected)) throw new HttpError(401, 'bad token');
-}
-
-/** WHIP `Link` headers announcing our STUN/TURN servers. */
-function iceLinks(config: Config): string[] {
-  const links: string[] = [];
-  if (config.stun) links.push(`<${config.stun}>; rel="ice-server"`);
-  if (config.turn) {
-    const { url, username, credential } = config.turn;
-    links.push(`<${url}>; rel="ice-server"; username="${username}"; credential="${credential}"; credential-type="password"`);
-  }
-  return links;
 }

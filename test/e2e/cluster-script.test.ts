@@ -1,6 +1,7 @@
 /**
  * `scripts/cluster.sh` as documented: the reference topology on this machine, media
- * across its instances, and Ctrl-C (SIGINT to the process group) stops every process.
+ * across its instances, coturn taking the credentials the instances hand out, and Ctrl-C
+ * (SIGINT to the process group) stops every process.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import nodeDataChannel from 'node-datachannel';
 import { LoadClients } from 'weever-load';
+import { paths } from 'weever-protocol';
+import { allocate, freeTcpUdpPort } from './coturn.js';
 import { ROOT, waitFor } from './harness.js';
 import { freePort } from './services.js';
 
@@ -43,7 +46,8 @@ function groupAlive(pgid: number): number[] {
 describe('scripts/cluster.sh', () => {
   after(() => nodeDataChannel.cleanup());
 
-  it('starts 1 redis, 3 nats nodes and 3 instances that share rooms; Ctrl-C stops them all', async () => {
+  it('starts 1 redis, 3 nats nodes, coturn and 3 instances that share rooms; Ctrl-C stops them all', async () => {
+    const relayFrom = 40000 + Math.floor(Math.random() * 20000);
     const env = {
       ...process.env,
       PUBLIC_PORT: String(await freeRun(3)),
@@ -51,6 +55,8 @@ describe('scripts/cluster.sh', () => {
       REDIS_PORT: String(await freePort()),
       NATS_PORT: String(await freeRun(3)),
       NATS_ROUTE_PORT: String(await freeRun(3)),
+      TURN_PORT: String(await freeTcpUdpPort()),
+      TURN_RELAY_PORTS: `${relayFrom}-${relayFrom + 100}`,
       LOG_LEVEL: 'warn',
     };
     const proc = spawn('bash', [SCRIPT], { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -58,11 +64,32 @@ describe('scripts/cluster.sh', () => {
     proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
     try {
       await waitFor('the script says it is running', () => stderr.join('').includes('Ctrl-C stops everything'), 30_000);
-      // 1 bash + 1 redis + 3 nats + 3 node processes in the script's process group
-      assert.ok(groupAlive(proc.pid!).length >= 8, String(groupAlive(proc.pid!)));
+      // 1 bash + 1 redis + 3 nats + 1 coturn + 3 node processes in the script's process group
+      assert.ok(groupAlive(proc.pid!).length >= 9, String(groupAlive(proc.pid!)));
       const priv = (i: number) => `http://127.0.0.1:${Number(env.PRIVATE_PORT) + i}`;
       const pub = (i: number) => `http://127.0.0.1:${Number(env.PUBLIC_PORT) + i}`;
       for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${priv(i)}/readiness`)).text(), 'OK');
+
+      // every instance hands out coturn with short-lived credentials, and coturn takes them
+      const turnUrls = [`turn:127.0.0.1:${env.TURN_PORT}`, `turn:127.0.0.1:${env.TURN_PORT}?transport=tcp`];
+      for (let i = 0; i < 3; i++) {
+        const servers = (await (await fetch(`${pub(i)}${paths.iceServers('pub', 'script', 'alice+1')}`)).json()) as {
+          urls: string[];
+          username: string;
+          credential: string;
+        }[];
+        assert.equal(servers.length, 1);
+        assert.deepEqual(servers[0]!.urls, turnUrls);
+        assert.deepEqual(
+          await allocate(Number(env.TURN_PORT), servers[0]!.username, servers[0]!.credential),
+          { ok: true },
+          `instance ${i}`,
+        );
+      }
+      assert.deepEqual(await allocate(Number(env.TURN_PORT), `${Math.floor(Date.now() / 1000) + 600}:x`, 'made-up'), {
+        ok: false,
+        code: 401,
+      });
 
       // load-tool clients: VP8 at 300 kbit/s from instance 0, counted at a subscriber of instance 2
       const video = { bitrate: 300_000, fps: 30, keyframeInterval: 2 };

@@ -112,8 +112,10 @@ export async function launchKillableBrowser(): Promise<{ browser: Browser; kill(
   return { browser, kill: () => server.process().kill('SIGKILL') };
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch(launchOptions());
+/** `extraArgs`: more Chromium switches, e.g. `--ignore-certificate-errors` for a self-signed TURN server. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
+  const o = launchOptions();
+  return chromium.launch({ ...o, args: [...o.args, ...extraArgs] });
 }
 
 function launchOptions() {

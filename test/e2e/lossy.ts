@@ -519,3 +519,45 @@ export function describeLoss(r: LossResult): string {
       `(${r.keyframesPerMinute.sfuToPublisher}/min; subscriber→SFU ${r.keyframesPerMinute.subscriberToSfu}/min, direct ${r.keyframesPerMinute.direct}/min); SRs ${s.senderReports}`,
   ].join('\n');
 }
+
+/**
+ * A table of fixed rules on the input hook (`rules`: nft rule bodies; `counter name X` makes
+ * named counter X). Deleted by `remove()`, and when the process exits whatever happened.
+ */
+export class NftTable {
+  private constructor(readonly table: string) {}
+
+  static async create(name: string, rules: string[]): Promise<NftTable> {
+    hookExit();
+    const table = `${name}_${tableSeq++}`;
+    liveTables.add(table);
+    deleteTableSync(table);
+    const counters = [...new Set(rules.flatMap((r) => [...r.matchAll(/counter name (\w+)/g)].map((m) => m[1]!)))];
+    const script = [
+      `add table inet ${table}`,
+      ...counters.map((c) => `add counter inet ${table} ${c}`),
+      `add chain inet ${table} in { type filter hook input priority 0; }`,
+      ...rules.map((r) => `add rule inet ${table} in ${r}`),
+    ];
+    try {
+      await nft(`${script.join('\n')}\n`);
+    } catch (err) {
+      deleteTableSync(table);
+      liveTables.delete(table);
+      throw err;
+    }
+    return new NftTable(table);
+  }
+
+  /** Packets counted by named counter `name`. */
+  async counter(name: string): Promise<number> {
+    const { stdout } = await run('nft', ['-j', 'list', 'counter', 'inet', this.table, name]);
+    const j = JSON.parse(stdout) as { nftables: { counter?: { packets: number } }[] };
+    return j.nftables.find((e) => e.counter)?.counter?.packets ?? 0;
+  }
+
+  async remove(): Promise<void> {
+    liveTables.delete(this.table);
+    await run('nft', ['delete', 'table', 'inet', this.table]).catch(() => {});
+  }
+}

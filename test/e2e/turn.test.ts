@@ -14,91 +14,12 @@
  * advertises).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { startCoturn, stopCoturn, type Turn } from './coturn.js';
 import { leaveAndClose, mediaOf, openPage, publishFrom, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { playerView, stopPlayer, whepPlay } from './whep-player.js';
-
-const TURNSERVER = process.env.TURNSERVER_PATH ?? '/usr/bin/turnserver';
-
-/** A port free on 127.0.0.1 for both TCP and UDP (coturn listens on both). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const srv = createServer().listen(0, '127.0.0.1');
-    await once(srv, 'listening');
-    const port = (srv.address() as { port: number }).port;
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    udp.close();
-    srv.close();
-    if (ok) return port;
-  }
-}
-
-interface Turn {
-  port: number;
-  proc: ChildProcess;
-  log: string[];
-}
-
-async function startCoturn(): Promise<Turn> {
-  const port = await freePort();
-  const relayFrom = 40000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(
-    TURNSERVER,
-    [
-      '-n',
-      '--no-cli', // coturn refuses --allow-loopback-peers with an open CLI without a password
-      '--lt-cred-mech',
-      '--user=u:p',
-      '--realm=test',
-      '--allow-loopback-peers',
-      '--listening-ip=127.0.0.1',
-      '--relay-ip=127.0.0.1',
-      `--listening-port=${port}`,
-      `--min-port=${relayFrom}`,
-      `--max-port=${relayFrom + 200}`,
-      '--no-tls',
-      '--no-dtls',
-      '--log-file=stdout',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const log: string[] = [];
-  proc.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
-  // listening once a TCP connection is accepted
-  await waitFor(
-    'coturn listening',
-    () =>
-      new Promise<boolean>((resolve, reject) => {
-        if (proc.exitCode !== null) reject(new Error(`coturn exited: ${log.join('')}`));
-        const c = connect(port, '127.0.0.1');
-        c.once('connect', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      }),
-    10_000,
-  );
-  return { port, proc, log };
-}
-
-async function stopCoturn(t: Turn | undefined): Promise<void> {
-  if (!t || t.proc.exitCode !== null || t.proc.signalCode !== null) return;
-  t.proc.kill('SIGTERM');
-  const timer = setTimeout(() => t.proc.kill('SIGKILL'), 3000);
-  await once(t.proc, 'exit');
-  clearTimeout(timer);
-}
 
 /** Whether scripts/patch-engine.mjs has patched the engine (it accepts ICE tiebreakers of 0). */
 function enginePatched(): boolean {

@@ -163,7 +163,7 @@ describe('parseConfig environment and flags', () => {
       {},
     );
     assert.equal(c.stun, 'stun:stun.example.org:3478');
-    assert.deepEqual(c.turn, { url: 'turns:turn.example.org:5349', username: 'u', credential: 'p' });
+    assert.deepEqual(c.turn, { urls: ['turns:turn.example.org:5349'], auth: { kind: 'password', username: 'u', credential: 'p' } });
     assert.equal(c.publicIp, '203.0.113.7');
     assert.deepEqual(c.rtcPortRange, { begin: 40000, end: 40100 });
     assert.equal(c.rtcBindAddress, '::1');
@@ -228,13 +228,58 @@ describe('parseConfig bad values', () => {
 
   it('rejects STUN/TURN URLs with the wrong scheme', () => {
     rejectsOption(['--stun', 'turn:x:3478'], {}, '--stun', 'must be a URL like stun:host:port');
-    rejectsOption(['--turn', 'stun:x:3478'], {}, '--turn', 'must be a URL like turn:host:port');
+    rejectsOption(['--turn', 'stun:x:3478'], {}, '--turn', 'stun:x:3478 is not a URL like turn:host:3478');
+    rejectsOption(['--turn', 'turn:x:3478,turn:x:3478?transport=sctp'], {}, '--turn', 'turn:x:3478?transport=sctp is not a URL');
+    rejectsOption(['--turn', ' , '], {}, '--turn', 'must list at least one URL');
     rejectsOption(['--stun', 'stun.example.org:3478'], {}, '--stun');
   });
 
   it('rejects --turn without credentials', () => {
-    rejectsConfig(['--turn', 'turn:x:3478'], {}, '--turn needs --turn-username and --turn-password');
-    rejectsConfig(['--turn', 'turn:x:3478', '--turn-username', 'u'], {}, '--turn needs --turn-username and --turn-password');
+    const need = '--turn needs --turn-secret (short-lived credentials), or --turn-username and --turn-password';
+    rejectsConfig(['--turn', 'turn:x:3478'], {}, need);
+    rejectsConfig(['--turn', 'turn:x:3478', '--turn-username', 'u'], {}, need);
+    rejectsConfig(['--turn-username', 'u', '--turn-password', 'p'], {}, '--turn-username and --turn-password need --turn');
+  });
+
+  it('--turn: several URLs (UDP, TCP, TLS on 443, IPv6), comma separated', () => {
+    const urls = [
+      'turn:turn.example.org:3478',
+      'turn:turn.example.org:3478?transport=tcp',
+      'turns:turn.example.org:443?transport=tcp',
+      'turn:[2001:db8::1]:3478',
+    ];
+    const c = parseConfig(['--turn', urls.join(', '), '--turn-username', 'u', '--turn-password', 'p'], {});
+    assert.deepEqual(c.turn?.urls, urls);
+  });
+
+  it('--turn-secret / TURN_SECRET with --turn-ttl: REST API credentials, never with a static password', () => {
+    const secret = 'a-long-shared-secret';
+    const c = parseConfig(['--turn', 'turn:t:3478', '--turn-secret', secret], {});
+    assert.deepEqual(c.turn, { urls: ['turn:t:3478'], auth: { kind: 'secret', secret, ttlSeconds: 86400 } });
+    const e = parseConfig([], { TURN: 'turns:t:443?transport=tcp', TURN_SECRET: secret, TURN_TTL: '600' });
+    assert.deepEqual(e.turn, { urls: ['turns:t:443?transport=tcp'], auth: { kind: 'secret', secret, ttlSeconds: 600 } });
+    const both = /^--turn-secret and --turn-username\/--turn-password exclude each other/;
+    rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-password', 'p'], {}, both);
+    rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-username', 'u', '--turn-password', 'p'], {}, both);
+    rejectsConfig(['--turn-secret', secret], {}, /^--turn-secret needs --turn/);
+    rejectsConfig(
+      ['--turn', 'turn:t:3478', '--turn-username', 'u', '--turn-password', 'p', '--turn-ttl', '600'],
+      {},
+      /^--turn-ttl needs --turn-secret/,
+    );
+    rejectsConfig([], { TURN_TTL: '600' }, /^--turn-ttl needs --turn-secret/);
+    rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', 'short'], {}, '--turn-secret must be at least 16 characters');
+    rejectsOption(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-ttl', '59'], {}, '--turn-ttl');
+    // no message names the secret
+    for (const argv of [
+      ['--turn-secret', secret],
+      ['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-password', 'p'],
+    ]) {
+      assert.throws(
+        () => parseConfig(argv, {}),
+        (err: Error) => !err.message.includes(secret),
+      );
+    }
   });
 
   it('rejects an inverted, zero-based or malformed --rtc-port-range', () => {
