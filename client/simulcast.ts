@@ -75,18 +75,28 @@ function freshSsrc(used: Set<number>): number {
 }
 
 /**
- * Gives each layer of a SIM-group sender its size: ¼, ½, full. Chromium sizes munged
- * layers itself only for senders made by `addTrack`; a sendonly transceiver's layers all
- * come out at full size (measured with Chromium 156) unless the encodings say so.
+ * The most each layer may send, smallest first (bit/s): the full-size layer 1.5 Mbit/s,
+ * each smaller one a third of the next. Without them Chromium 156 sent the ¼-size layer
+ * at 300–380 kbit/s here, so a subscriber on a 400 kbit/s path could not get even that.
+ */
+export const LAYER_MAX_BITRATES = [150_000, 500_000, 1_500_000];
+
+/**
+ * Gives each layer of a SIM-group sender its size (¼, ½, full) and its bitrate ceiling.
+ * Chromium sizes munged layers itself only for senders made by `addTrack`; a sendonly
+ * transceiver's layers all come out at full size (measured with Chromium 156) unless the
+ * encodings say so.
  */
 export async function scaleLayers(pc: RTCPeerConnection): Promise<void> {
   for (const sender of pc.getSenders()) {
     if (sender.track?.kind !== 'video') continue;
     const params = sender.getParameters();
     const n = params.encodings.length;
-    if (n < 2 || params.encodings.every((e, i) => e.scaleResolutionDownBy === 2 ** (n - 1 - i))) continue;
+    const max = (i: number) => LAYER_MAX_BITRATES[LAYER_MAX_BITRATES.length - n + i] ?? LAYER_MAX_BITRATES[0]!;
+    if (n < 2 || params.encodings.every((e, i) => e.scaleResolutionDownBy === 2 ** (n - 1 - i) && e.maxBitrate === max(i))) continue;
     params.encodings.forEach((e, i) => {
       e.scaleResolutionDownBy = 2 ** (n - 1 - i);
+      e.maxBitrate = max(i);
     });
     await sender.setParameters(params);
   }

@@ -72,9 +72,7 @@ export interface WeeverOptions {
   disconnectGraceMs?: number;
   /**
    * Camera video in simulcast layers (¼, ½ and full size), so each subscriber gets the
-   * layer its path carries. Default false for now: the server's per-subscriber layer choice
-   * does not yet hold a capped subscriber's video (docs/design.md, "Simulcast").
-   * Screen shares are always sent at full size.
+   * layer its path carries; default true. Screen shares are always sent at full size.
    */
   simulcast?: boolean;
 }
@@ -155,7 +153,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.iceServers = opts.iceServers;
     this.iceTransportPolicy = opts.iceTransportPolicy;
     this.disconnectGraceMs = opts.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
-    this.simulcast = opts.simulcast ?? false;
+    this.simulcast = opts.simulcast ?? true;
     this.reconnectOpts =
       opts.reconnect === false
         ? null

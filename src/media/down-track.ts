@@ -90,6 +90,9 @@ export interface DownlinkListener {
   onNack(packets: number, now: number): void;
 }
 
+/** A layer's rate is measured from this long after it was subscribed to. */
+const RATE_SETTLE_MS = 2000;
+
 /** Exponential smoothing of the per-layer bitrates, per one-second tick. */
 const RATE_SMOOTHING = 0.5;
 
@@ -118,7 +121,10 @@ export class DownTrack implements PacketSink {
   readonly nack: NackResponder | undefined;
   /** sender reports of the current binding */
   reports: SenderReports | undefined;
-  private readonly sendRaw = (packet: Buffer) => this.sendToEngine(packet);
+  /** retransmissions and RTCP: they take the subscriber's downlink as media does, so the estimate counts them */
+  private readonly sendRaw = (packet: Buffer) => {
+    if (this.sendToEngine(packet)) this.downlink?.onSent(packet.length, performance.now());
+  };
   /** simulcast: the layer selection of the current binding */
   selector: LayerSelector | undefined;
   /** simulcast: the sink and subscription of each layer subscribed now */
@@ -127,6 +133,7 @@ export class DownTrack implements PacketSink {
   /** simulcast: each layer's bitrate as received here (bit/s, smoothed; 0 when not subscribed so far) */
   readonly layerBps = new Float64Array(MAX_LAYERS);
   private readonly layerBytesSeen = new Float64Array(MAX_LAYERS);
+  private readonly layerSubscribedAt = new Float64Array(MAX_LAYERS);
   private readonly sr = newSenderInfo();
   /** what the subscriber's link carries: told of every packet sent, report block and NACK */
   downlink: DownlinkListener | undefined;
@@ -193,7 +200,7 @@ export class DownTrack implements PacketSink {
       const selector = new LayerSelector(rewriter, {
         codec: source.info.codec === 'H264' ? 'h264' : 'vp8',
         requestKeyframe: (spatial) => l.keyframe(spatial),
-        onSwitched: () => this.keepSubscriptions(),
+        onSwitched: (spatial) => this.onLayerSwitched(spatial),
       });
       this.selector = selector;
       this.chain.set([selector, ...this.chainStages(rewriter, extensions)]);
@@ -227,6 +234,17 @@ export class DownTrack implements PacketSink {
     this.keepSubscriptions();
   }
 
+  private lastLayer = -1;
+
+  private onLayerSwitched(spatial: number): void {
+    // Down to a smaller layer (a congested path): what was sent before the keyframe the new
+    // layer starts at is no use to the receiver any more, and resending it on request would
+    // take the path from the new layer.
+    if (spatial >= 0 && spatial < this.lastLayer && this.source) this.nack?.reset(this.source.ssrc);
+    if (spatial >= 0) this.lastLayer = spatial;
+    this.keepSubscriptions();
+  }
+
   /** Subscribed to the layer forwarded and the target, to nothing else. */
   private keepSubscriptions(): void {
     const sel = this.selector;
@@ -238,6 +256,7 @@ export class DownTrack implements PacketSink {
       if (want && !this.layerSubs[i]) {
         const sink = (this.layerSinks[i] ??= new LayerSink(this, i));
         this.layerSubs[i] = l.subscribe(i, sink);
+        this.layerSubscribedAt[i] = performance.now();
       } else if (!want && this.layerSubs[i]) {
         this.layerSubs[i]!();
         this.layerSubs[i] = undefined;
@@ -245,15 +264,19 @@ export class DownTrack implements PacketSink {
     }
   }
 
-  /** Once a second: the layers' bitrates as received. */
+  /**
+   * Every allocation: the layers' bitrates as received. A layer's first seconds are left
+   * out: they carry the keyframe it was switched to, several times its usual rate.
+   */
   tickRates(elapsedMs: number): void {
     if (!this.selector || elapsedMs <= 0) return;
+    const now = performance.now();
     for (let i = 0; i < this.layerSinks.length; i++) {
       const sink = this.layerSinks[i];
       if (!sink) continue;
       const bytes = sink.bytes - this.layerBytesSeen[i]!;
       this.layerBytesSeen[i] = sink.bytes;
-      if (!this.layerSubs[i]) continue; // not received now: the last rate stays
+      if (!this.layerSubs[i] || now - this.layerSubscribedAt[i]! < RATE_SETTLE_MS) continue; // not received (steadily) now: the last rate stays
       const bps = (bytes * 8000) / elapsedMs;
       this.layerBps[i] = this.layerBps[i] === 0 ? bps : this.layerBps[i]! * (1 - RATE_SMOOTHING) + bps * RATE_SMOOTHING;
     }

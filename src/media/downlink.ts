@@ -9,8 +9,8 @@
  *   every ALLOCATE_MS: layer bitrates + estimate ─▶ allocate ─▶ DownTrack.setLayer
  *   every PAD_MS while probing: padding packets on one forwarding video DownTrack
  */
-import { publisherInfo } from 'weever-protocol';
-import { type AllocTrack, allocate, type Layer } from './bandwidth/allocator.js';
+import { layerSubject, publisherInfo } from 'weever-protocol';
+import { type AllocTrack, allocate, changedTracks, type Layer } from './bandwidth/allocator.js';
 import { DownlinkEstimator } from './bandwidth/downlink-estimator.js';
 import { type DownlinkListener, type DownTrack, DownTrackState } from './down-track.js';
 import { MAX_TEMPORAL } from './stages/layer-selector.js';
@@ -25,9 +25,16 @@ const AUDIO_BPS = 40_000;
  */
 const NOMINAL_BPS = [150_000, 500_000, 1_500_000];
 const PADDING_PACKET_BITS = (12 + 255) * 8;
+/** Cameras are paused only when the estimate is below this share of their smallest layers (with audio). */
+const MIN_SHARE_BEFORE_PAUSE = 0.5;
 
 export class Downlink implements DownlinkListener {
-  readonly estimator = new DownlinkEstimator();
+  /**
+   * Starts at 500 kbit/s: a camera's smallest layer plus audio fits with the allocator's
+   * headroom (≈ 250 + 40 kbit/s × 1.15, measured), so video starts at once on any path
+   * that carries that, and probes find more within seconds.
+   */
+  readonly estimator = new DownlinkEstimator({ startBps: 500_000 });
   private previous = new Map<string, Layer | null>();
   private wantedBps = 0;
   private paddingBps = 0;
@@ -40,7 +47,13 @@ export class Downlink implements DownlinkListener {
     return this.previous;
   }
 
-  constructor(private readonly downTracks: () => readonly DownTrack[]) {}
+  constructor(
+    private readonly downTracks: () => readonly DownTrack[],
+    /** a layer's bitrate measured where it is published, when that is this instance */
+    private readonly publishedBps: (layerSubject: string) => number | undefined,
+    /** told when the choice changes (not per packet): the estimate and each DownTrack's layer */
+    private readonly onChange?: (estimateBps: number, layers: ReadonlyMap<string, Layer | null>) => void,
+  ) {}
 
   onSent(bytes: number, now: number): void {
     this.estimator.onSent(bytes, now);
@@ -74,6 +87,20 @@ export class Downlink implements DownlinkListener {
     else this.owed = 0;
   }
 
+  /**
+   * What the allocator may spend: the estimate, but at least every track's smallest layer
+   * while the estimate is above half of that. Against a policer the estimate swings low for
+   * a moment after the path saturates or a probe fails (a report over a quarter second of a
+   * burst); pausing a camera for that costs a keyframe wait to resume, and its smallest
+   * layer is what such a path carries. Below half, the path cannot carry it: then pause.
+   */
+  private budget(tracks: readonly AllocTrack[]): number {
+    const estimate = this.estimator.estimateBps;
+    let smallest = 0;
+    for (const t of tracks) smallest += t.layers[0]?.bps ?? 0;
+    return estimate >= smallest * MIN_SHARE_BEFORE_PAUSE ? Math.max(estimate, smallest) : estimate;
+  }
+
   private allocate(elapsedMs: number): void {
     const tracks: AllocTrack[] = [];
     const downs = this.downTracks();
@@ -89,12 +116,19 @@ export class Downlink implements DownlinkListener {
       if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
       const layers = [];
       for (let i = 0; i < n; i++) {
+        // Published here: its rate as measured, 0 for a layer the encoder does not send (a
+        // small capture gets fewer layers): never chosen. Elsewhere: what we received, or a guess.
+        const local = this.publishedBps(layerSubject(src.subject, i));
+        if (local !== undefined) {
+          if (local > 0) layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: local });
+          continue;
+        }
         const measured = d.layerBps[i]!;
         layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : (NOMINAL_BPS[i + 3 - n] ?? NOMINAL_BPS[2]!) });
       }
       tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers });
     }
-    const a = allocate(this.estimator.estimateBps, tracks, this.previous);
+    const a = allocate(this.budget(tracks), tracks, this.previous);
     this.wantedBps = a.wantedBps;
     for (const d of downs) {
       if (d.layerCount < 2) continue;
@@ -102,6 +136,7 @@ export class Downlink implements DownlinkListener {
       if (l === undefined) continue;
       d.setLayer(l ? l.spatial : -1, l ? l.temporal : MAX_TEMPORAL);
     }
+    if (this.onChange && changedTracks(this.previous, a.layers).length > 0) this.onChange(this.estimator.estimateBps, a.layers);
     this.previous = new Map(a.layers);
   }
 }

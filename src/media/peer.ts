@@ -12,6 +12,7 @@ import type { StateStore } from '../state/store.js';
 import type { ActiveSpeakers } from './active-speakers.js';
 import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
 import { BadOfferError, IceRestartError, oneLine } from './errors.js';
+import type { LayerRates } from './layer-rates.js';
 
 export interface PeerContext {
   config: Config;
@@ -21,6 +22,8 @@ export interface PeerContext {
   log: Logger;
   /** the active speakers of the rooms with subscribers here */
   speakers: ActiveSpeakers;
+  /** bitrates of the simulcast layers published here */
+  layerRates: LayerRates;
   /** called once when a peer has closed, after its own cleanup started */
   onClosed(peer: Peer, reason: CloseReason): void;
   /** a server offer was answered after `seconds` */

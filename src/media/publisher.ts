@@ -50,7 +50,10 @@ export class Publisher extends Peer {
     });
     if (ctx.config.keyframeIntervalMs > 0) {
       this.setRepeating(ctx.config.keyframeIntervalMs, () => {
-        for (const t of this.liveTracks()) t.requestKeyframes();
+        // Not for simulcast: one request makes Chromium's VP8 encoder key every layer at once,
+        // a burst on every subscriber's path each interval (measured: equal keyframe counts on
+        // all three layers); their subscribers' own requests and layer switches ask when needed.
+        for (const t of this.liveTracks()) if (!t.info.layers) t.requestKeyframes();
       });
     }
   }
@@ -115,7 +118,7 @@ export class Publisher extends Peer {
       localSsrc: this.localSsrc,
       payloadType: m?.payloadType ?? -1,
       ...(m?.rtxPayloadType !== undefined ? { rtx: { payloadType: m.rtxPayloadType, apt: m.payloadType } } : {}),
-      ...(sim ? { simulcast: { ...sim, openSender: (s: string) => this.ctx.bus.trackSender(s) } } : {}),
+      ...(sim ? { simulcast: { ...sim, openSender: (s: string) => this.ctx.bus.trackSender(s) }, rates: this.ctx.layerRates } : {}),
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
     });

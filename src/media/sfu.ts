@@ -11,6 +11,7 @@ import { ActiveSpeakers } from './active-speakers.js';
 import { ControlSubscriber } from './control-subscriber.js';
 import type { MediaEngine } from './engine.js';
 import { BadOfferError, DrainingError, DuplicatePeerError, OverloadedError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
+import { LayerRates } from './layer-rates.js';
 import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
 import { prepareOffer } from './sdp.js';
@@ -58,6 +59,7 @@ export class Sfu {
       bus,
       log,
       speakers: this.speakers,
+      layerRates: new LayerRates(),
       onClosed: (peer, reason) => this.onClosed(peer, reason),
       onRenegotiated,
     };

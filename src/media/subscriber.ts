@@ -40,7 +40,11 @@ export abstract class Subscriber extends Peer {
   private videoSentAt = 0;
 
   /** the downlink estimate and the layer each simulcast track gets */
-  readonly downlink = new Downlink(() => this.downTracks);
+  readonly downlink = new Downlink(
+    () => this.downTracks,
+    (subject) => this.ctx.layerRates.get(subject),
+    (estimateBps, layers) => this.log.debug({ estimateBps: Math.round(estimateBps), layers: Object.fromEntries(layers) }, 'layers chosen'),
+  );
 
   constructor(ctx: PeerContext, room: string, fullId: string) {
     super(ctx, room, fullId, 'sub');

@@ -25,6 +25,7 @@ import type { TrackSender, Unsubscribe } from '../bus/bus.js';
 import { RtpChain, type RtpStage } from './chain.js';
 import type { Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
+import type { LayerRates } from './layer-rates.js';
 import { NackGenerator } from './stages/nack-generator.js';
 import { ReceiveStats } from './stages/receive-stats.js';
 import { Reception } from './stages/reception.js';
@@ -35,6 +36,8 @@ import { SourceSelector } from './stages/source-selector.js';
 /** Minimum spacing of keyframe requests sent to one publisher track. */
 const KEYFRAME_MIN_INTERVAL_MS = 500;
 const CLOCK_RATE = { audio: 48000, video: 90000 } as const;
+/** One-second rates a layer's bitrate is the median of. */
+const RATE_SAMPLES = 5;
 
 export interface UpTrackOptions {
   info: TrackInfo;
@@ -54,6 +57,8 @@ export interface UpTrackOptions {
    * `layerSubject(subject, n)` through a sender from `openSender`.
    */
   simulcast?: { ssrcs: readonly number[]; rtx: readonly (number | undefined)[]; openSender: (subject: string) => TrackSender };
+  /** where a simulcast track's layer bitrates are published for subscribers on this instance */
+  rates?: LayerRates;
   /** called once, when the first packet with a payload arrives */
   onFlowing: (t: UpTrack) => void;
   /** subscribes to keyframe requests for `subject` from any instance */
@@ -76,6 +81,17 @@ export class UpLayer {
   senderReports = 0;
   /** keyframe requests (PLI) sent to the publisher */
   pliSent = 0;
+  /**
+   * The layer's usual bitrate (bit/s): the median of the last RATE_SAMPLES one-second
+   * rates, so the keyframes subscribers ask for (a second at several times the usual rate)
+   * do not make a layer look dearer than it is.
+   */
+  bps = 0;
+  private readonly samples = new Float64Array(RATE_SAMPLES);
+  private readonly sorted = new Float64Array(RATE_SAMPLES);
+  private sampleCount = 0;
+  private bytesBefore = 0;
+  private measuredAt = 0;
   private readonly chain: RtpChain;
   private readonly unsubscribeKeyframes: Unsubscribe | undefined;
   private readonly sr = newSenderInfo();
@@ -133,6 +149,19 @@ export class UpLayer {
     return true;
   }
 
+  /** Measures the bitrate since the last call (once a second, with the report). */
+  measure(now: number): void {
+    if (this.measuredAt > 0 && now > this.measuredAt) {
+      this.samples[this.sampleCount++ % RATE_SAMPLES] = ((this.stats.bytes - this.bytesBefore) * 8000) / (now - this.measuredAt);
+      const n = Math.min(this.sampleCount, RATE_SAMPLES);
+      this.sorted.set(this.samples);
+      const taken = this.sorted.subarray(0, n).sort();
+      this.bps = taken[n >> 1]!;
+    }
+    this.bytesBefore = this.stats.bytes;
+    this.measuredAt = now;
+  }
+
   sendReport(rembBps: number): void {
     const out = this.owner.rtcpOut;
     const block = this.owner.block;
@@ -179,6 +208,7 @@ export class UpTrack {
   readonly localSsrc: number;
   /** REMB we send with each receiver report (video), 0 for none */
   private rembBps = 0;
+  private readonly rates: LayerRates | undefined;
   // RTCP is built in buffers of our own, reused: the engine copies what it sends.
   readonly rtcpOut = Buffer.alloc(12 + 4 * 512);
   readonly block = newReportBlock();
@@ -192,6 +222,7 @@ export class UpTrack {
     this.subject = o.subject;
     this.track = o.track;
     this.localSsrc = o.localSsrc;
+    this.rates = o.rates;
     let flowingSaid = false;
     const onFlowing = () => {
       if (flowingSaid) return;
@@ -297,6 +328,11 @@ export class UpTrack {
   /** Sends the receiver reports (and REMB on video); the publisher calls it once a second. */
   sendReport(): void {
     if (this.ended) return;
+    const now = performance.now();
+    for (const l of this.layers) {
+      l.measure(now);
+      if (this.layers.length > 1) this.rates?.set(l.subject, l.bps);
+    }
     // one REMB is enough: it caps the publisher's whole video bitrate, all layers
     for (let i = 0; i < this.layers.length; i++) this.layers[i]!.sendReport(i === 0 ? this.rembBps : 0);
   }
@@ -326,7 +362,10 @@ export class UpTrack {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    for (const l of this.layers) l.end();
+    for (const l of this.layers) {
+      l.end();
+      this.rates?.delete(l.subject);
+    }
   }
 }
 

@@ -97,11 +97,24 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 398_438);
   });
 
-  it('settles on the policer from the first report, even above the start estimate', () => {
+  it('a lossy report never raises the estimate (a policer lets a burst through first)', () => {
     const leg = new Leg();
     leg.run(1000, 1_500_000);
     leg.rr(1 - 0.4 / 1.5);
-    assert.equal(leg.est.estimateBps, 398_438);
+    assert.equal(leg.est.estimateBps, 300_000);
+  });
+
+  it('decreases at most once a second', () => {
+    const leg = new Leg({ startBps: 2_000_000 });
+    leg.run(1000, 1_500_000);
+    leg.rr(0.5);
+    assert.equal(leg.est.estimateBps, 750_000);
+    leg.run(1500, 1_500_000);
+    leg.rr(0.75);
+    assert.equal(leg.est.estimateBps, 750_000, 'held: those packets left before the decrease could act');
+    leg.run(2100, 1_000_000);
+    leg.rr(0.75);
+    assert.equal(leg.est.estimateBps, 250_000);
   });
 
   it('holds between 2 % and 10 % loss', () => {
@@ -357,14 +370,14 @@ describe('DownlinkEstimator: probing', () => {
     assert.equal(leg.est.probe(1000, 5_000_000), 0);
     leg.run(2000, 1_000_000);
     leg.rr(0.25);
-    assert.equal(leg.est.estimateBps, 750_000);
+    assert.equal(leg.est.estimateBps, 300_000, 'a decrease, but never above the estimate');
     leg.run(3000, 600_000);
     leg.rr(0);
     // clean again, but the decrease at 2 s holds probes back until 4 s
     leg.run(3990, 600_000);
     assert.equal(leg.est.probe(3990, 5_000_000), 0);
     leg.run(4000, 600_000);
-    assert.equal(leg.est.probe(4000, 5_000_000), 5_500_000 - 600_000);
+    assert.equal(leg.est.probe(4000, 5_000_000), 8 * 600_000 - 600_000);
   });
 
   it('gives up a probe that no report judged within 3 s of its end', () => {

@@ -35,6 +35,8 @@
 
 /** Above: the path is saturated (libwebrtc's loss-based controller, 10 %). */
 const HIGH_LOSS = 0.1;
+/** After a decrease, the next one waits this long. */
+const DECREASE_HOLD_MS = 1000;
 /** Below: the path carried what we sent (libwebrtc, 2 %). */
 const LOW_LOSS = 0.02;
 const BUCKET_MS = 50;
@@ -58,6 +60,11 @@ const NACK_ABORT_SHARE = 0.1;
 const NACK_ABORT_MIN = 5;
 /** The media rate a probe's padding adds to is measured over this much before it. */
 const MEDIA_WINDOW_MS = 1000;
+/**
+ * A probe's aftermath counts as the probe this long after it: the retransmissions it caused
+ * and a policer's bucket it emptied make the next report lossy through no fault of the media.
+ */
+const PROBE_TAIL_MS = 1000;
 /** Windows of recent probes kept to tell a report that covers one (it judges the probe, not the path). */
 const PROBE_WINDOWS = 4;
 
@@ -120,6 +127,7 @@ export class DownlinkEstimator {
   private firstSentAt = -1;
   private packets = 0;
   private lastNow = 0;
+  private decreasedAt = Number.NEGATIVE_INFINITY;
   private rembAt = Number.NEGATIVE_INFINITY;
   private readonly spans = new Map<number, ReportSpan>();
   private judged = false;
@@ -287,9 +295,16 @@ export class DownlinkEstimator {
     const delivered = sent * (1 - loss);
     if (loss >= LOW_LOSS && end > this.lossyUntil) this.lossyUntil = end;
     if (loss > HIGH_LOSS) {
-      // Saturated: what arrived is what the path carries (a policer's rate), whether above or below the old estimate.
+      // Saturated: what arrived is what the path carries (a policer's rate). Never more than
+      // the estimate: over a short report interval a policer's burst allowance (nftables: a
+      // second at its rate) makes what arrived look like more than the path sustains.
+      // Once per DECREASE_HOLD_MS: the reports right after a decrease still count packets sent
+      // before the allocator could act on it (a layer switch waits for a keyframe); taking them
+      // too would push the estimate far below the path (libwebrtc holds 300 ms + RTT).
+      if (now - this.decreasedAt < DECREASE_HOLD_MS) return;
+      this.decreasedAt = now;
       this.decreases++;
-      this.set(delivered);
+      this.set(Math.min(delivered, this.lossBasedBps));
       this.failures++;
       this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
     } else if (loss < LOW_LOSS && delivered > this.lossBasedBps && start >= this.lossyUntil) {
@@ -345,7 +360,7 @@ export class DownlinkEstimator {
 
   private coversProbe(start: number, end: number): boolean {
     for (let i = 0; i < PROBE_WINDOWS; i++) {
-      if (start < this.windows[i * 2 + 1]! && end > this.windows[i * 2]!) return true;
+      if (start < this.windows[i * 2 + 1]! + PROBE_TAIL_MS && end > this.windows[i * 2]!) return true;
     }
     return false;
   }
