@@ -8,6 +8,7 @@
  *   await room.publish({ video: true, audio: true });
  *   await room.subscribe();
  */
+import { control, VIDEO_QUALITIES, type VideoQuality } from 'weever-protocol';
 import { Connection, DISCONNECT_GRACE_MS } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
@@ -15,7 +16,14 @@ import { newFullId, type PublisherInfo, type PublisherKind, publisherInfo, scree
 import { collect, grade, type IcePath, type StreamStats, selectedPath } from './stats.js';
 
 /** The control-message encoders and parser, for code that speaks on `Connection.dc` itself. */
-export { type ActiveSpeaker as ActiveSpeakerEntry, control, type Parsed, parseServerMessage, type ServerMessage } from 'weever-protocol';
+export {
+  type ActiveSpeaker as ActiveSpeakerEntry,
+  control,
+  type Parsed,
+  parseServerMessage,
+  type ServerMessage,
+  type VideoQuality,
+} from 'weever-protocol';
 export {
   Connection,
   type ConnectionHandlers,
@@ -129,6 +137,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly reconnectOpts: Required<ReconnectOptions> | null;
   private readonly disconnectGraceMs: number;
   private readonly simulcast: boolean;
+  /** setVideoQuality's caps, by publisher user id */
+  private readonly qualities = new Map<string, VideoQuality>();
   private readonly links = new Map<LinkKind, Link>();
   /** publishers seen by the subscriber connection, by full id */
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
@@ -444,7 +454,27 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     if (r?.joined) return;
     const info = r?.info ?? publisherInfo(fullId);
     this.remote.set(fullId, { info, joined: true, stream: r?.stream ?? null });
+    const quality = info.kind === 'camera' ? this.qualities.get(info.id) : undefined;
+    if (quality) this.sendQuality(fullId, quality);
     this.emit('publisherJoined', info);
+  }
+
+  /**
+   * Caps the camera of user `id` (a publisher's id, not its full id: the cap outlives its
+   * reconnects and ours) to `low` (its smallest simulcast layer), `medium`, or `high` (what
+   * the path carries, the default): thumbnails low, the spotlight high.
+   */
+  setVideoQuality(id: string, quality: VideoQuality): void {
+    if (!VIDEO_QUALITIES.includes(quality))
+      throw new WeeverError(0, `quality must be low, medium or high, not ${String(quality)}`, 'bad-request');
+    if (quality === 'high') this.qualities.delete(id);
+    else this.qualities.set(id, quality);
+    for (const [fullId, r] of this.remote) if (r.info.id === id && r.info.kind === 'camera') this.sendQuality(fullId, quality);
+  }
+
+  private sendQuality(pubFullId: string, quality: VideoQuality): void {
+    const dc = this.links.get('subscriber')?.conn?.dc;
+    if (dc?.readyState === 'open') dc.send(control.videoQuality(pubFullId, quality));
   }
 
   private onLeft(fullId: string): void {

@@ -141,6 +141,11 @@ export class ControlSubscriber extends Subscriber {
   }
 
   protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+    if (command.cmd === 'VIDEO_QUALITY') {
+      if (!this.downlink.setQuality(command.pub, command.quality)) this.send(control.error('too many publishers capped'));
+      else this.log.debug({ pub: command.pub, quality: command.quality }, 'video quality set');
+      return;
+    }
     if (command.cmd !== 'SDP_ANSWER') {
       this.send(control.error(`${command.cmd} is not expected from a subscriber`));
       return;

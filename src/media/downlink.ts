@@ -9,8 +9,8 @@
  *   every ALLOCATE_MS: layer bitrates + estimate ─▶ allocate ─▶ DownTrack.setLayer
  *   every PAD_MS while probing: padding packets on one forwarding video DownTrack
  */
-import { layerSubject, publisherInfo } from 'weever-protocol';
-import { type AllocTrack, allocate, changedTracks, type Layer } from './bandwidth/allocator.js';
+import { layerSubject, publisherInfo, type VideoQuality } from 'weever-protocol';
+import { type AllocTrack, allocate, changedTracks, type Layer, UP_HEADROOM } from './bandwidth/allocator.js';
 import { DownlinkEstimator } from './bandwidth/downlink-estimator.js';
 import { type DownlinkListener, type DownTrack, DownTrackState } from './down-track.js';
 import { MAX_TEMPORAL } from './stages/layer-selector.js';
@@ -25,6 +25,8 @@ const AUDIO_BPS = 40_000;
  */
 const NOMINAL_BPS = [150_000, 500_000, 1_500_000];
 const PADDING_PACKET_BITS = (12 + 255) * 8;
+/** Publishers one subscriber may cap at once. */
+const MAX_CAPS = 256;
 /** Cameras are paused only when the estimate is below this share of their smallest layers (with audio). */
 const MIN_SHARE_BEFORE_PAUSE = 0.5;
 
@@ -41,6 +43,8 @@ export class Downlink implements DownlinkListener {
   /** padding owed (bits), carried between PAD_MS ticks */
   private owed = 0;
   private lastAllocateAt = 0;
+  /** the app's caps, by publisher full id (VIDEO_QUALITY) */
+  private readonly caps = new Map<string, VideoQuality>();
   private lastPadAt = 0;
   /** the last choice, for stats and tests: DownTrack mid → layer (null: paused) */
   get layers(): ReadonlyMap<string, Layer | null> {
@@ -63,6 +67,18 @@ export class Downlink implements DownlinkListener {
   }
   onNack(packets: number, now: number): void {
     this.estimator.onNack(packets, now);
+  }
+
+  /**
+   * Caps a publisher's camera for this subscriber (`high` lifts the cap); false when too
+   * many publishers are capped already. Takes effect at the next allocation.
+   */
+  setQuality(pub: string, quality: VideoQuality): boolean {
+    if (quality === 'high') this.caps.delete(pub);
+    else if (!this.caps.has(pub) && this.caps.size >= MAX_CAPS) return false;
+    else this.caps.set(pub, quality);
+    this.lastAllocateAt = 0; // reallocate at the next tick
+    return true;
   }
 
   /** Reallocates (every ALLOCATE_MS) and sends the padding a probe asks for; called every PAD_MS. */
@@ -98,7 +114,8 @@ export class Downlink implements DownlinkListener {
     const estimate = this.estimator.estimateBps;
     let smallest = 0;
     for (const t of tracks) smallest += t.layers[0]?.bps ?? 0;
-    return estimate >= smallest * MIN_SHARE_BEFORE_PAUSE ? Math.max(estimate, smallest) : estimate;
+    // (with the allocator's up headroom, so a paused or new camera gets it too)
+    return estimate >= smallest * MIN_SHARE_BEFORE_PAUSE ? Math.max(estimate, smallest * UP_HEADROOM) : estimate;
   }
 
   private allocate(elapsedMs: number): void {
@@ -126,7 +143,9 @@ export class Downlink implements DownlinkListener {
         const measured = d.layerBps[i]!;
         layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : (NOMINAL_BPS[i + 3 - n] ?? NOMINAL_BPS[2]!) });
       }
-      tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers });
+      const quality = this.caps.get(src.pub);
+      const cap = quality === 'low' ? { maxSpatial: 0 } : quality === 'medium' ? { maxSpatial: Math.max(0, n - 2) } : undefined;
+      tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers, ...(cap ? { cap } : {}) });
     }
     const a = allocate(this.budget(tracks), tracks, this.previous);
     this.wantedBps = a.wantedBps;

@@ -84,6 +84,31 @@ describe('simulcast', () => {
     await Promise.all([pubPage, subPage].map((p) => p.close()));
   });
 
+  it('VIDEO_QUALITY caps one publisher for one subscriber: low → the smallest layer, high → the top again', async () => {
+    const room = 'sim-quality';
+    const pubPage = await openPage(ctx.browser, ctx.server);
+    const pub = await publishFrom(pubPage, room, 'alice', HD, undefined, true);
+    const [capped, other] = [await openPage(ctx.browser, ctx.server), await openPage(ctx.browser, ctx.server)];
+    await subscribeFrom(capped!, room, 'thumb');
+    await subscribeFrom(other!, room, 'spot');
+    for (const p of [capped!, other!]) await waitFor('top layer', async () => (await videoIn(p)).width === 1280, 30_000, 250);
+    const say = (text: string) => capped!.evaluate((t) => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.send(t), text);
+    await say(`VIDEO_QUALITY ${pub} low`);
+    await waitFor('the smallest layer after low', async () => (await videoIn(capped!)).width === 320, 10_000, 250);
+    await say(`VIDEO_QUALITY ${pub} medium`);
+    await waitFor('the middle layer after medium', async () => (await videoIn(capped!)).width === 640, 10_000, 250);
+    assert.equal((await videoIn(other!)).width, 1280, 'the other subscriber is not capped');
+    await say(`VIDEO_QUALITY ${pub} high`);
+    await waitFor('the top layer after high', async () => (await videoIn(capped!)).width === 1280, 10_000, 250);
+    await say('VIDEO_QUALITY nobody best');
+    const errors = await waitFor('an ERROR for a bad quality', async () => {
+      const v = await subView(capped!);
+      return v.state.errors.length > 0 ? v.state.errors : undefined;
+    });
+    assert.match(errors[0]!, /quality must be low, medium or high/);
+    await Promise.all([pubPage, capped!, other!].map((p) => p.close()));
+  });
+
   it('a subscriber capped at 400 kbit/s gets a lower layer and keeps decoding; the other keeps the top; the cap lifted, top again within 10 s', async () => {
     const room = 'sim-cap';
     const pubPage = await openPage(ctx.browser, ctx.server);

@@ -79,3 +79,27 @@ describe('errorMessage', () => {
     assert.equal(control.error(''), 'ERROR ');
   });
 });
+
+describe('VIDEO_QUALITY', () => {
+  it('round-trips through the encoder', () => {
+    assert.deepEqual(parseClientMessage(control.videoQuality('alice+x1', 'low')), {
+      ok: true,
+      command: { cmd: 'VIDEO_QUALITY', pub: 'alice+x1', quality: 'low' },
+    });
+    assert.equal(control.videoQuality('bob+y', 'high'), 'VIDEO_QUALITY bob+y high');
+  });
+
+  it('refuses a missing or extra part, an unknown quality and a bad full id', () => {
+    for (const [msg, error] of [
+      ['VIDEO_QUALITY', 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>'],
+      ['VIDEO_QUALITY alice+x1', 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>'],
+      ['VIDEO_QUALITY alice+x1 low now', 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>'],
+      ['VIDEO_QUALITY alice+x1 best', 'VIDEO_QUALITY: quality must be low, medium or high, not "best"'],
+    ] as const) {
+      assert.deepEqual(parseClientMessage(msg), { ok: false, error });
+    }
+    const bad = parseClientMessage('VIDEO_QUALITY a.b low');
+    assert.equal(bad.ok, false);
+    assert.match((bad as { error: string }).error, /^VIDEO_QUALITY: /);
+  });
+});

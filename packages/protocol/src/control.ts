@@ -3,10 +3,23 @@
  * then one space and the payload if any. Encoders and parsers for both ends.
  */
 
+import { checkName } from './ids.js';
+
 export const MAX_CONTROL_MESSAGE = 64 * 1024;
 
 /** What a client sends. */
-export type ClientCommand = { cmd: 'SDP_OFFER'; sdp: string } | { cmd: 'SDP_ANSWER'; sdp: string } | { cmd: 'STOP' };
+export type ClientCommand =
+  | { cmd: 'SDP_OFFER'; sdp: string }
+  | { cmd: 'SDP_ANSWER'; sdp: string }
+  | { cmd: 'VIDEO_QUALITY'; pub: string; quality: VideoQuality }
+  | { cmd: 'STOP' };
+
+/**
+ * The most a subscriber wants of a publisher's simulcast camera: `low` its smallest layer,
+ * `medium` up to the middle one, `high` whatever its path carries (the default).
+ */
+export type VideoQuality = 'low' | 'medium' | 'high';
+export const VIDEO_QUALITIES: readonly VideoQuality[] = ['low', 'medium', 'high'];
 
 /** One entry of `ACTIVE_SPEAKERS`: a publisher's full id and its smoothed level, dBov (-127 … 0, 0 loudest). */
 export interface ActiveSpeaker {
@@ -38,6 +51,8 @@ export const control = {
     for (const x of speakers) s += ` ${x.pub}:${Math.round(x.level)}`;
     return s;
   },
+  /** `VIDEO_QUALITY <pubFullId> <low|medium|high>`: a subscriber caps one publisher's video */
+  videoQuality: (pubFullId: string, quality: VideoQuality): string => `VIDEO_QUALITY ${pubFullId} ${quality}`,
   stop: (): string => 'STOP',
   ok: (): string => 'OK',
   error: (reason: string): string => `ERROR ${reason}`,
@@ -76,6 +91,15 @@ export function parseClientMessage(msg: string | { byteLength: number }): Parsed
       return { ok: true, command: { cmd: word, sdp: payload } };
     case 'STOP':
       return { ok: true, command: { cmd: 'STOP' } };
+    case 'VIDEO_QUALITY': {
+      const [pub, quality, extra] = payload.split(' ');
+      if (!pub || !quality || extra !== undefined) return { ok: false, error: 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>' };
+      const bad = checkName('full id', pub);
+      if (bad) return { ok: false, error: `VIDEO_QUALITY: ${bad}` };
+      if (!(VIDEO_QUALITIES as readonly string[]).includes(quality))
+        return { ok: false, error: `VIDEO_QUALITY: quality must be low, medium or high, not ${JSON.stringify(quality.slice(0, 16))}` };
+      return { ok: true, command: { cmd: 'VIDEO_QUALITY', pub, quality: quality as VideoQuality } };
+    }
     default:
       return { ok: false, error: `unknown command ${JSON.stringify(word.slice(0, 32))}` };
   }

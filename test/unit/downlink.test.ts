@@ -1,0 +1,110 @@
+/**
+ * The per-subscriber Downlink (src/media/downlink.ts): which layer each DownTrack is told
+ * to take for a given estimate, the app's caps, and the floor under a noisy estimate.
+ * DownTracks are stand-ins with the fields the Downlink reads.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DownTrack } from '../../src/media/down-track.js';
+import { DownTrackState } from '../../src/media/down-track.js';
+import { Downlink } from '../../src/media/downlink.js';
+
+interface Fake {
+  mid: string;
+  kind: 'audio' | 'video';
+  state: DownTrackState;
+  source: { pub: string; subject: string };
+  layerCount: number;
+  layerBps: Float64Array;
+  chosen: [number, number][];
+  tickRates(): void;
+  setLayer(s: number, t: number): void;
+  sendPadding(): boolean;
+}
+
+function track(mid: string, kind: 'audio' | 'video', pub: string, layers = 0): Fake {
+  return {
+    mid,
+    kind,
+    state: DownTrackState.Forwarding,
+    source: { pub, subject: `rtc.r.${pub}.${kind}.${kind}0` },
+    layerCount: layers,
+    layerBps: new Float64Array(4),
+    chosen: [],
+    tickRates() {},
+    setLayer(s, t) {
+      this.chosen.push([s, t]);
+    },
+    sendPadding: () => true,
+  };
+}
+
+/** A Downlink over `tracks` whose layer rates (published here) are `rates` by subject and layer. */
+function downlink(tracks: Fake[], rates: Record<string, number[]>, estimate: number): Downlink {
+  const d = new Downlink(
+    () => tracks as unknown as DownTrack[],
+    (subject) => {
+      const m = /^(.*?)(?:\.l(\d))?$/.exec(subject)!;
+      return rates[m[1]!]?.[Number(m[2] ?? 0)];
+    },
+  );
+  (d.estimator as unknown as { lossBasedBps: number }).lossBasedBps = estimate;
+  return d;
+}
+
+const CAM = 'rtc.r.alice+1.video.video0';
+const RATES = { [CAM]: [150_000, 500_000, 1_500_000] };
+
+describe('Downlink', () => {
+  it('gives a camera the layer the estimate carries, audio first', () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 800_000);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [1, 3]);
+  });
+
+  it('keeps the smallest layer when the estimate is above half of it, pauses below', () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 120_000);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3], '120k ≥ half of 150k + 40k audio: the smallest layer');
+    const cam2 = track('1', 'video', 'alice+1', 3);
+    const d2 = downlink([track('0', 'audio', 'alice+1'), cam2], RATES, 80_000);
+    d2.tick(1000);
+    assert.deepEqual(cam2.chosen.at(-1), [-1, 3], '80k: paused');
+  });
+
+  it('never chooses a layer the publisher does not send (rate 0 where it is published)', () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([cam], { [CAM]: [0, 500_000, 1_500_000] }, 5_000_000);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3]);
+    const d2 = downlink([cam], { [CAM]: [150_000, 500_000, 0] }, 5_000_000);
+    d2.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [1, 3]);
+  });
+
+  it("caps a publisher's camera at the app's quality, at the next tick", () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([cam], RATES, 5_000_000);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3]);
+    assert.equal(d.setQuality('alice+1', 'low'), true);
+    d.tick(1050);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3]);
+    d.setQuality('alice+1', 'medium');
+    d.tick(1100);
+    assert.deepEqual(cam.chosen.at(-1), [1, 3]);
+    d.setQuality('alice+1', 'high');
+    d.tick(1150);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3]);
+  });
+
+  it('bounds the caps one subscriber keeps', () => {
+    const d = downlink([], {}, 1_000_000);
+    for (let i = 0; i < 256; i++) assert.equal(d.setQuality(`p${i}+x`, 'low'), true);
+    assert.equal(d.setQuality('one-more+x', 'low'), false);
+    assert.equal(d.setQuality('p0+x', 'medium'), true, 'changing an existing cap is fine');
+    assert.equal(d.setQuality('one-more+x', 'high'), true, 'lifting is always fine');
+  });
+});
