@@ -68,10 +68,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     createSyncLogger().fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
     process.kill(process.pid, 'SIGKILL');
   });
-  sfu = new Sfu(config, engine, store, bus, log, (seconds) => {
-    metrics.renegotiations.inc();
-    metrics.renegotiationSeconds.observe(seconds);
-  });
+  sfu = new Sfu(
+    config,
+    engine,
+    store,
+    bus,
+    log,
+    (seconds) => {
+      metrics.renegotiations.inc();
+      metrics.renegotiationSeconds.observe(seconds);
+    },
+    (seconds) => metrics.layerSwitchSeconds.observe(seconds),
+  );
   const purge = setInterval(() => {
     shared.store.purgeExpired();
   }, 60_000);

@@ -200,7 +200,7 @@ export class DownTrack implements PacketSink {
       const selector = new LayerSelector(rewriter, {
         codec: source.info.codec === 'H264' ? 'h264' : 'vp8',
         requestKeyframe: (spatial) => l.keyframe(spatial),
-        onSwitched: (spatial) => this.onLayerSwitched(spatial),
+        onSwitched: (spatial, waitMs) => this.onLayerSwitched(spatial, waitMs),
       });
       this.selector = selector;
       this.chain.set([selector, ...this.chainStages(rewriter, extensions)]);
@@ -236,7 +236,11 @@ export class DownTrack implements PacketSink {
 
   private lastLayer = -1;
 
-  private onLayerSwitched(spatial: number): void {
+  /** told how long each layer switch waited for its keyframe (ms) */
+  onSwitchWait: ((ms: number) => void) | undefined;
+
+  private onLayerSwitched(spatial: number, waitMs: number): void {
+    if (waitMs >= 0 && this.lastLayer >= 0) this.onSwitchWait?.(waitMs);
     // Down to a smaller layer (a congested path): what was sent before the keyframe the new
     // layer starts at is no use to the receiver any more, and resending it on request would
     // take the path from the new layer.

@@ -28,6 +28,8 @@ export interface PeerContext {
   onClosed(peer: Peer, reason: CloseReason): void;
   /** a server offer was answered after `seconds` */
   onRenegotiated(seconds: number): void;
+  /** a subscriber's simulcast layer switch waited `seconds` for the new layer's keyframe */
+  onLayerSwitch(seconds: number): void;
 }
 
 export type CloseReason =

@@ -50,6 +50,7 @@ export class Sfu {
     readonly bus: Bus,
     readonly log: Logger,
     onRenegotiated: (seconds: number) => void = () => {},
+    onLayerSwitch: (seconds: number) => void = () => {},
   ) {
     this.speakers = new ActiveSpeakers(bus, store, log, { thresholdDbov: config.speakerThresholdDbov });
     this.ctx = {
@@ -62,6 +63,7 @@ export class Sfu {
       layerRates: new LayerRates(),
       onClosed: (peer, reason) => this.onClosed(peer, reason),
       onRenegotiated,
+      onLayerSwitch,
     };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();

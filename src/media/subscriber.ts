@@ -139,6 +139,7 @@ export abstract class Subscriber extends Peer {
       this.rtcpSeen = true;
     });
     down.downlink = this.downlink;
+    down.onSwitchWait = (ms) => this.ctx.onLayerSwitch(ms / 1000);
     this.downTracks.push(down);
     return down;
   }

@@ -27,6 +27,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly renegotiations: Counter;
   readonly renegotiationSeconds: Histogram;
+  readonly layerSwitchSeconds: Histogram;
   readonly storeSeconds: Histogram<'op' | 'result'>;
 
   constructor(pod: string, source: () => MetricsSource | undefined) {
@@ -118,6 +119,12 @@ export class Metrics {
       name: 'sfu_renegotiation_seconds',
       help: 'Server SDP_OFFER sent → SDP_ANSWER applied',
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+      registers,
+    });
+    this.layerSwitchSeconds = new Histogram({
+      name: 'sfu_layer_switch_seconds',
+      help: "Simulcast layer switches: a subscriber's new layer chosen → that layer's keyframe forwarded",
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.storeSeconds = new Histogram({

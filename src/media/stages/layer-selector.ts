@@ -52,8 +52,12 @@ export interface LayerSelectorOptions {
   clockRate?: number;
   /** asks the publisher for a keyframe on that spatial layer (throttling is the caller's) */
   requestKeyframe: (spatial: number) => void;
-  /** the forwarded layer changed (−1: paused): the DownTrack may unsubscribe the others */
-  onSwitched?: (spatial: number) => void;
+  /**
+   * the forwarded layer changed (−1: paused): the DownTrack may unsubscribe the others.
+   * `waitMs`: how long the switch waited for the new layer's keyframe (from the target
+   * being set), or −1 when it is not a switch that was waited for (a pause, a restart).
+   */
+  onSwitched?: (spatial: number, waitMs: number) => void;
   /** the target at start; paused (−1) when not given */
   spatial?: number;
   temporal?: number;
@@ -79,13 +83,15 @@ export class LayerSelector implements RtpStage {
   private readonly codec: LayerCodec;
   private readonly clockRate: number;
   private readonly requestKeyframe: (spatial: number) => void;
-  private readonly onSwitched: ((spatial: number) => void) | undefined;
+  private readonly onSwitched: ((spatial: number, waitMs: number) => void) | undefined;
 
   /** sequence number of the packet the current layer started at */
   private switchSeq = 0;
   private sinceSwitch = 0;
   /** receivedAt of the last packet forwarded */
   private lastAt = 0;
+  /** when the spatial target last changed (performance.now()); 0 once the switch happened */
+  private targetSetAt = 0;
 
   /** VP8 picture ids: input → output of the current layer */
   private readonly pictureIds = new Renumbering(0x7fff);
@@ -138,12 +144,13 @@ export class LayerSelector implements RtpStage {
    * one forwarded. Between packets.
    */
   setTarget(spatial: number, temporal: number = MAX_TEMPORAL): void {
+    if (spatial !== this.targetSpatial) this.targetSetAt = performance.now();
     this.targetSpatial = spatial;
     this.targetTemporal = temporal;
     if (spatial < 0) {
       if (this.currentSpatial >= 0) {
         this.currentSpatial = -1;
-        this.onSwitched?.(-1);
+        this.onSwitched?.(-1, -1);
       }
       return;
     }
@@ -211,7 +218,9 @@ export class LayerSelector implements RtpStage {
     this.switchSeq = h.seq;
     this.sinceSwitch = 0;
     this.switches++;
-    this.onSwitched?.(layer);
+    const waited = this.targetSetAt > 0 && h.receivedAt > 0 ? h.receivedAt - this.targetSetAt : -1;
+    this.targetSetAt = 0;
+    this.onSwitched?.(layer, waited);
   }
 
   /**
