@@ -7,7 +7,7 @@
 
 import { type ActiveSpeaker, control, type IceServer, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
 import { WeeverError } from './errors.js';
-import { scaleLayers, simulcastOffer } from './simulcast.js';
+import { layersFor, SIMULCAST_LAYERS, scaleLayers, simulcastOffer } from './simulcast.js';
 
 export type { Role } from 'weever-protocol';
 
@@ -235,7 +235,14 @@ export class Connection {
   /** Creates and applies our offer; a simulcast publisher's video goes in layers. */
   private async setOffer(): Promise<void> {
     const offer = await this.pc.createOffer();
-    if (this.opts.simulcast && offer.sdp) offer.sdp = simulcastOffer(offer.sdp);
+    if (this.opts.simulcast && offer.sdp) {
+      const video = this.pc
+        .getSenders()
+        .find((x) => x.track?.kind === 'video')
+        ?.track?.getSettings();
+      const layers = video?.width && video.height ? layersFor(video.width, video.height) : SIMULCAST_LAYERS;
+      offer.sdp = simulcastOffer(offer.sdp, layers);
+    }
     await this.pc.setLocalDescription(offer);
     if (this.opts.simulcast) await scaleLayers(this.pc);
   }

@@ -7,8 +7,21 @@
  * captures). docs/design.md, "Simulcast", has the measurements behind the choice.
  */
 
-/** Layers a camera is sent in. */
+/** Layers a camera is sent in, at most. */
 export const SIMULCAST_LAYERS = 3;
+
+/**
+ * How many layers a capture of `width`×`height` is sent in: Chromium encodes at most 3
+ * from 960×540 up, 2 from 480×270 up (a 640×480 camera), 1 below, and when given more it
+ * drops the LARGEST ones (measured: a 640×480 camera in 3 layers sent only 160 and 320
+ * wide). So the SDK asks for what will be sent.
+ */
+export function layersFor(width: number, height: number): number {
+  const pixels = width * height;
+  if (pixels >= 960 * 540) return 3;
+  if (pixels >= 480 * 270) return 2;
+  return 1;
+}
 
 /**
  * `sdp` with the sending video m-sections of the given mids (all when omitted) turned into

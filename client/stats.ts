@@ -50,7 +50,16 @@ export function collect(
     k.packets += num(direction === 'inbound' ? s.packetsReceived : s.packetsSent);
     k.packetsLost += num(s.packetsLost);
     k.bytes += num(direction === 'inbound' ? s.bytesReceived : s.bytesSent);
-    if (kind === 'video') {
+    if (kind === 'video' && direction === 'outbound' && typeof s.frameWidth === 'number' && k.width !== undefined) {
+      // Another simulcast layer of a track already counted: the frames, rate and size are the
+      // largest layer's (what a subscriber with room sees), not a sum.
+      if (s.frameWidth > k.width) {
+        k.frames = num(s.framesEncoded);
+        if (typeof s.framesPerSecond === 'number') k.framesPerSecond = s.framesPerSecond;
+        k.width = s.frameWidth;
+        if (typeof s.frameHeight === 'number') k.height = s.frameHeight;
+      }
+    } else if (kind === 'video') {
       k.frames = (k.frames ?? 0) + num(direction === 'inbound' ? s.framesDecoded : s.framesEncoded);
       if (typeof s.framesPerSecond === 'number') k.framesPerSecond = s.framesPerSecond;
       if (typeof s.frameWidth === 'number') k.width = s.frameWidth;

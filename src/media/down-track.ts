@@ -69,13 +69,18 @@ export interface DownTrackSource {
 /** Delivers one layer's packets to its DownTrack, marked with the layer (packets from NATS are not). */
 class LayerSink implements PacketSink {
   bytes = 0;
+  /** when its last RTP packet arrived (performance.now()), 0 before the first */
+  lastPacketAt = 0;
   constructor(
     private readonly down: DownTrack,
     private readonly layer: number,
   ) {}
   onPacket(packet: Buffer, header: RtpHeader): void {
     header.layer = this.layer;
-    if (!header.rtcp) this.bytes += packet.length;
+    if (!header.rtcp) {
+      this.bytes += packet.length;
+      this.lastPacketAt = header.receivedAt;
+    }
     this.down.onPacket(packet, header);
   }
 }
@@ -90,6 +95,10 @@ export interface DownlinkListener {
   onNack(packets: number, now: number): void;
 }
 
+/** A subscribed layer silent this long is taken as not sent… */
+const LAYER_SILENT_MS = 1500;
+/** …and not chosen again for this long. */
+const LAYER_OFF_MS = 10_000;
 /** A layer's rate is measured from this long after it was subscribed to. */
 const RATE_SETTLE_MS = 2000;
 
@@ -134,6 +143,7 @@ export class DownTrack implements PacketSink {
   readonly layerBps = new Float64Array(MAX_LAYERS);
   private readonly layerBytesSeen = new Float64Array(MAX_LAYERS);
   private readonly layerSubscribedAt = new Float64Array(MAX_LAYERS);
+  private readonly layerOffUntil = new Float64Array(MAX_LAYERS);
   private readonly sr = newSenderInfo();
   /** what the subscriber's link carries: told of every packet sent, report block and NACK */
   downlink: DownlinkListener | undefined;
@@ -197,6 +207,7 @@ export class DownTrack implements PacketSink {
       const l = source.layers;
       this.layerBps.fill(0);
       this.layerBytesSeen.fill(0);
+      this.layerOffUntil.fill(0);
       const selector = new LayerSelector(rewriter, {
         codec: source.info.codec === 'H264' ? 'h264' : 'vp8',
         requestKeyframe: (spatial) => l.keyframe(spatial),
@@ -266,6 +277,20 @@ export class DownTrack implements PacketSink {
         this.layerSubs[i] = undefined;
       }
     }
+  }
+
+  /**
+   * simulcast: whether layer `i` seems not to be sent (subscribed to for a while and
+   * silent), so it is not chosen for a while; for a publisher on another instance, whose
+   * layers' activity is not known here otherwise.
+   */
+  layerOff(i: number, now: number): boolean {
+    if (now < this.layerOffUntil[i]!) return true;
+    if (!this.layerSubs[i]) return false;
+    const since = Math.max(this.layerSubscribedAt[i]!, this.layerSinks[i]?.lastPacketAt ?? 0);
+    if (now - since < LAYER_SILENT_MS) return false;
+    this.layerOffUntil[i] = now + LAYER_OFF_MS;
+    return true;
   }
 
   /**

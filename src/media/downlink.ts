@@ -20,10 +20,11 @@ export const PAD_MS = 50;
 /** An Opus stream as the allocator reserves it before its rate is measured. */
 const AUDIO_BPS = 40_000;
 /**
- * A layer not received here yet: its rate guessed from Chromium's simulcast ladder for a
- * 1280×720 camera (¼ size ~150 kbit/s, ½ ~500, full ~1500); known layers replace it.
+ * A layer of a publisher elsewhere not received here yet: its rate guessed by its place
+ * from the top, as the SDK's layers went here (top ≈ 800 kbit/s at 1280×720, ≈ 480 at
+ * 640×480; the next ≈ 300; the smallest ≈ 150); measured rates replace it.
  */
-const NOMINAL_BPS = [150_000, 500_000, 1_500_000];
+const NOMINAL_FROM_TOP = [800_000, 300_000, 150_000];
 const PADDING_PACKET_BITS = (12 + 255) * 8;
 /** Publishers one subscriber may cap at once. */
 const MAX_CAPS = 256;
@@ -86,7 +87,7 @@ export class Downlink implements DownlinkListener {
     if (now - this.lastAllocateAt >= ALLOCATE_MS) {
       const elapsed = this.lastAllocateAt === 0 ? ALLOCATE_MS : now - this.lastAllocateAt;
       this.lastAllocateAt = now;
-      this.allocate(elapsed);
+      this.allocate(elapsed, now);
     }
     this.paddingBps = this.wantedBps > 0 ? this.estimator.probe(now, this.wantedBps) : 0;
     const dt = this.lastPadAt === 0 ? PAD_MS : Math.min(now - this.lastPadAt, 100);
@@ -115,10 +116,12 @@ export class Downlink implements DownlinkListener {
     let smallest = 0;
     for (const t of tracks) smallest += t.layers[0]?.bps ?? 0;
     // (with the allocator's up headroom, so a paused or new camera gets it too)
-    return estimate >= smallest * MIN_SHARE_BEFORE_PAUSE ? Math.max(estimate, smallest * UP_HEADROOM) : estimate;
+    // Before any report the estimate is only a start value: nothing is paused on it.
+    const floor = !this.estimator.judgedPath || estimate >= smallest * MIN_SHARE_BEFORE_PAUSE;
+    return floor ? Math.max(estimate, smallest * UP_HEADROOM) : estimate;
   }
 
-  private allocate(elapsedMs: number): void {
+  private allocate(elapsedMs: number, now: number): void {
     const tracks: AllocTrack[] = [];
     const downs = this.downTracks();
     for (const d of downs) {
@@ -133,15 +136,18 @@ export class Downlink implements DownlinkListener {
       if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
       const layers = [];
       for (let i = 0; i < n; i++) {
-        // Published here: its rate as measured, 0 for a layer the encoder does not send (a
-        // small capture gets fewer layers): never chosen. Elsewhere: what we received, or a guess.
+        // Published here: its rate as measured; 0 when the encoder does not send it (a small
+        // capture gets fewer layers, a narrow uplink drops the larger ones): never chosen.
+        // Elsewhere, or not measured yet: what we received, or a guess.
         const local = this.publishedBps(layerSubject(src.subject, i));
+        if (local === 0) continue;
         if (local !== undefined) {
-          if (local > 0) layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: local });
+          layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: local });
           continue;
         }
+        if (d.layerOff(i, now)) continue;
         const measured = d.layerBps[i]!;
-        layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : (NOMINAL_BPS[i + 3 - n] ?? NOMINAL_BPS[2]!) });
+        layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : NOMINAL_FROM_TOP[Math.min(n - 1 - i, 2)]! });
       }
       const quality = this.caps.get(src.pub);
       const cap = quality === 'low' ? { maxSpatial: 0 } : quality === 'medium' ? { maxSpatial: Math.max(0, n - 2) } : undefined;

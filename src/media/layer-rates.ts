@@ -1,26 +1,45 @@
 /**
- * The bitrate of each simulcast layer published on this instance, by its bus subject,
- * measured where the layers arrive (the UpTrack, once a second). Subscribers here read
- * it to choose layers: a layer they do not receive has a rate all the same. A layer of a
- * publisher on another instance is not here; its DownTracks measure what they receive.
+ * The simulcast layers published on this instance, by bus subject, as subscribers here
+ * choose from them: a layer's usual bitrate, and whether it is being sent at all (an
+ * encoder drops its larger layers when its own uplink narrows, e.g. after an outage). A
+ * layer of a publisher on another instance is not here; its DownTracks measure what they
+ * receive.
  */
-export class LayerRates {
-  private readonly bps = new Map<string, number>();
 
-  set(subject: string, bps: number): void {
-    this.bps.set(subject, bps);
+/** What a published layer tells (an UpLayer). */
+export interface PublishedLayer {
+  /** usual bitrate, bit/s; 0 before it was measured */
+  readonly bps: number;
+  /** when its last packet arrived (performance.now()); 0 before the first */
+  readonly lastPacketAt: number;
+}
+
+/** A layer silent this long is not being sent: not to be chosen. */
+export const LAYER_IDLE_MS = 500;
+
+export class LayerRates {
+  private readonly layers = new Map<string, PublishedLayer>();
+
+  set(subject: string, layer: PublishedLayer): void {
+    this.layers.set(subject, layer);
   }
 
-  /** bit/s, or undefined when the layer is not published here (or has not been measured yet) */
-  get(subject: string): number | undefined {
-    return this.bps.get(subject);
+  /**
+   * bit/s of a layer published here; 0 when it is not being sent; undefined when the
+   * layer is not published on this instance or its rate is not measured yet.
+   */
+  get(subject: string, now = performance.now()): number | undefined {
+    const l = this.layers.get(subject);
+    if (!l) return undefined;
+    if (l.lastPacketAt === 0 || now - l.lastPacketAt > LAYER_IDLE_MS) return 0;
+    return l.bps > 0 ? l.bps : undefined;
   }
 
   delete(subject: string): void {
-    this.bps.delete(subject);
+    this.layers.delete(subject);
   }
 
   get size(): number {
-    return this.bps.size;
+    return this.layers.size;
   }
 }

@@ -83,10 +83,12 @@ export class UpLayer {
   pliSent = 0;
   /**
    * The layer's usual bitrate (bit/s): the median of the last RATE_SAMPLES one-second
-   * rates, so the keyframes subscribers ask for (a second at several times the usual rate)
-   * do not make a layer look dearer than it is.
+   * rates it was sent at, so the keyframes subscribers ask for (a second at several times
+   * the usual rate) do not make a layer look dearer than it is.
    */
   bps = 0;
+  /** when the last packet of this layer arrived (performance.now()) */
+  lastPacketAt = 0;
   private readonly samples = new Float64Array(RATE_SAMPLES);
   private readonly sorted = new Float64Array(RATE_SAMPLES);
   private sampleCount = 0;
@@ -133,6 +135,7 @@ export class UpLayer {
 
   onRtp(p: Buffer, h: RtpHeader): void {
     h.layer = this.index;
+    if (!h.paddingOnly) this.lastPacketAt = h.receivedAt;
     if (this.chain.onRtp(p, h)) this.sender.send(p, h);
   }
 
@@ -152,11 +155,15 @@ export class UpLayer {
   /** Measures the bitrate since the last call (once a second, with the report). */
   measure(now: number): void {
     if (this.measuredAt > 0 && now > this.measuredAt) {
-      this.samples[this.sampleCount++ % RATE_SAMPLES] = ((this.stats.bytes - this.bytesBefore) * 8000) / (now - this.measuredAt);
-      const n = Math.min(this.sampleCount, RATE_SAMPLES);
-      this.sorted.set(this.samples);
-      const taken = this.sorted.subarray(0, n).sort();
-      this.bps = taken[n >> 1]!;
+      const bps = ((this.stats.bytes - this.bytesBefore) * 8000) / (now - this.measuredAt);
+      // A silent second (the encoder dropped the layer, or the path was down) says nothing
+      // of what the layer costs when it is sent: only seconds with packets are counted.
+      if (bps > 0) {
+        this.samples[this.sampleCount++ % RATE_SAMPLES] = bps;
+        const n = Math.min(this.sampleCount, RATE_SAMPLES);
+        this.sorted.set(this.samples);
+        this.bps = this.sorted.subarray(0, n).sort()[n >> 1]!;
+      }
     }
     this.bytesBefore = this.stats.bytes;
     this.measuredAt = now;
@@ -331,7 +338,7 @@ export class UpTrack {
     const now = performance.now();
     for (const l of this.layers) {
       l.measure(now);
-      if (this.layers.length > 1) this.rates?.set(l.subject, l.bps);
+      if (this.layers.length > 1) this.rates?.set(l.subject, l);
     }
     // one REMB is enough: it caps the publisher's whole video bitrate, all layers
     for (let i = 0; i < this.layers.length; i++) this.layers[i]!.sendReport(i === 0 ? this.rembBps : 0);

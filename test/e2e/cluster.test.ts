@@ -98,4 +98,29 @@ describe('three instances share rooms through Redis and NATS', () => {
     assert.equal((await c.resources()).bus.remoteTrackSubscriptions, 4);
     await Promise.all([subPage, p1, p2].map((p) => p.close()));
   });
+
+  it('a simulcast camera on A: B subscribes on NATS to the one layer its subscriber gets, which decodes the top one', async () => {
+    const [a, b] = cluster.servers as [Cluster['servers'][0], Cluster['servers'][0]];
+    const room = 'across-layers';
+    const pubPage = await openPage(browser, a);
+    await publishFrom(pubPage, room, 'carol', { audio: true, video: { width: 1280, height: 720 } }, undefined, true);
+    const subPage = await openPage(browser, b);
+    await subscribeFrom(subPage, room, 'viewer');
+    await waitFor(
+      'the top layer decoded on B',
+      async () => {
+        const video = (await subView(subPage)).inbound.find((x) => x.kind === 'video');
+        return video && video.frameWidth === 1280 && video.framesDecoded > 30;
+      },
+      40_000,
+      250,
+    );
+    // audio + the one video layer forwarded (a switch may hold two for a moment)
+    const subs = await waitFor('B on two track subjects', async () => {
+      const n = (await b.resources()).bus.remoteTrackSubscriptions;
+      return n === 2 ? n : undefined;
+    });
+    assert.equal(subs, 2);
+    await Promise.all([pubPage, subPage].map((p) => p.close()));
+  });
 });

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { mediaOf, openPage, publishFrom, serverAndBrowser, subscribeFrom, subView, waitFor } from './harness.js';
 import { freePort } from './services.js';
+import { playerView, stopPlayer, whepPlay } from './whep-player.js';
 
 const HD = { audio: true, video: { width: 1280, height: 720 } };
 
@@ -84,7 +85,27 @@ describe('simulcast', () => {
     await Promise.all([pubPage, subPage].map((p) => p.close()));
   });
 
-  it('VIDEO_QUALITY caps one publisher for one subscriber: low → the smallest layer, high → the top again', async () => {
+  it('a WHEP player of a simulcast camera gets a layer too, the top one on an open path', async () => {
+    const room = 'sim-whep';
+    const pubPage = await openPage(ctx.browser, ctx.server);
+    await publishFrom(pubPage, room, 'alice', HD, undefined, true);
+    const player = await openPage(ctx.browser, ctx.server);
+    const played = await whepPlay(player, `${ctx.server.publicUrl}/whep/${room}/alice`);
+    assert.equal(played.status, 201);
+    await waitFor(
+      'the player decodes the top layer',
+      async () => {
+        const v = await playerView(player);
+        return v.videoWidth === 1280 && v.videoFrames > 30 ? v : undefined;
+      },
+      40_000,
+      250,
+    );
+    await stopPlayer(player);
+    await Promise.all([pubPage, player].map((p) => p.close()));
+  });
+
+  it('VIDEO_QUALITY caps one publisher for one subscriber (low, medium, high); each switch freezes no longer than its keyframe wait', async () => {
     const room = 'sim-quality';
     const pubPage = await openPage(ctx.browser, ctx.server);
     const pub = await publishFrom(pubPage, room, 'alice', HD, undefined, true);
@@ -93,13 +114,33 @@ describe('simulcast', () => {
     await subscribeFrom(other!, room, 'spot');
     for (const p of [capped!, other!]) await waitFor('top layer', async () => (await videoIn(p)).width === 1280, 30_000, 250);
     const say = (text: string) => capped!.evaluate((t) => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.send(t), text);
-    await say(`VIDEO_QUALITY ${pub} low`);
-    await waitFor('the smallest layer after low', async () => (await videoIn(capped!)).width === 320, 10_000, 250);
-    await say(`VIDEO_QUALITY ${pub} medium`);
-    await waitFor('the middle layer after medium', async () => (await videoIn(capped!)).width === 640, 10_000, 250);
+    /** One switch: the keyframe wait the server measured (sfu_layer_switch_seconds) and the freezes the subscriber saw. */
+    const switchTo = async (quality: string, width: number) => {
+      const before = await switchMetric();
+      const v0 = await videoIn(capped!);
+      await say(`VIDEO_QUALITY ${pub} ${quality}`);
+      await waitFor(`width ${width} after ${quality}`, async () => (await videoIn(capped!)).width === width, 10_000, 100);
+      await new Promise((r) => setTimeout(r, 1000)); // a freeze is counted when it ends
+      const after = await switchMetric();
+      const v1 = await videoIn(capped!);
+      const wait = (after.sum - before.sum) / Math.max(1, after.count - before.count);
+      const frozen = v1.freezes - v0.freezes;
+      console.log(
+        `switch to ${quality}: keyframe wait ${(wait * 1000).toFixed(0)} ms (${after.count - before.count} switch), frozen ${(frozen * 1000).toFixed(0)} ms`,
+      );
+      assert.ok(after.count > before.count, 'the switch was measured');
+      // the old layer goes on until the new one's keyframe: a freeze, if any, is no longer than that wait
+      assert.ok(frozen <= wait + 0.05, `frozen ${frozen.toFixed(3)} s ≤ keyframe wait ${wait.toFixed(3)} s`);
+    };
+    const switchMetric = async () => {
+      const text = await (await fetch(`${ctx.server.privateUrl}/metrics`)).text();
+      const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { sum: read('sfu_layer_switch_seconds_sum'), count: read('sfu_layer_switch_seconds_count') };
+    };
+    await switchTo('low', 320);
+    await switchTo('medium', 640);
     assert.equal((await videoIn(other!)).width, 1280, 'the other subscriber is not capped');
-    await say(`VIDEO_QUALITY ${pub} high`);
-    await waitFor('the top layer after high', async () => (await videoIn(capped!)).width === 1280, 10_000, 250);
+    await switchTo('high', 1280);
     await say('VIDEO_QUALITY nobody best');
     const errors = await waitFor('an ERROR for a bad quality', async () => {
       const v = await subView(capped!);

@@ -36,6 +36,8 @@ export interface PlayerView {
   audioPackets: number;
   /** mimeType of the video codec being received, e.g. video/H264 */
   videoCodec?: string;
+  /** width of the last decoded video frame (a simulcast publisher: the layer received) */
+  videoWidth: number;
   /** `<stream> <track>` of every m-line of the answer, in order */
   msids: string[];
   directions: string[];
@@ -121,10 +123,12 @@ export async function playerView(page: Page): Promise<PlayerView> {
     let videoFrames = 0;
     let audioPackets = 0;
     let videoCodec: string | undefined;
+    let videoWidth = 0;
     stats.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video') {
         videoFrames += s.framesDecoded ?? 0;
+        if (s.frameWidth) videoWidth = s.frameWidth;
         if (s.codecId && (s.framesDecoded ?? 0) > 0) videoCodec = stats.get(s.codecId)?.mimeType;
       } else audioPackets += s.packetsReceived ?? 0;
     });
@@ -133,6 +137,7 @@ export async function playerView(page: Page): Promise<PlayerView> {
       videoFrames,
       audioPackets,
       videoCodec,
+      videoWidth,
       msids: sections.map((sec) => /^a=msid:(\S+ \S+)/m.exec(sec)?.[1] ?? ''),
       directions: sections.map((sec) => /^a=(sendonly|recvonly|sendrecv|inactive)/m.exec(sec)?.[1] ?? ''),
       iceState: pc.iceConnectionState,

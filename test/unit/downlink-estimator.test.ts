@@ -104,6 +104,18 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 300_000);
   });
 
+  it('takes the loss over a path outage (no report for 2.5 s) for what it is: no decrease', () => {
+    const leg = new Leg({ startBps: 1_000_000 });
+    leg.run(1000, 800_000);
+    leg.rr(0);
+    leg.run(9000, 800_000); // everything dropped both ways for 8 s: no report
+    leg.rr(0.95, VIDEO, 1000);
+    assert.equal(leg.est.estimateBps, 1_000_000);
+    leg.run(10_000, 800_000);
+    leg.rr(0.5);
+    assert.equal(leg.est.estimateBps, 400_000, 'the path back, loss is judged again');
+  });
+
   it('decreases at most once a second', () => {
     const leg = new Leg({ startBps: 2_000_000 });
     leg.run(1000, 1_500_000);

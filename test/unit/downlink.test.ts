@@ -18,6 +18,7 @@ interface Fake {
   layerBps: Float64Array;
   chosen: [number, number][];
   tickRates(): void;
+  layerOff(): boolean;
   setLayer(s: number, t: number): void;
   sendPadding(): boolean;
 }
@@ -32,6 +33,7 @@ function track(mid: string, kind: 'audio' | 'video', pub: string, layers = 0): F
     layerBps: new Float64Array(4),
     chosen: [],
     tickRates() {},
+    layerOff: () => false,
     setLayer(s, t) {
       this.chosen.push([s, t]);
     },
@@ -48,7 +50,8 @@ function downlink(tracks: Fake[], rates: Record<string, number[]>, estimate: num
       return rates[m[1]!]?.[Number(m[2] ?? 0)];
     },
   );
-  (d.estimator as unknown as { lossBasedBps: number }).lossBasedBps = estimate;
+  // as if reports had judged the path (before any, the floor below holds whatever the estimate)
+  Object.assign(d.estimator as unknown as { lossBasedBps: number; judged: boolean }, { lossBasedBps: estimate, judged: true });
   return d;
 }
 
@@ -72,6 +75,14 @@ describe('Downlink', () => {
     const d2 = downlink([track('0', 'audio', 'alice+1'), cam2], RATES, 80_000);
     d2.tick(1000);
     assert.deepEqual(cam2.chosen.at(-1), [-1, 3], '80k: paused');
+  });
+
+  it('pauses nothing before a report judged the path', () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 80_000);
+    (d.estimator as unknown as { judged: boolean }).judged = false;
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3]);
   });
 
   it('never chooses a layer the publisher does not send (rate 0 where it is published)', () => {

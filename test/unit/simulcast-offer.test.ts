@@ -108,3 +108,21 @@ describe('prepareOffer with a SIM group', () => {
     assert.equal(lines(q.sdp, 'a=ssrc-group:SIM').length, 0);
   });
 });
+
+describe('layersFor', () => {
+  it('asks for the layers Chromium sends for a capture size (it drops the largest beyond those)', async () => {
+    const { layersFor } = await import('weever-streaming/sdk/simulcast');
+    assert.deepEqual(
+      [
+        [1920, 1080],
+        [1280, 720],
+        [960, 540],
+        [640, 480],
+        [640, 360],
+        [480, 270],
+        [320, 240],
+      ].map(([w, h]) => layersFor(w!, h!)),
+      [3, 3, 3, 2, 2, 2, 1],
+    );
+  });
+});

@@ -35,6 +35,11 @@
 
 /** Above: the path is saturated (libwebrtc's loss-based controller, 10 %). */
 const HIGH_LOSS = 0.1;
+/**
+ * No report from the subscriber for this long: its path was down (a video receiver reports
+ * about every second, and with every NACK).
+ */
+const OUTAGE_MS = 2500;
 /** After a decrease, the next one waits this long. */
 const DECREASE_HOLD_MS = 1000;
 /** Below: the path carried what we sent (libwebrtc, 2 %). */
@@ -94,6 +99,8 @@ interface ReportSpan {
   ext: number;
   expected: number;
   lost: number;
+  /** the next report only starts a new interval: the last one spans a path outage */
+  rebase: boolean;
 }
 
 export class DownlinkEstimator {
@@ -128,6 +135,7 @@ export class DownlinkEstimator {
   private packets = 0;
   private lastNow = 0;
   private decreasedAt = Number.NEGATIVE_INFINITY;
+  private lastReportAt = -1;
   private rembAt = Number.NEGATIVE_INFINITY;
   private readonly spans = new Map<number, ReportSpan>();
   private judged = false;
@@ -163,6 +171,11 @@ export class DownlinkEstimator {
     return this.lossBasedBps;
   }
 
+  /** A report has judged the path: before it, the estimate is only the start value. */
+  get judgedPath(): boolean {
+    return this.judged;
+  }
+
   /** A probe's padding is being sent now. */
   get probing(): boolean {
     return this.state === 'probing';
@@ -185,10 +198,22 @@ export class DownlinkEstimator {
    */
   onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void {
     this.tick(now);
+    // No report at all for a while: the path was down both ways (an outage, not congestion).
+    // What was lost meanwhile says nothing about the rate the path carries, so each stream's
+    // next report only starts a new interval, and the estimate stays as it was.
+    if (this.lastReportAt >= 0 && now - this.lastReportAt > OUTAGE_MS) for (const sp of this.spans.values()) sp.rebase = true;
+    this.lastReportAt = now;
     const loss = fractionLost / 256;
     const span = this.spans.get(ssrc);
+    if (span?.rebase) {
+      span.rebase = false;
+      span.start = now;
+      span.ext = extHighestSeq;
+      span.expected = span.lost = 0;
+      return;
+    }
     if (!span) {
-      this.spans.set(ssrc, { start: now, ext: extHighestSeq, expected: 0, lost: 0 });
+      this.spans.set(ssrc, { start: now, ext: extHighestSeq, expected: 0, lost: 0, rebase: false });
       const from = Math.max(now - FIRST_REPORT_SPAN_MS, this.firstSentAt < 0 ? now : this.firstSentAt);
       if (now - from >= MIN_SAMPLE_MS) this.sample(from, now, loss, now);
       return;
