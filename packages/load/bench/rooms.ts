@@ -5,7 +5,17 @@
  * - conference: P participants, each publishing and subscribing to all the others.
  */
 import { LoadRun } from '../src/run.js';
-import { type CommonOptions, loadOptions, note, printRows, type Row, serverUnderTest, steadyWindow } from './lib/load-bench.js';
+import { layerShapes } from '../src/source.js';
+import {
+  type CommonOptions,
+  loadOptions,
+  note,
+  printRows,
+  type Row,
+  serverUnderTest,
+  steadyWindow,
+  waitKeyframeWidth,
+} from './lib/load-bench.js';
 import { machine } from './lib/machine.js';
 
 async function oneRoom(
@@ -14,11 +24,12 @@ async function oneRoom(
   sizes: number[],
   shape: (n: number) => Parameters<typeof loadOptions>[3],
   title: string,
+  settled?: (run: LoadRun) => Promise<unknown>,
 ): Promise<Row[]> {
   if (o.target === 'both') {
     // Same run, same media, same pinning: ours first, then Janus, then the ratio.
-    const ours = await oneRoom({ ...o, target: 'weever' }, scenario, sizes, shape, title);
-    const janus = await oneRoom({ ...o, target: 'janus' }, scenario, sizes, shape, title);
+    const ours = await oneRoom({ ...o, target: 'weever' }, scenario, sizes, shape, title, settled);
+    const janus = await oneRoom({ ...o, target: 'janus' }, scenario, sizes, shape, title, settled);
     printComparison(ours, janus);
     return [...ours, ...janus];
   }
@@ -29,7 +40,7 @@ async function oneRoom(
     for (const n of sizes) {
       const run = await LoadRun.start(loadOptions(o, sut, `${scenario}-${n}-${Date.now()}`, shape(n)));
       try {
-        const { row } = await steadyWindow(run, sut, o, scenario);
+        const { row } = await steadyWindow(run, sut, o, scenario, settled);
         rows.push(row);
         note(`${scenario} ${n}: ${JSON.stringify(row)}`);
       } finally {
@@ -96,13 +107,32 @@ export function lastLine(scenario: string, rows: Row[]): string {
   return JSON.stringify(rows.length === 1 ? rows[0] : { scenario, results: rows });
 }
 
-export async function fanout(o: CommonOptions & { subscribers: number[] }): Promise<Row[]> {
+export async function fanout(o: CommonOptions & { subscribers: number[]; layers?: number; receiverReports?: boolean }): Promise<Row[]> {
+  const layers = o.layers ?? 1;
+  // The downlink estimate behind the layer choice rises only on receiver reports: layers need them.
+  const receiverReports = layers > 1 || o.receiverReports === true;
+  const video =
+    layers > 1
+      ? `VP8 ${layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers)
+          .map((l) => `${l.width}×${l.height} ${l.bitrate / 1000}`)
+          .join(' + ')} kbit/s simulcast`
+      : `VP8 ${o.videoBitrate / 1000} kbit/s`;
   const rows = await oneRoom(
     o,
     'fanout',
     o.subscribers,
-    (n) => ({ publishers: 1, subscribers: n }),
-    `fanout: 1 publisher (VP8 ${o.videoBitrate / 1000} kbit/s ${o.fps} fps + Opus 20 ms) → N subscribers, ${o.seconds} s window after ${o.warmup} s warm-up`,
+    (n) => ({ publishers: 1, subscribers: n, layers, receiverReports }),
+    `fanout: 1 publisher (${video} ${o.fps} fps + Opus 20 ms) → N subscribers${receiverReports ? ' sending receiver reports' : ''}, ${o.seconds} s window after ${o.warmup} s warm-up`,
+    layers > 1
+      ? async (run) => {
+          // The window starts once every subscriber's allocation settled on the top layer
+          // (probes done); if some never get there within 30 s, it starts anyway and the
+          // keyframe sizes in the output say which layer each got.
+          const top = layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers).at(-1)!;
+          const ok = await waitKeyframeWidth(run, top.width!, 30_000);
+          note(ok ? `every subscriber on the top layer (${top.width}×${top.height})` : 'not every subscriber on the top layer after 30 s');
+        }
+      : undefined,
   );
   for (const target of ['weever', 'janus']) {
     // Slope between the two largest N: the cost of one more forwarded packet, without the fixed per-second costs.

@@ -17,7 +17,16 @@ commonOptions(
   true,
 )
   .option('--subscribers <list>', 'values of N, comma separated', intList, [1, 5, 10, 20])
+  .option(
+    '--layers <n>',
+    'VP8 simulcast layers the publisher sends (SSRCs in a SIM group; top at --video-bitrate, then 50 % and 15 %); implies --receiver-reports',
+    int,
+    1,
+  )
+  .option('--receiver-reports', 'subscribers send an RTCP receiver report per track every second (the downlink estimate needs them)', false)
   .action(async (o) => {
+    if (o.layers < 1 || o.layers > 3) throw new Error('--layers: 1 to 3');
+    if (o.layers > 1 && o.target !== 'weever') throw new Error('--layers: weever only');
     console.log(lastLine('fanout', await fanout(o)));
   });
 commonOptions(program.command('audio-room').description('K audio-only publishers → N subscribers ("Clubhouse" room)'), true)

@@ -3,9 +3,11 @@
  * one 5 ms timer) and subscribers (recorders). Snapshots are plain data, so a worker
  * can post them and the runner can add them up.
  */
+
+import { randomSsrc } from 'weever-rtp';
 import { nowMs } from './media.js';
-import { type DelayHistograms, SubscriberRecorder } from './recorder.js';
-import { OpusSource, type VideoShape, Vp8Source } from './source.js';
+import { type DelayHistograms, RR_BYTES, SubscriberRecorder, writeReceiverReportOf } from './recorder.js';
+import { layerShapes, OpusSource, SimulcastVp8Source, type VideoShape, Vp8Source } from './source.js';
 import { DelayHistogram } from './stats.js';
 import type { Kind, PublisherConnection, SubscriberConnection, Target } from './target.js';
 import { createTarget, type TargetName } from './targets.js';
@@ -21,6 +23,10 @@ export interface ClientsConfig {
   audio: boolean;
   /** connections opened at the same time by this thread */
   concurrency: number;
+  /** VP8 simulcast layers per publisher (SSRCs in a SIM group, `layerShapes`: the top one is `video`); 1 or absent: one stream */
+  layers?: number;
+  /** subscribers send an RTCP receiver report per received track every second, as browsers do */
+  receiverReports?: boolean;
 }
 
 /** A kind's counters at zero. */
@@ -66,6 +72,12 @@ export interface TrackDetail {
   lossPercent: number;
   jitterMs: number;
   keyframes: number;
+  bytes: number;
+  /** of `packets`: with the padding bit (probes) */
+  paddingPackets: number;
+  /** dimensions of the last keyframe received (0: none): a simulcast layer's size */
+  width: number;
+  height: number;
 }
 
 export interface JoinTiming {
@@ -96,16 +108,20 @@ export interface SnapshotDetail {
 interface Sending {
   connection: PublisherConnection;
   startedAt: number;
-  video?: Vp8Source;
+  video?: Vp8Source | SimulcastVp8Source;
   audio?: OpusSource;
 }
 
 interface Receiving {
   connection: SubscriberConnection;
   recorder: SubscriberRecorder;
+  /** sender SSRC of its receiver reports */
+  rtcpSsrc: number;
 }
 
 const TICK_MS = 5;
+/** Chromium sends a receiver report about every second at these rates. */
+const REPORT_MS = 1000;
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
 async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
@@ -122,6 +138,8 @@ export class LoadClients {
   private readonly failures: string[] = [];
   private readonly delays: DelayHistograms = { audio: new DelayHistogram(), video: new DelayHistogram() };
   private timer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly rr = Buffer.alloc(RR_BYTES);
   private stopped = false;
 
   private constructor(
@@ -138,13 +156,18 @@ export class LoadClients {
 
   /** Connects publishers `ids` and starts their media; failures are recorded, not thrown. */
   async publish(ids: string[]): Promise<void> {
-    const media = { audio: this.cfg.audio, video: this.cfg.video !== null };
+    const layers = this.cfg.layers ?? 1;
+    const media = { audio: this.cfg.audio, video: this.cfg.video !== null, layers };
     await pool(ids, this.cfg.concurrency, async (id) => {
       try {
         const connection = await this.target.publish(this.cfg.room, id, media);
         if (this.stopped) return void (await connection.close());
         const s: Sending = { connection, startedAt: nowMs() };
-        if (connection.video && this.cfg.video) {
+        if (connection.videoLayers && this.cfg.video) {
+          const v = new SimulcastVp8Source(connection.videoLayers, layerShapes(this.cfg.video, connection.videoLayers.length));
+          connection.onKeyframeRequest((ssrc) => v.requestKeyframe(ssrc));
+          s.video = v;
+        } else if (connection.video && this.cfg.video) {
           const v = new Vp8Source(connection.video, this.cfg.video);
           connection.onKeyframeRequest(() => v.requestKeyframe());
           s.video = v;
@@ -167,7 +190,8 @@ export class LoadClients {
         const connection = await this.subscribeTarget.subscribe(this.cfg.room, id);
         connection.onRtp((kind, p) => recorder.onRtp(kind, p));
         if (this.stopped) return void (await connection.close());
-        this.receiving.push({ connection, recorder });
+        this.receiving.push({ connection, recorder, rtcpSsrc: randomSsrc() });
+        if (this.cfg.receiverReports) this.reportTimer ??= setInterval(() => this.report(), REPORT_MS);
       } catch (err) {
         this.failures.push(`subscriber ${id}: ${(err as Error).message}`);
       }
@@ -181,6 +205,19 @@ export class LoadClients {
       const elapsed = now - s.startedAt;
       s.video?.tick(elapsed);
       s.audio?.tick(elapsed);
+    }
+  }
+
+  /** One receiver report per received track of every subscriber. */
+  private report(): void {
+    if (this.stopped) return;
+    for (const r of this.receiving) {
+      const send = r.connection.sendRtcp;
+      if (!send) continue;
+      for (const t of r.recorder.tracks) {
+        writeReceiverReportOf(t, this.rr, r.rtcpSsrc);
+        send.call(r.connection, t.kind, this.rr);
+      }
     }
   }
 
@@ -232,6 +269,10 @@ export class LoadClients {
           lossPercent: t.seq.expected ? Number(((100 * t.seq.lost) / t.seq.expected).toFixed(3)) : 0,
           jitterMs: Number(t.jitter.ms().toFixed(3)),
           keyframes: t.keyframes,
+          bytes: t.bytes,
+          paddingPackets: t.paddingPackets,
+          width: t.keyWidth,
+          height: t.keyHeight,
         })),
       );
     }
@@ -249,6 +290,7 @@ export class LoadClients {
   stopSending(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.reportTimer);
   }
 
   async close(): Promise<void> {

@@ -261,9 +261,9 @@ abstract class JanusConnection {
 class JanusPublisher extends JanusConnection implements PublisherConnection {
   video?: MediaSender;
   audio?: MediaSender;
-  readonly keyframeCbs: (() => void)[] = [];
+  readonly keyframeCbs: ((ssrc: number) => void)[] = [];
 
-  onKeyframeRequest(cb: () => void): void {
+  onKeyframeRequest(cb: (ssrc: number) => void): void {
     this.keyframeCbs.push(cb);
   }
 }
@@ -302,7 +302,8 @@ export class JanusTarget implements Target {
     this.url = opts.url.replace(/\/+$/, '');
   }
 
-  async publish(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<PublisherConnection> {
+  async publish(room: string, id: string, media: { audio: boolean; video: boolean; layers?: number }): Promise<PublisherConnection> {
+    if ((media.layers ?? 1) > 1) throw new Error('the Janus target publishes one video layer (no simulcast)');
     if (!media.audio && !media.video) throw new Error('janus publish: send audio, video or both');
     const roomId = await this.room(room);
     const session = await this.session();
@@ -313,8 +314,9 @@ export class JanusTarget implements Target {
     try {
       if (media.video) {
         pub.video = addSendTrack(pc, 'video', { cname: id, msid: id, trackId: `${id}-video` });
+        const ssrc = pub.video.ssrc;
         watchKeyframeRequests(pub.video, () => {
-          for (const cb of pub.keyframeCbs) cb();
+          for (const cb of pub.keyframeCbs) cb(ssrc);
         });
       }
       if (media.audio) pub.audio = addSendTrack(pc, 'audio', { cname: id, msid: id, trackId: `${id}-audio` });

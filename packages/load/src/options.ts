@@ -61,6 +61,13 @@ export function loadCommand(): Command {
     .option('--no-audio', 'publishers send no audio')
     .option('--video-bitrate <bps>', 'VP8 bitrate per publisher, e.g. 1M or 800k', parseBitrate, 1_000_000)
     .option('--fps <n>', 'video frames per second', positiveInt(120), 30)
+    .option(
+      '--layers <n>',
+      'VP8 simulcast layers per publisher (one SSRC each, a=ssrc-group:SIM; the top one at --video-bitrate, the others 50 % and 15 %; weever only)',
+      positiveInt(3),
+      1,
+    )
+    .option('--receiver-reports', 'subscribers send an RTCP receiver report per track every second (as browsers do)', false)
     .option('--keyframe-interval <s>', 'seconds between periodic keyframes (0: only on PLI/FIR)', positiveInt(3600), 2)
     .option('--duration <s>', 'seconds of media after everyone connected; the tool always stops', seconds, 10)
     .option('--workers <n>', 'worker processes for the clients (1: all in this process)', positiveInt(64), 1)
@@ -79,6 +86,8 @@ export function parseLoadArgs(argv: string[], configure?: (c: Command) => void):
   const o = c.opts<Required<Omit<LoadOptions, 'subscribeUrl' | 'privateUrl'>> & { privateUrl?: string; json: boolean }>();
   if (!o.video && !o.audio) throw new LoadOptionError('--no-video and --no-audio: nothing to send');
   if (o.fps < 1) throw new LoadOptionError('--fps must be at least 1');
+  if (o.layers < 1) throw new LoadOptionError('--layers must be at least 1');
+  if (o.layers > 1 && o.target !== 'weever') throw new LoadOptionError('--layers: the Janus target publishes one layer');
   if (o.workers < 1) throw new LoadOptionError('--workers must be at least 1');
   if (o.concurrency < 1) throw new LoadOptionError('--concurrency must be at least 1');
   if (o.publishers < 1 && o.subscribers < 1) throw new LoadOptionError('nothing to run: --publishers and --subscribers are 0');
@@ -95,6 +104,8 @@ export function parseLoadArgs(argv: string[], configure?: (c: Command) => void):
     videoBitrate: o.videoBitrate,
     fps: o.fps,
     keyframeInterval: o.keyframeInterval,
+    ...(o.layers > 1 ? { layers: o.layers } : {}),
+    ...(o.receiverReports ? { receiverReports: true } : {}),
     duration: o.duration,
     workers: o.workers,
     concurrency: o.concurrency,

@@ -15,7 +15,25 @@ export const OPUS_PAYLOAD_TYPE = 111;
 
 /** A send-only VP8 (mid 0) or Opus (mid 1) track on `pc`, with a new SSRC. */
 export function addSendTrack(pc: PC, kind: Kind, names: { cname: string; msid: string; trackId: string }): MediaSender {
-  const ssrc = randomSsrc();
+  return addSendTrackWithSsrcs(pc, kind, names, 1)[0]!;
+}
+
+/**
+ * A send-only VP8 track (mid 0) with `layers` SSRCs (simulcast: one per layer, smallest
+ * first, each with its `a=ssrc` cname/msid lines, as Chromium lists them): one MediaSender
+ * per SSRC, all on the same engine track. The SIM group itself goes into the offer text
+ * (`simulcastOffer`): the engine has no call for it, and only the server reads it.
+ */
+export function addSimulcastVideoTrack(pc: PC, names: { cname: string; msid: string; trackId: string }, layers: number): MediaSender[] {
+  return addSendTrackWithSsrcs(pc, 'video', names, layers);
+}
+
+function addSendTrackWithSsrcs(pc: PC, kind: Kind, names: { cname: string; msid: string; trackId: string }, count: number): MediaSender[] {
+  const ssrcs: number[] = [];
+  while (ssrcs.length < count) {
+    const s = randomSsrc();
+    if (!ssrcs.includes(s)) ssrcs.push(s);
+  }
   let payloadType: number;
   let m: nodeDataChannel.Video | nodeDataChannel.Audio;
   if (kind === 'video') {
@@ -27,8 +45,30 @@ export function addSendTrack(pc: PC, kind: Kind, names: { cname: string; msid: s
     m = new nodeDataChannel.Audio('1', 'SendOnly');
     m.addOpusCodec(payloadType);
   }
-  m.addSSRC(ssrc, names.cname, names.msid, names.trackId);
-  return { track: pc.addTrack(m), ssrc, payloadType };
+  for (const ssrc of ssrcs) m.addSSRC(ssrc, names.cname, names.msid, names.trackId);
+  const track = pc.addTrack(m);
+  return ssrcs.map((ssrc) => ({ track, ssrc, payloadType }));
+}
+
+/**
+ * The offer with `a=ssrc-group:SIM <ssrcs>` (smallest layer first) in the video m-section,
+ * before its first `a=ssrc:` line (RFC 5576 groups; what Chromium writes for SSRC simulcast).
+ */
+export function simulcastOffer(sdp: string, ssrcs: readonly number[]): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const sections = sdp.split(/(?=^m=)/m);
+  let done = false;
+  const out = sections.map((sec) => {
+    if (done || !sec.startsWith('m=video')) return sec;
+    const lines = sec.split(eol);
+    const at = lines.findIndex((l) => l.startsWith('a=ssrc:'));
+    if (at < 0) return sec;
+    lines.splice(at, 0, `a=ssrc-group:SIM ${ssrcs.join(' ')}`);
+    done = true;
+    return lines.join(eol);
+  });
+  if (!done) throw new Error('simulcastOffer: no video m-section with a=ssrc lines');
+  return out.join('');
 }
 
 /**
@@ -37,9 +77,19 @@ export function addSendTrack(pc: PC, kind: Kind, names: { cname: string; msid: s
  * onMessage gets the RTCP the server sends.
  */
 export function watchKeyframeRequests(sender: MediaSender, cb: () => void): void {
-  sender.track.onMessage((b: Buffer) => {
+  watchLayerKeyframeRequests([sender], () => cb());
+}
+
+/**
+ * The same for a simulcast track: `cb(ssrc)` for each of `senders`' SSRCs (all on one
+ * track) that a PLI or FIR names; a compound packet naming two layers calls it twice.
+ */
+export function watchLayerKeyframeRequests(senders: readonly MediaSender[], cb: (ssrc: number) => void): void {
+  const track = senders[0]!.track;
+  track.onMessage((b: Buffer) => {
     try {
-      if (isRtcp(b) && hasKeyframeRequest(b, sender.ssrc)) cb();
+      if (!isRtcp(b)) return;
+      for (const s of senders) if (hasKeyframeRequest(b, s.ssrc)) cb(s.ssrc);
     } catch {
       // a throw inside a native callback would abort the process
     }

@@ -42,6 +42,10 @@ export interface LoadOptions {
   conference?: boolean;
   /** progress line on stderr once per second */
   progress?: boolean;
+  /** VP8 simulcast layers per publisher (the top one at `videoBitrate`); 1 or absent: one stream */
+  layers?: number;
+  /** subscribers send RTCP receiver reports (every second per track) */
+  receiverReports?: boolean;
 }
 
 export const publisherId = (o: Pick<LoadOptions, 'conference'>, i: number) => (o.conference ? `p${i}+pub` : `pub${i}`);
@@ -77,6 +81,8 @@ export class LoadRun {
       video: o.video ? { bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: o.keyframeInterval } : null,
       audio: o.audio,
       concurrency: o.concurrency ?? 4,
+      ...(o.layers && o.layers > 1 ? { layers: o.layers } : {}),
+      ...(o.receiverReports ? { receiverReports: true } : {}),
     };
     const shards: Shard[] =
       o.workers <= 1

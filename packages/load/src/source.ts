@@ -185,3 +185,75 @@ export class OpusSource {
     this.sent.bytes += p.length;
   }
 }
+
+/**
+ * Simulcast layers of a top stream of `top.bitrate` (smallest first, as in `a=ssrc-group:SIM`):
+ * Chromium's ladder for a 1280×720 camera scaled so the top layer is the single-layer
+ * stream's bitrate — ¼ size at 15 %, ½ size at 50 %, full size at 100 % (1 Mbit/s: 150 /
+ * 500 / 1000 kbit/s), all at the same frame rate. Fewer layers drop the smallest.
+ */
+export const LAYER_LADDER = [
+  { share: 0.15, width: 320, height: 180 },
+  { share: 0.5, width: 640, height: 360 },
+  { share: 1, width: 1280, height: 720 },
+] as const;
+
+export function layerShapes(top: VideoShape, layers: number): VideoShape[] {
+  if (!Number.isInteger(layers) || layers < 1 || layers > LAYER_LADDER.length) throw new RangeError(`layers: 1 to ${LAYER_LADDER.length}`);
+  return LAYER_LADDER.slice(LAYER_LADDER.length - layers).map((l) => ({
+    ...top,
+    bitrate: Math.round(top.bitrate * l.share),
+    width: l.width,
+    height: l.height,
+  }));
+}
+
+/**
+ * A simulcast publisher's video: one Vp8Source per layer, each on its own SSRC
+ * (`senders[i]`, all on the same send track), each with its own sequence numbers,
+ * timestamps and picture ids like an encoder's independent streams, frames of all layers
+ * sent at the same ticks. A keyframe request (PLI/FIR) names an SSRC and keys that layer
+ * only; periodic keyframes (`keyframeInterval`) key every layer at the same frame.
+ */
+export class SimulcastVp8Source {
+  readonly layers: Vp8Source[];
+
+  constructor(
+    readonly senders: readonly MediaSender[],
+    shapes: readonly VideoShape[],
+  ) {
+    if (senders.length !== shapes.length) throw new RangeError('one sender per layer');
+    this.layers = senders.map((s, i) => new Vp8Source(s, shapes[i]!));
+  }
+
+  /** A PLI/FIR for `ssrc`: that layer's next frame is a keyframe; false when the SSRC is not one of ours. */
+  requestKeyframe(ssrc: number): boolean {
+    const i = this.senders.findIndex((s) => s.ssrc === ssrc);
+    if (i < 0) return false;
+    this.layers[i]!.requestKeyframe();
+    return true;
+  }
+
+  tick(elapsedMs: number): void {
+    for (const l of this.layers) l.tick(elapsedMs);
+  }
+
+  /** all layers together */
+  get sent(): SentCounters {
+    let packets = 0;
+    let bytes = 0;
+    for (const l of this.layers) {
+      packets += l.sent.packets;
+      bytes += l.sent.bytes;
+    }
+    return { packets, bytes };
+  }
+
+  get keyframesSent(): number {
+    return this.layers.reduce((a, l) => a + l.keyframesSent, 0);
+  }
+
+  get keyframeRequests(): number {
+    return this.layers.reduce((a, l) => a + l.keyframeRequests, 0);
+  }
+}

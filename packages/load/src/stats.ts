@@ -50,6 +50,11 @@ export class SequenceCounter {
   get lost(): number {
     return Math.max(0, this.expected - this.received);
   }
+
+  /** The extended highest sequence number received (RFC 3550 §6.4.1: cycles in the upper 16 bits). */
+  get extHighest(): number {
+    return this.base < 0 ? 0 : this.cycles + this.maxSeq;
+  }
 }
 
 /** Interarrival jitter J (RFC 3550 §6.4.1) in RTP timestamp units; `ms()` converts. */

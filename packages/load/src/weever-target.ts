@@ -5,8 +5,16 @@
  */
 import nodeDataChannel from 'node-datachannel';
 import { control as controlMessage, parseServerMessage, paths, SDP_CONTENT_TYPE, trackId } from 'weever-protocol';
-import { addSendTrack, forwardRtp, gathered, type RtpListener, watchKeyframeRequests } from './peer.js';
-import type { Kind, MediaSender, PublisherConnection, SubscriberConnection, Target } from './target.js';
+import {
+  addSendTrack,
+  addSimulcastVideoTrack,
+  forwardRtp,
+  gathered,
+  type RtpListener,
+  simulcastOffer,
+  watchLayerKeyframeRequests,
+} from './peer.js';
+import type { Kind, MediaSender, PublisherConnection, PublishMedia, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
 type DataChannel = nodeDataChannel.DataChannel;
@@ -123,11 +131,12 @@ export async function retryConnect<T>(id: string, connect: (fullId: string) => P
 
 export class WeeverPublisher implements PublisherConnection {
   video?: MediaSender;
+  videoLayers?: MediaSender[];
   audio?: MediaSender;
   offers = 0;
   joins: string[] = [];
   errors: string[] = [];
-  private keyframeRequest: (() => void) | undefined;
+  private keyframeRequest: ((ssrc: number) => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -136,13 +145,13 @@ export class WeeverPublisher implements PublisherConnection {
     readonly control: DataChannel,
   ) {}
 
-  onKeyframeRequest(cb: () => void): void {
+  onKeyframeRequest(cb: (ssrc: number) => void): void {
     this.keyframeRequest = cb;
   }
 
-  /** RTCP arriving on the video send track: PLI or FIR for our SSRC asks for a keyframe. */
-  watchKeyframeRequests(sender: MediaSender): void {
-    watchKeyframeRequests(sender, () => this.keyframeRequest?.());
+  /** RTCP arriving on the video send track: PLI or FIR for one of our SSRCs (a layer's) asks for a keyframe. */
+  watchKeyframeRequests(senders: readonly MediaSender[]): void {
+    watchLayerKeyframeRequests(senders, (ssrc) => this.keyframeRequest?.(ssrc));
   }
 
   async close(): Promise<void> {
@@ -172,6 +181,19 @@ export class WeeverSubscriber implements SubscriberConnection, RtpListener {
 
   onRtp(cb: (kind: Kind, packet: Buffer) => void): void {
     this.rtp = cb;
+  }
+
+  /** RTCP on the first received track of `kind` (a recvonly track carries our receiver reports). */
+  sendRtcp(kind: Kind, packet: Buffer): boolean {
+    for (const t of this.tracks) {
+      if ((t.type() === 'audio' ? 'audio' : 'video') !== kind) continue;
+      try {
+        return t.isOpen() && t.sendMessageBinary(packet);
+      } catch {
+        return false;
+      }
+    }
+    return false;
   }
 
   /** Every RTCP packet the server sends on a received track (sender reports). */
@@ -209,24 +231,36 @@ export class WeeverTarget implements Target {
     this.bind = host === 'localhost' || host.startsWith('127.') ? { bindAddress: '127.0.0.1' } : {};
   }
 
-  async publish(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<WeeverPublisher> {
+  async publish(room: string, id: string, media: PublishMedia): Promise<WeeverPublisher> {
     return retryConnect(id, (fullId) => this.publishOnce(room, fullId, media));
   }
 
-  private async publishOnce(room: string, id: string, media: { audio: boolean; video: boolean }): Promise<WeeverPublisher> {
+  private async publishOnce(room: string, id: string, media: PublishMedia): Promise<WeeverPublisher> {
     const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], disableAutoNegotiation: true, ...this.bind });
     const control = pc.createDataChannel('control');
     const p = new WeeverPublisher(id, pc, control);
     handleControl(pc, control, p);
-    if (media.video) {
+    const layers = media.layers ?? 1;
+    if (media.video && layers > 1) {
+      // SSRC simulcast as the SDK offers it (docs/design.md "Simulcast"): one SSRC per layer, a SIM group
+      p.videoLayers = addSimulcastVideoTrack(pc, { cname: 'load', msid: id, trackId: trackId('video', 0) }, layers);
+      p.video = p.videoLayers[0]!;
+      p.watchKeyframeRequests(p.videoLayers);
+    } else if (media.video) {
       p.video = addSendTrack(pc, 'video', { cname: 'load', msid: id, trackId: trackId('video', 0) });
-      p.watchKeyframeRequests(p.video);
+      p.watchKeyframeRequests([p.video]);
     }
     if (media.audio) p.audio = addSendTrack(pc, 'audio', { cname: 'load', msid: id, trackId: trackId('audio', 0) });
     try {
       pc.setLocalDescription();
       await gathered(pc, this.openTimeoutMs);
-      const answer = await postOffer(`${this.base}${paths.connect('pub', room, id)}`, asDtlsClient(pc.localDescription()!.sdp));
+      let offer = asDtlsClient(pc.localDescription()!.sdp);
+      if (p.videoLayers)
+        offer = simulcastOffer(
+          offer,
+          p.videoLayers.map((s) => s.ssrc),
+        );
+      const answer = await postOffer(`${this.base}${paths.connect('pub', room, id)}`, offer);
       pc.setRemoteDescription(answer, 'answer');
       for (const s of [p.video, p.audio]) if (s) await opened(pc, s.track, `publisher ${id} track`, this.openTimeoutMs);
     } catch (err) {

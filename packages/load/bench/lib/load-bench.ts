@@ -178,6 +178,11 @@ export interface Row {
   delayP99Ms: number | null;
   jitterMs: number | null;
   failures: number;
+  /**
+   * What the subscribers' video tracks got in the window: mean kbit/s per track, and how
+   * many tracks' last keyframe had each size (with simulcast layers: which layer arrived)
+   */
+  receivedVideo?: { kbitPerTrack: number; paddingPacketsPerTrack: number; keyframeSizes: Record<string, number> };
 }
 
 /** Waits (bounded) until every connected subscriber gets packets. */
@@ -194,21 +199,48 @@ export async function waitReceiving(run: LoadRun): Promise<void> {
   );
 }
 
-/** Waits until every subscriber receives, warms up, measures a window. */
+/**
+ * Waits (bounded: `timeoutMs`, then goes on) until every subscriber's video track has had a
+ * keyframe `width` wide as its last one:
+ * with simulcast, every subscriber gets the top layer (its allocation settled). False on timeout.
+ */
+export async function waitKeyframeWidth(run: LoadRun, width: number, timeoutMs: number): Promise<boolean> {
+  try {
+    await waitFor(
+      `every subscriber on the ${width}-wide layer`,
+      async () => {
+        const t = await run.totals({ tracks: true });
+        const video = (t.tracks ?? []).filter((x) => x.kind === 'video');
+        return video.length >= t.subscribers && video.every((x) => x.width === width);
+      },
+      timeoutMs,
+      200,
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until every subscriber receives (and `settled`, if given), warms up, measures a window. */
 export async function steadyWindow(
   run: LoadRun,
   sut: ServerUnderTest,
   o: CommonOptions,
   scenario: string,
+  settled?: (run: LoadRun) => Promise<unknown>,
 ): Promise<{ row: Row; report: LoadReport }> {
   await waitReceiving(run);
+  await settled?.(run);
   await sleep(o.warmup * 1000);
   const pids = run.clientPids();
   const c0 = pids.reduce((a, p) => a + procCpuMicros(p), 0);
+  const tracks0 = (await run.totals({ tracks: true })).tracks ?? [];
   const p0 = sut.pid ? procCpuMicros(sut.pid) : Number.NaN;
   const report = await run.measure(o.seconds);
   const p1 = sut.pid ? procCpuMicros(sut.pid) : Number.NaN;
   const c1 = pids.reduce((a, p) => a + procCpuMicros(p), 0);
+  const tracks1 = (await run.totals({ tracks: true })).tracks ?? [];
   const kinds = [report.video, report.audio].filter((k) => k !== undefined);
   const received = kinds.reduce((a, k) => a + k.receivedPacketsPerSecond, 0);
   const forwarded = report.server?.forwardedPacketsPerSecond ?? Math.round(received);
@@ -234,6 +266,24 @@ export async function steadyWindow(
     jitterMs: main?.jitterMsMean ?? null,
     failures: report.failures.length,
   };
+  const video1 = tracks1.filter((t) => t.kind === 'video');
+  if (video1.length > 0) {
+    const sizes: Record<string, number> = {};
+    let bytes = 0;
+    let padding = 0;
+    for (const t of video1) {
+      const size = t.width > 0 ? `${t.width}x${t.height}` : 'none';
+      sizes[size] = (sizes[size] ?? 0) + 1;
+      const before = tracks0.find((x) => x.subscriber === t.subscriber && x.ssrc === t.ssrc);
+      bytes += t.bytes - (before?.bytes ?? 0);
+      padding += t.paddingPackets - (before?.paddingPackets ?? 0);
+    }
+    row.receivedVideo = {
+      kbitPerTrack: Math.round((bytes * 8) / 1000 / report.seconds / video1.length),
+      paddingPacketsPerTrack: Math.round(padding / video1.length),
+      keyframeSizes: sizes,
+    };
+  }
   return { row, report };
 }
 
@@ -268,6 +318,16 @@ export function printRows(title: string, sut: ServerUnderTest, rows: Row[]): voi
       ]
         .map(cell)
         .join(' | ')} |`,
+    );
+  }
+  for (const r of rows) {
+    const v = r.receivedVideo;
+    if (!v) continue;
+    const sizes = Object.entries(v.keyframeSizes)
+      .map(([size, n]) => `${size} ×${n}`)
+      .join(', ');
+    console.log(
+      `${r.target} N=${r.subscribers}: video per subscriber ${v.kbitPerTrack} kbit/s (RTP bytes, probe padding included), ${v.paddingPacketsPerTrack} padding packets in the window, last keyframe size: ${sizes}`,
     );
   }
 }

@@ -77,6 +77,50 @@ describe('weever-load', () => {
     await waitEmpty(server);
   });
 
+  it('--layers 3 --receiver-reports: the server takes the 3 SSRCs as layers; each subscriber gets one, the top one on loopback', async () => {
+    const proc = spawn(
+      process.execPath,
+      [
+        LOAD_CLI,
+        '--url',
+        server.publicUrl,
+        '--private-url',
+        server.privateUrl,
+        '--room',
+        'smoke-layers',
+        '--subscribers',
+        '2',
+        '--layers',
+        '3',
+        '--receiver-reports',
+        '--duration',
+        '8',
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+    const [code] = (await once(proc, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, stderr);
+    const r = JSON.parse(stdout.trim()) as LoadReport & { tracks: { subscriber: string; kind: string; ssrc: number; width: number }[] };
+    assert.deepEqual(r.failures, []);
+    // every layer reached the server (input loss counts all three SSRCs against its per-publisher counter)
+    assert.equal(r.video!.inputLossPercent, 0, JSON.stringify(r.video));
+    const video = r.tracks.filter((t) => t.kind === 'video');
+    assert.equal(video.length, 2, 'one video track per subscriber: one layer out');
+    for (const t of video) assert.equal(t.width, 1280, `${t.subscriber} ends on the top layer: ${JSON.stringify(t)}`);
+    await waitEmpty(server);
+  });
+
   it('/debug/traffic/{room} validates the room and answers an empty room', async () => {
     const bad = await fetch(`${server.privateUrl}/debug/traffic/a.b`);
     assert.equal(bad.status, 400);
