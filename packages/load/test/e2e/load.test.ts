@@ -14,6 +14,24 @@ import type { LoadReport } from '../../src/run.js';
 /** This package's bin (the test runs from dist/test/e2e/). */
 const LOAD_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
+/** Runs the bin with `args` (killed after 60 s); its output, once it exited 0. */
+async function runLoad(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [LOAD_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+  });
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  clearTimeout(timer);
+  assert.equal(code, 0, stderr);
+  return { stdout, stderr };
+}
+
 describe('weever-load', () => {
   let server: ServerProcess;
   before(async () => {
@@ -24,40 +42,23 @@ describe('weever-load', () => {
   });
 
   it('publishes VP8 + Opus to 3 subscribers; each receives both tracks; the summary is one JSON object', async () => {
-    const proc = spawn(
-      process.execPath,
-      [
-        LOAD_CLI,
-        '--url',
-        server.publicUrl,
-        '--private-url',
-        server.privateUrl,
-        '--room',
-        'smoke',
-        '--publishers',
-        '1',
-        '--subscribers',
-        '3',
-        '--workers',
-        '2',
-        '--duration',
-        '3',
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    clearTimeout(timer);
-    assert.equal(code, 0, stderr);
+    const { stdout, stderr } = await runLoad([
+      '--url',
+      server.publicUrl,
+      '--private-url',
+      server.privateUrl,
+      '--room',
+      'smoke',
+      '--publishers',
+      '1',
+      '--subscribers',
+      '3',
+      '--workers',
+      '2',
+      '--duration',
+      '3',
+      '--json',
+    ]);
     assert.match(stderr, /connected: 1\/1 pub, 3\/3 sub/, 'progress on stderr');
     const lines = stdout.trim().split('\n');
     assert.equal(lines.length, 1, stdout);
@@ -78,39 +79,22 @@ describe('weever-load', () => {
   });
 
   it('--layers 3 --receiver-reports: the server takes the 3 SSRCs as layers; each subscriber gets one, the top one on loopback', async () => {
-    const proc = spawn(
-      process.execPath,
-      [
-        LOAD_CLI,
-        '--url',
-        server.publicUrl,
-        '--private-url',
-        server.privateUrl,
-        '--room',
-        'smoke-layers',
-        '--subscribers',
-        '2',
-        '--layers',
-        '3',
-        '--receiver-reports',
-        '--duration',
-        '8',
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    proc.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    clearTimeout(timer);
-    assert.equal(code, 0, stderr);
+    const { stdout } = await runLoad([
+      '--url',
+      server.publicUrl,
+      '--private-url',
+      server.privateUrl,
+      '--room',
+      'smoke-layers',
+      '--subscribers',
+      '2',
+      '--layers',
+      '3',
+      '--receiver-reports',
+      '--duration',
+      '8',
+      '--json',
+    ]);
     const r = JSON.parse(stdout.trim()) as LoadReport & { tracks: { subscriber: string; kind: string; ssrc: number; width: number }[] };
     assert.deepEqual(r.failures, []);
     // every layer reached the server (input loss counts all three SSRCs against its per-publisher counter)
