@@ -97,8 +97,10 @@ describe('weever-load', () => {
     ]);
     const r = JSON.parse(stdout.trim()) as LoadReport & { tracks: { subscriber: string; kind: string; ssrc: number; width: number }[] };
     assert.deepEqual(r.failures, []);
-    // every layer reached the server (input loss counts all three SSRCs against its per-publisher counter)
-    assert.equal(r.video!.inputLossPercent, 0, JSON.stringify(r.video));
+    // every layer reached the server: input loss counts all three SSRCs against its
+    // per-publisher counter, so a layer not taken would be ≥ 10 % (the smallest has that
+    // share of the packets); a few in flight when the counters are read are not loss
+    assert.ok(r.video!.inputLossPercent! < 3, JSON.stringify(r.video));
     const video = r.tracks.filter((t) => t.kind === 'video');
     assert.equal(video.length, 2, 'one video track per subscriber: one layer out');
     for (const t of video) assert.equal(t.width, 1280, `${t.subscriber} ends on the top layer: ${JSON.stringify(t)}`);
