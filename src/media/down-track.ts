@@ -363,9 +363,10 @@ export class DownTrack implements PacketSink {
 
   /**
    * Sends `count` padding-only packets (a bandwidth probe) in this stream: our SSRC, the next
-   * sequence numbers, the last timestamp. They enter the NACK history like media, since a
-   * lost one would otherwise leave the receiver a gap it cannot fill. False when not
-   * forwarding yet.
+   * sequence numbers, the last timestamp. They stay out of the NACK history: a probe that
+   * failed lost many, and resending them would take the path from the media's own
+   * retransmissions (a receiver assembles frames from their own packets; a missing
+   * padding number between frames stops nothing). False when not forwarding yet.
    */
   sendPadding(count: number, now: number): boolean {
     const rw = this.rewriter;
@@ -383,7 +384,6 @@ export class DownTrack implements PacketSink {
       p[p.length - 1] = PADDING_BYTES;
       this.padHeader.read(p);
       this.padHeader.receivedAt = now;
-      this.nack?.onRtp(p, this.padHeader);
       if (!this.sendToEngine(p)) return false;
       this.paddingSent++;
       this.downlink?.onSent(p.length, now);

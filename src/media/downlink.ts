@@ -114,11 +114,16 @@ export class Downlink implements DownlinkListener {
   private budget(tracks: readonly AllocTrack[]): number {
     const estimate = this.estimator.estimateBps;
     let smallest = 0;
-    for (const t of tracks) smallest += t.layers[0]?.bps ?? 0;
-    // (with the allocator's up headroom, so a paused or new camera gets it too)
+    let starting = false;
+    for (const t of tracks) {
+      smallest += t.layers[0]?.bps ?? 0;
+      if (t.kind === 'video' && !this.previous.get(t.id)) starting = true;
+    }
     // Before any report the estimate is only a start value: nothing is paused on it.
-    const floor = !this.estimator.judgedPath || estimate >= smallest * MIN_SHARE_BEFORE_PAUSE;
-    return floor ? Math.max(estimate, smallest * UP_HEADROOM) : estimate;
+    if (this.estimator.judgedPath && estimate < smallest * MIN_SHARE_BEFORE_PAUSE) return estimate;
+    // Enough to keep every camera's smallest layer; with the allocator's up headroom when a
+    // camera starts or resumes, so it gets that too — but never the headroom for more.
+    return Math.max(estimate, starting ? smallest * UP_HEADROOM : smallest);
   }
 
   private allocate(elapsedMs: number, now: number): void {
@@ -134,7 +139,7 @@ export class Downlink implements DownlinkListener {
       }
       const n = d.layerCount;
       if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
-      const layers = [];
+      const layers: { spatial: number; temporal: number; bps: number }[] = [];
       for (let i = 0; i < n; i++) {
         // Published here: its rate as measured; 0 when the encoder does not send it (a small
         // capture gets fewer layers, a narrow uplink drops the larger ones): never chosen.
@@ -149,6 +154,10 @@ export class Downlink implements DownlinkListener {
         const measured = d.layerBps[i]!;
         layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : NOMINAL_FROM_TOP[Math.min(n - 1 - i, 2)]! });
       }
+      // A larger layer never costs less than a smaller one: keyframes a lossy subscriber asks
+      // for key every layer, and the smallest can then measure dearer than the next.
+      for (let k = 1; k < layers.length; k++)
+        if (layers[k]!.bps < layers[k - 1]!.bps) layers[k] = { ...layers[k]!, bps: layers[k - 1]!.bps };
       const quality = this.caps.get(src.pub);
       const cap = quality === 'low' ? { maxSpatial: 0 } : quality === 'medium' ? { maxSpatial: Math.max(0, n - 2) } : undefined;
       tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers, ...(cap ? { cap } : {}) });

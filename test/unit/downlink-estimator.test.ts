@@ -97,11 +97,12 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 358_594);
   });
 
-  it('a lossy report never raises the estimate (a policer lets a burst through first)', () => {
+  it('a lossy report never raises the estimate (a policer lets a burst through first), nor starts a hold', () => {
     const leg = new Leg();
     leg.run(1000, 1_500_000);
     leg.rr(1 - 0.4 / 1.5);
     assert.equal(leg.est.estimateBps, 300_000);
+    assert.equal(leg.est.decreases, 0);
   });
 
   it('takes the loss over a path outage (no report for 2.5 s) for what it is: no decrease', () => {
@@ -376,20 +377,20 @@ describe('DownlinkEstimator: probing', () => {
   });
 
   it('does not probe while the last report showed loss, nor soon after a decrease', () => {
-    const leg = new Leg();
+    const leg = new Leg({ startBps: 2_000_000 });
     leg.run(1000, 1_000_000);
     leg.rr(0.05);
     assert.equal(leg.est.probe(1000, 5_000_000), 0);
     leg.run(2000, 1_000_000);
     leg.rr(0.25);
-    assert.equal(leg.est.estimateBps, 300_000, 'a decrease, but never above the estimate');
+    assert.equal(leg.est.estimateBps, 675_000, 'a decrease: 10 % under what arrived');
     leg.run(3000, 600_000);
     leg.rr(0);
     // clean again, but the decrease at 2 s holds probes back until 4 s
     leg.run(3990, 600_000);
     assert.equal(leg.est.probe(3990, 5_000_000), 0);
     leg.run(4000, 600_000);
-    assert.equal(leg.est.probe(4000, 5_000_000), 8 * 600_000 - 600_000);
+    assert.equal(leg.est.probe(4000, 5_000_000), 8 * 675_000 - 600_000);
   });
 
   it('gives up a probe that no report judged within 3 s of its end', () => {

@@ -333,9 +333,12 @@ export class DownlinkEstimator {
       // before the allocator could act on it (a layer switch waits for a keyframe); taking them
       // too would push the estimate far below the path (libwebrtc holds 300 ms + RTT).
       if (now - this.decreasedAt < DECREASE_HOLD_MS) return;
+      const lower = delivered * DECREASE_MARGIN;
+      // (a report whose interval a burst inflated lowers nothing, and starts no hold)
+      if (lower >= this.lossBasedBps) return;
       this.decreasedAt = now;
       this.decreases++;
-      this.set(Math.min(delivered * DECREASE_MARGIN, this.lossBasedBps));
+      this.set(lower);
       this.failures++;
       this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
     } else if (loss < LOW_LOSS && delivered > this.lossBasedBps && start >= this.lossyUntil) {
