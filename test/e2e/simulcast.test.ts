@@ -118,19 +118,26 @@ describe('simulcast', () => {
     const switchTo = async (quality: string, width: number) => {
       const before = await switchMetric();
       const v0 = await videoIn(capped!);
+      const o0 = await videoIn(other!);
       await say(`VIDEO_QUALITY ${pub} ${quality}`);
       await waitFor(`width ${width} after ${quality}`, async () => (await videoIn(capped!)).width === width, 10_000, 100);
       await new Promise((r) => setTimeout(r, 1000)); // a freeze is counted when it ends
       const after = await switchMetric();
       const v1 = await videoIn(capped!);
+      const o1 = await videoIn(other!);
       const wait = (after.sum - before.sum) / Math.max(1, after.count - before.count);
       const frozen = v1.freezes - v0.freezes;
+      // the same publisher's video to a subscriber that did not switch: freezes not due to the switch (a busy machine)
+      const otherFrozen = o1.freezes - o0.freezes;
       console.log(
-        `switch to ${quality}: keyframe wait ${(wait * 1000).toFixed(0)} ms (${after.count - before.count} switch), frozen ${(frozen * 1000).toFixed(0)} ms`,
+        `switch to ${quality}: keyframe wait ${(wait * 1000).toFixed(0)} ms (${after.count - before.count} switch), frozen ${(frozen * 1000).toFixed(0)} ms (the other subscriber meanwhile ${(otherFrozen * 1000).toFixed(0)} ms)`,
       );
       assert.ok(after.count > before.count, 'the switch was measured');
       // the old layer goes on until the new one's keyframe: a freeze, if any, is no longer than that wait
-      assert.ok(frozen <= wait + 0.05, `frozen ${frozen.toFixed(3)} s ≤ keyframe wait ${wait.toFixed(3)} s`);
+      assert.ok(
+        frozen <= wait + otherFrozen + 0.05,
+        `frozen ${frozen.toFixed(3)} s ≤ keyframe wait ${wait.toFixed(3)} s (+ ${otherFrozen.toFixed(3)} s the other subscriber froze)`,
+      );
     };
     const switchMetric = async () => {
       const text = await (await fetch(`${ctx.server.privateUrl}/metrics`)).text();

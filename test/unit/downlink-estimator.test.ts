@@ -142,7 +142,22 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 1_000_000);
     leg.run(4000, 2_000_000);
     leg.rr(0.015);
-    assert.equal(leg.est.estimateBps, 1_968_750); // 2M × (1 − 4/256)
+    assert.equal(leg.est.estimateBps, 1_000_000, 'clean, but the 2 s before it were not');
+    leg.run(5000, 2_000_000);
+    leg.rr(0.015);
+    assert.equal(leg.est.estimateBps, 1_968_750); // [3000, 5000) clean: 2M × (1 − 4/256)
+  });
+
+  it('rises on a clean report to no more than was sent over the 2 s before it (a burst allowance)', () => {
+    const leg = new Leg();
+    leg.run(2000, 200_000);
+    leg.rr(0);
+    assert.equal(leg.est.estimateBps, 300_000);
+    leg.run(2750, 200_000);
+    leg.run(3000, 1_400_000); // a keyframe burst inside a quarter second, all of it through
+    leg.rr(0);
+    // the report's interval says 500k, the 2 s before it 350k
+    assert.equal(leg.est.estimateBps, 350_000);
   });
 
   it('sums reports closer than 250 ms (the report blocks of NACK packets)', () => {
@@ -191,7 +206,10 @@ describe('DownlinkEstimator: loss', () => {
     // the audio report over [1000, 3000): its packets got through, the video's did not
     leg.rr(0, AUDIO);
     assert.equal(leg.est.estimateBps, 450_000);
-    // the video's next report, clean over [2000, 3000)
+    // the video's next report, clean over [2000, 3000), but within 2 s of the lossy one
+    leg.rr(0, VIDEO);
+    assert.equal(leg.est.estimateBps, 450_000);
+    leg.run(5000, 2_000_000);
     leg.rr(0, VIDEO);
     assert.equal(leg.est.estimateBps, 2_000_000);
   });
@@ -207,8 +225,9 @@ describe('DownlinkEstimator: loss', () => {
     leg.run(2000, 2_000_000);
     leg.run(2200, 3_000_000);
     leg.rr(0);
-    // [1000, 2000): 1.6 Mbit sent; without the round trip, [1200, 2200) would say 2.2 Mbit/s
-    assert.equal(leg.est.estimateBps, 1_600_000);
+    // [1000, 2000): 1.6 Mbit sent; without the round trip, [1200, 2200) would say 2.2 Mbit/s;
+    // no more than over the 2 s before it, [0, 2000): 1.3 Mbit/s
+    assert.equal(leg.est.estimateBps, 1_300_000);
   });
 
   it('never goes below minBps', () => {

@@ -46,6 +46,8 @@ const OUTAGE_MS = 2500;
  * 360 kbit/s layer under a 400 kbit/s cap at 5 fps).
  */
 const DECREASE_MARGIN = 0.9;
+/** A clean report raises the estimate to no more than was sent over this long before it, without loss. */
+const RAISE_WINDOW_MS = 2000;
 /** After a decrease, the next one waits this long. */
 const DECREASE_HOLD_MS = 1000;
 /** Below: the path carried what we sent (libwebrtc, 2 %). */
@@ -341,10 +343,13 @@ export class DownlinkEstimator {
       this.set(lower);
       this.failures++;
       this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
-    } else if (loss < LOW_LOSS && delivered > this.lossBasedBps && start >= this.lossyUntil) {
+    } else if (loss < LOW_LOSS && start >= this.lossyUntil && Math.max(end - RAISE_WINDOW_MS, this.firstSentAt) >= this.lossyUntil) {
       // (Not when another track's report saw loss in this interval: an audio report over 5 s, its small
       // packets slipping through a policer that drops the video's, would undo the decrease.)
-      this.set(delivered);
+      // No more than was sent over the last RAISE_WINDOW_MS: a quarter second can hold a
+      // keyframe that a policer's burst allowance let through.
+      const steady = Math.min(delivered, this.rateBetween(Math.max(end - RAISE_WINDOW_MS, this.firstSentAt), end));
+      if (steady > this.lossBasedBps) this.set(steady);
     }
   }
 
