@@ -103,7 +103,11 @@ describe('scripts/cluster.sh', () => {
         await waitFor('packets from instance 0 at a subscriber of instance 2', () => viewer.snapshot().video.packets > 100);
         for (let i = 0; i < 3; i++) {
           const r = await fetch(`${priv(i)}/list/pub/script`, { headers: { Accept: 'application/json' } });
-          assert.deepEqual(await r.json(), ['alice']);
+          // one publisher; `alice-2` when the load client's first DTLS handshake failed and it
+          // retried under a new id (packages/load/src/weever-target.ts, retryConnect)
+          const list = (await r.json()) as string[];
+          assert.equal(list.length, 1, JSON.stringify(list));
+          assert.match(list[0]!, /^alice(-\d+)?$/);
         }
       } finally {
         await viewer.close();
