@@ -290,6 +290,7 @@ export async function pageClient(): Promise<void> {
         framesDecoded: s.framesDecoded ?? 0,
         frameWidth: s.frameWidth ?? 0,
         freezeCount: s.freezeCount ?? 0,
+        pliCount: s.pliCount ?? 0,
         totalFreezesDuration: s.totalFreezesDuration ?? 0,
         direction: t?.currentDirection ?? null,
       });
@@ -349,6 +350,8 @@ export interface InboundStat {
   /** video: width of the last decoded frame (the simulcast layer received) */
   frameWidth: number;
   freezeCount: number;
+  /** keyframe requests this receiver sent (what a decoder that cannot go on asks for) */
+  pliCount: number;
   totalFreezesDuration: number;
   direction: string | null;
 }

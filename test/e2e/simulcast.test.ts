@@ -13,10 +13,10 @@ import { playerView, stopPlayer, whepPlay } from './whep-player.js';
 const HD = { audio: true, video: { width: 1280, height: 720 } };
 
 /** The subscriber's video as its browser sees it: width decoded, frames, freezes (s). */
-async function videoIn(page: Page): Promise<{ width: number; frames: number; freezes: number }> {
+async function videoIn(page: Page): Promise<{ width: number; frames: number; freezes: number; plis: number }> {
   const v = await subView(page);
   const s = v.inbound.find((x) => x.kind === 'video');
-  return { width: s?.frameWidth ?? 0, frames: s?.framesDecoded ?? 0, freezes: s?.totalFreezesDuration ?? 0 };
+  return { width: s?.frameWidth ?? 0, frames: s?.framesDecoded ?? 0, freezes: s?.totalFreezesDuration ?? 0, plis: s?.pliCount ?? 0 };
 }
 
 /** The local UDP port of the page's subscriber connection (its selected candidate pair). */
@@ -105,7 +105,7 @@ describe('simulcast', () => {
     await Promise.all([pubPage, player].map((p) => p.close()));
   });
 
-  it('VIDEO_QUALITY caps one publisher for one subscriber (low, medium, high); each switch freezes no longer than its keyframe wait', async () => {
+  it('VIDEO_QUALITY caps one publisher for one subscriber (low, medium, high); under a steady cap each switch freezes no longer than its keyframe wait, with no decoder error', async () => {
     const room = 'sim-quality';
     const pubPage = await openPage(ctx.browser, ctx.server);
     const pub = await publishFrom(pubPage, room, 'alice', HD, undefined, true);
@@ -113,6 +113,32 @@ describe('simulcast', () => {
     await subscribeFrom(capped!, room, 'thumb');
     await subscribeFrom(other!, room, 'spot');
     for (const p of [capped!, other!]) await waitFor('top layer', async () => (await videoIn(p)).width === 1280, 30_000, 250);
+    // a steady cap that carries every layer (1.2 Mbit/s against ≈ 0.8 for the top one): the switches happen under it
+    const port = await subscriberPort(capped!);
+    removeCap(); // a failed test before may have left it
+    nft('add', 'table', 'inet', TABLE);
+    nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
+    nft(
+      'add',
+      'rule',
+      'inet',
+      TABLE,
+      'out',
+      'udp',
+      'sport',
+      String(udpPort),
+      'udp',
+      'dport',
+      String(port),
+      'limit',
+      'rate',
+      'over',
+      '150',
+      'kbytes/second',
+      'drop',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await videoIn(capped!)).width, 1280, 'the top layer fits the cap');
     const say = (text: string) => capped!.evaluate((t) => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.send(t), text);
     /** One switch: the keyframe wait the server measured (sfu_layer_switch_seconds) and the freezes the subscriber saw. */
     const switchTo = async (quality: string, width: number) => {
@@ -127,12 +153,15 @@ describe('simulcast', () => {
       const o1 = await videoIn(other!);
       const wait = (after.sum - before.sum) / Math.max(1, after.count - before.count);
       const frozen = v1.freezes - v0.freezes;
+      // a decoder that cannot go on (a broken reference, a bad frame) asks for a keyframe
+      const plis = v1.plis - v0.plis;
       // the same publisher's video to a subscriber that did not switch: freezes not due to the switch (a busy machine)
       const otherFrozen = o1.freezes - o0.freezes;
       console.log(
-        `switch to ${quality}: keyframe wait ${(wait * 1000).toFixed(0)} ms (${after.count - before.count} switch), frozen ${(frozen * 1000).toFixed(0)} ms (the other subscriber meanwhile ${(otherFrozen * 1000).toFixed(0)} ms)`,
+        `switch to ${quality} under a 1.2 Mbit/s cap: keyframe wait ${(wait * 1000).toFixed(0)} ms (${after.count - before.count} switch), frozen ${(frozen * 1000).toFixed(0)} ms (the other subscriber meanwhile ${(otherFrozen * 1000).toFixed(0)} ms), keyframe requests from the decoder ${plis}`,
       );
       assert.ok(after.count > before.count, 'the switch was measured');
+      assert.equal(plis, 0, 'no decoder error: the subscriber asked for no keyframe');
       // the old layer goes on until the new one's keyframe: a freeze, if any, is no longer than that wait
       assert.ok(
         frozen <= wait + otherFrozen + 0.05,
@@ -154,6 +183,7 @@ describe('simulcast', () => {
       return v.state.errors.length > 0 ? v.state.errors : undefined;
     });
     assert.match(errors[0]!, /quality must be low, medium or high/);
+    removeCap();
     await Promise.all([pubPage, capped!, other!].map((p) => p.close()));
   });
 
@@ -168,6 +198,7 @@ describe('simulcast', () => {
     const port = await subscriberPort(capped!);
     assert.ok(port > 0, 'the capped subscriber has a selected candidate pair');
     // what the server sends the capped subscriber, over 400 kbit/s, is dropped
+    removeCap(); // a failed test before may have left it
     nft('add', 'table', 'inet', TABLE);
     nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
     nft(
@@ -246,8 +277,8 @@ describe('simulcast', () => {
     console.log(`cap lifted: top layer again after ${back.toFixed(1)} s (cap was on ${((liftedAt - capAt) / 1000).toFixed(0)} s)`);
     assert.ok(b.width < 1280, `the capped subscriber decodes a lower layer (width ${b.width})`);
     assert.equal(top.width, 1280, 'the uncapped subscriber keeps the top layer');
-    // The issue asks ≥ 90 % and < 1 s of freezes a minute; measured runs scatter (docs/design.md,
-    // "Simulcast"), so what is asserted is that the capped video moves, not the figures.
+    // The issue asks ≥ 90 % and < 1 s frozen a minute: met in 4 runs of 5 here (docs/design.md,
+    // "Simulcast"); what is asserted is what held in every run.
     assert.ok(fps >= 0.5 * pubFps, `frame rate ${fps.toFixed(1)} ≥ 50 % of ${pubFps.toFixed(1)}`);
     assert.ok(back <= 10, `back on top within 10 s (${back.toFixed(1)} s)`);
     await Promise.all([pubPage, free!, capped!].map((p) => p.close()));
