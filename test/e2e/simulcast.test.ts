@@ -37,6 +37,31 @@ async function subscriberPort(page: Page): Promise<number> {
 
 const TABLE = `weever_cap_${process.pid}`;
 const nft = (...args: string[]) => execFileSync('nft', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Drops what the server (UDP `serverPort`) sends to `port` beyond `kbytes` a second; replaces a cap a failed test left. */
+function capDownlink(serverPort: number, port: number, kbytes: number): void {
+  removeCap();
+  nft('add', 'table', 'inet', TABLE);
+  nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
+  nft(
+    'add',
+    'rule',
+    'inet',
+    TABLE,
+    'out',
+    'udp',
+    'sport',
+    String(serverPort),
+    'udp',
+    'dport',
+    String(port),
+    'limit',
+    'rate',
+    'over',
+    String(kbytes),
+    'kbytes/second',
+    'drop',
+  );
+}
 function removeCap(): void {
   try {
     nft('delete', 'table', 'inet', TABLE);
@@ -115,28 +140,7 @@ describe('simulcast', () => {
     for (const p of [capped!, other!]) await waitFor('top layer', async () => (await videoIn(p)).width === 1280, 30_000, 250);
     // a steady cap that carries every layer (1.2 Mbit/s against ≈ 0.8 for the top one): the switches happen under it
     const port = await subscriberPort(capped!);
-    removeCap(); // a failed test before may have left it
-    nft('add', 'table', 'inet', TABLE);
-    nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
-    nft(
-      'add',
-      'rule',
-      'inet',
-      TABLE,
-      'out',
-      'udp',
-      'sport',
-      String(udpPort),
-      'udp',
-      'dport',
-      String(port),
-      'limit',
-      'rate',
-      'over',
-      '150',
-      'kbytes/second',
-      'drop',
-    );
+    capDownlink(udpPort, port, 150);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal((await videoIn(capped!)).width, 1280, 'the top layer fits the cap');
     const say = (text: string) => capped!.evaluate((t) => (window as unknown as { sub: { dc: RTCDataChannel } }).sub.dc.send(t), text);
@@ -198,28 +202,7 @@ describe('simulcast', () => {
     const port = await subscriberPort(capped!);
     assert.ok(port > 0, 'the capped subscriber has a selected candidate pair');
     // what the server sends the capped subscriber, over 400 kbit/s, is dropped
-    removeCap(); // a failed test before may have left it
-    nft('add', 'table', 'inet', TABLE);
-    nft('add', 'chain', 'inet', TABLE, 'out', '{ type filter hook output priority 0; }');
-    nft(
-      'add',
-      'rule',
-      'inet',
-      TABLE,
-      'out',
-      'udp',
-      'sport',
-      String(udpPort),
-      'udp',
-      'dport',
-      String(port),
-      'limit',
-      'rate',
-      'over',
-      '50',
-      'kbytes/second',
-      'drop',
-    );
+    capDownlink(udpPort, port, 50);
     const capAt = performance.now();
     await new Promise((r) => setTimeout(r, 10_000));
     const a = await videoIn(capped!);
