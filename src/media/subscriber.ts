@@ -43,7 +43,20 @@ export abstract class Subscriber extends Peer {
   readonly downlink = new Downlink(
     () => this.downTracks,
     (subject) => this.ctx.layerRates.get(subject),
-    (estimateBps, layers) => this.log.debug({ estimateBps: Math.round(estimateBps), layers: Object.fromEntries(layers) }, 'layers chosen'),
+    (estimateBps, layers) => {
+      const e = this.downlink.estimator;
+      this.log.debug(
+        {
+          estimateBps: Math.round(estimateBps),
+          layers: Object.fromEntries(layers),
+          probes: e.probes,
+          probeSuccesses: e.probeSuccesses,
+          probeFailures: e.probeFailures,
+          decreases: e.decreases,
+        },
+        'layers chosen',
+      );
+    },
   );
 
   constructor(ctx: PeerContext, room: string, fullId: string) {

@@ -72,10 +72,14 @@ function removeCap(): void {
 
 describe('simulcast', () => {
   let udpPort = 0;
-  const ctx = serverAndBrowser(async () => {
-    udpPort = await freePort('udp');
-    return ['--rtc-udp-port', String(udpPort)];
-  });
+  // debug: the server logs each subscriber's allocation changes, which the cap test prints
+  const ctx = serverAndBrowser(
+    async () => {
+      udpPort = await freePort('udp');
+      return ['--rtc-udp-port', String(udpPort)];
+    },
+    { LOG_LEVEL: 'debug' },
+  );
   after(removeCap);
 
   it('a 1280×720 camera goes up in 3 layers; an unconstrained subscriber decodes the top one', async () => {
@@ -204,6 +208,7 @@ describe('simulcast', () => {
     // what the server sends the capped subscriber, over 400 kbit/s, is dropped
     capDownlink(udpPort, port, 50);
     const capAt = performance.now();
+    const capWall = Date.now();
     await new Promise((r) => setTimeout(r, 10_000));
     const a = await videoIn(capped!);
     const topA = await videoIn(free!);
@@ -253,6 +258,7 @@ describe('simulcast', () => {
           .join(', ') || 'none'
       }; Chromium's counter ${(((b.freezes - a.freezes) * 60) / WINDOW_S).toFixed(2)} s/min); uncapped: width ${top.width}, ${((top.frames - topA.frames) / WINDOW_S).toFixed(1)} fps, freezes ${(((top.freezes - topA.freezes) * 60) / WINDOW_S).toFixed(2)} s/min`,
     );
+    console.log(`capped subscriber's allocation from the cap on (s after it):\n${allocationTrail(ctx.server.logs, 'capped', capWall)}`);
     removeCap();
     const liftedAt = performance.now();
     await waitFor('top layer again after the cap is lifted', async () => (await videoIn(capped!)).width === 1280, 30_000, 250);
@@ -260,9 +266,8 @@ describe('simulcast', () => {
     console.log(`cap lifted: top layer again after ${back.toFixed(1)} s (cap was on ${((liftedAt - capAt) / 1000).toFixed(0)} s)`);
     assert.ok(b.width < 1280, `the capped subscriber decodes a lower layer (width ${b.width})`);
     assert.equal(top.width, 1280, 'the uncapped subscriber keeps the top layer');
-    // The issue asks ≥ 90 % and < 1 s frozen a minute: met in 4 runs of 5 here (docs/design.md,
-    // "Simulcast"); what is asserted is what held in every run.
-    assert.ok(fps >= 0.5 * pubFps, `frame rate ${fps.toFixed(1)} ≥ 50 % of ${pubFps.toFixed(1)}`);
+    assert.ok(fps >= 0.9 * pubFps, `frame rate ${fps.toFixed(1)} ≥ 90 % of the publisher's ${pubFps.toFixed(1)}`);
+    assert.ok(freezesPerMin < 1, `frozen ${freezesPerMin.toFixed(2)} s a minute, under 1`);
     assert.ok(back <= 10, `back on top within 10 s (${back.toFixed(1)} s)`);
     await Promise.all([pubPage, free!, capped!].map((p) => p.close()));
   });
@@ -278,4 +283,30 @@ async function publisherFps(page: Page): Promise<number> {
     });
     return fps;
   });
+}
+
+/** The server's allocation changes for one subscriber since `since` (ms epoch): estimate, video layer, probe counters. */
+function allocationTrail(logs: readonly string[], peer: string, since: number): string {
+  const rows: string[] = [];
+  for (const line of logs) {
+    if (!line.includes('layers chosen')) continue;
+    const j = JSON.parse(line) as {
+      time: number;
+      peer?: string;
+      estimateBps: number;
+      layers: Record<string, { spatial: number } | null>;
+      probes: number;
+      probeSuccesses: number;
+      probeFailures: number;
+      decreases: number;
+    };
+    if (j.time < since || !j.peer?.startsWith(peer)) continue;
+    const layers = Object.entries(j.layers)
+      .map(([mid, l]) => `${mid}:${l === null ? 'paused' : l.spatial}`)
+      .join(' ');
+    rows.push(
+      `  +${((j.time - since) / 1000).toFixed(1)} s: estimate ${Math.round(j.estimateBps / 1000)} kbit/s, layers (mid:spatial) ${layers}; probes ${j.probes} (ok ${j.probeSuccesses}, failed ${j.probeFailures}), decreases ${j.decreases}`,
+    );
+  }
+  return rows.join('\n') || '  (no change)';
 }
