@@ -16,6 +16,7 @@ import { type DownlinkListener, type DownTrack, DownTrackState } from './down-tr
 import { MAX_TEMPORAL } from './stages/layer-selector.js';
 
 export const ALLOCATE_MS = 500;
+export type ProbeEvent = 'start' | 'success' | 'failure';
 export const PAD_MS = 50;
 /** An Opus stream as the allocator reserves it before its rate is measured. */
 const AUDIO_BPS = 40_000;
@@ -47,6 +48,10 @@ export class Downlink implements DownlinkListener {
   /** the app's caps, by publisher full id (VIDEO_QUALITY) */
   private readonly caps = new Map<string, VideoQuality>();
   private lastPadAt = 0;
+  /** the estimator's probe counters at the last tick (onProbe) */
+  private seenProbes = 0;
+  private seenSuccesses = 0;
+  private seenFailures = 0;
   /** the last choice, for stats and tests: DownTrack mid → layer (null: paused) */
   get layers(): ReadonlyMap<string, Layer | null> {
     return this.previous;
@@ -58,6 +63,8 @@ export class Downlink implements DownlinkListener {
     private readonly publishedBps: (layerSubject: string) => number | undefined,
     /** told when the choice changes (not per packet): the estimate and each DownTrack's layer */
     private readonly onChange?: (estimateBps: number, layers: ReadonlyMap<string, Layer | null>) => void,
+    /** told when a probe starts or is judged (seen at the next tick), for logs */
+    private readonly onProbe?: (event: ProbeEvent, paddingBps: number) => void,
   ) {}
 
   onSent(bytes: number, now: number): void {
@@ -90,6 +97,7 @@ export class Downlink implements DownlinkListener {
       this.allocate(elapsed, now);
     }
     this.paddingBps = this.wantedBps > 0 ? this.estimator.probe(now, this.wantedBps) : 0;
+    if (this.onProbe) this.reportProbes();
     const dt = this.lastPadAt === 0 ? PAD_MS : Math.min(now - this.lastPadAt, 100);
     this.lastPadAt = now;
     if (this.paddingBps <= 0) {
@@ -102,6 +110,16 @@ export class Downlink implements DownlinkListener {
     const carrier = this.downTracks().find((d) => d.kind === 'video' && d.state === DownTrackState.Forwarding);
     if (carrier?.sendPadding(count, now)) this.owed -= count * PADDING_PACKET_BITS;
     else this.owed = 0;
+  }
+
+  private reportProbes(): void {
+    const e = this.estimator;
+    if (e.probeSuccesses !== this.seenSuccesses) this.onProbe!('success', 0);
+    if (e.probeFailures !== this.seenFailures) this.onProbe!('failure', 0);
+    if (e.probes !== this.seenProbes) this.onProbe!('start', this.paddingBps);
+    this.seenProbes = e.probes;
+    this.seenSuccesses = e.probeSuccesses;
+    this.seenFailures = e.probeFailures;
   }
 
   /**

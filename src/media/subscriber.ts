@@ -57,6 +57,10 @@ export abstract class Subscriber extends Peer {
         'layers chosen',
       );
     },
+    (event, paddingBps) => {
+      const e = this.downlink.estimator;
+      this.log.debug({ event, paddingBps, estimateBps: Math.round(e.estimateBps) }, 'probe');
+    },
   );
 
   constructor(ctx: PeerContext, room: string, fullId: string) {

@@ -217,7 +217,7 @@ describe('simulcast', () => {
     // frames decoded, sampled every 50 ms in the page over the window: the stalls inside it
     // (Chromium's own freeze counter adds a freeze when it ends, so one that began before
     // the window would be counted in it whole)
-    const stalls = await capped!.evaluate(async (ms) => {
+    const sampled = await capped!.evaluate(async (ms) => {
       const pc = (window as unknown as { sub: { pc: RTCPeerConnection } }).sub.pc;
       const frames = async () => {
         let n = 0;
@@ -230,19 +230,23 @@ describe('simulcast', () => {
       let last = await frames();
       let lastAt = performance.now();
       const gaps: number[] = [];
+      /** when each stall over 250 ms ended (ms epoch), to set beside the server's log */
+      const ends: number[] = [];
       while (performance.now() < end) {
         await new Promise((r) => setTimeout(r, 50));
         const n = await frames();
         const now = performance.now();
         if (n !== last) {
           gaps.push(now - lastAt);
+          if (now - lastAt > 250) ends.push(Date.now());
           last = n;
           lastAt = now;
         }
       }
       gaps.push(performance.now() - lastAt);
-      return gaps;
+      return { gaps, ends };
     }, WINDOW_S * 1000);
+    const stalls = sampled.gaps;
     const b = await videoIn(capped!);
     const top = await videoIn(free!);
     const fps = (b.frames - a.frames) / WINDOW_S;
@@ -258,7 +262,11 @@ describe('simulcast', () => {
           .join(', ') || 'none'
       }; Chromium's counter ${(((b.freezes - a.freezes) * 60) / WINDOW_S).toFixed(2)} s/min); uncapped: width ${top.width}, ${((top.frames - topA.frames) / WINDOW_S).toFixed(1)} fps, freezes ${(((top.freezes - topA.freezes) * 60) / WINDOW_S).toFixed(2)} s/min`,
     );
-    console.log(`capped subscriber's allocation from the cap on (s after it):\n${allocationTrail(ctx.server.logs, 'capped', capWall)}`);
+    console.log(
+      `capped subscriber's allocation and probes from the cap on (s after it):\n${allocationTrail(ctx.server.logs, 'capped', capWall)}${sampled.ends
+        .map((t) => `\n  +${((t - capWall) / 1000).toFixed(1)} s: a stall ended (page)`)
+        .join('')}`,
+    );
     removeCap();
     const liftedAt = performance.now();
     await waitFor('top layer again after the cap is lifted', async () => (await videoIn(capped!)).width === 1280, 30_000, 250);
@@ -285,14 +293,17 @@ async function publisherFps(page: Page): Promise<number> {
   });
 }
 
-/** The server's allocation changes for one subscriber since `since` (ms epoch): estimate, video layer, probe counters. */
+/** The server's allocation changes and probes for one subscriber since `since` (ms epoch). */
 function allocationTrail(logs: readonly string[], peer: string, since: number): string {
   const rows: string[] = [];
   for (const line of logs) {
-    if (!line.includes('layers chosen')) continue;
+    const probe = line.includes('"msg":"probe"');
+    if (!probe && !line.includes('layers chosen')) continue;
     const j = JSON.parse(line) as {
       time: number;
       peer?: string;
+      event: string;
+      paddingBps: number;
       estimateBps: number;
       layers: Record<string, { spatial: number } | null>;
       probes: number;
@@ -301,11 +312,18 @@ function allocationTrail(logs: readonly string[], peer: string, since: number): 
       decreases: number;
     };
     if (j.time < since || !j.peer?.startsWith(peer)) continue;
+    const at = `  +${((j.time - since) / 1000).toFixed(1)} s: `;
+    if (probe) {
+      rows.push(
+        `${at}probe ${j.event}${j.event === 'start' ? ` (padding ${Math.round(j.paddingBps / 1000)} kbit/s)` : ''}, estimate ${Math.round(j.estimateBps / 1000)} kbit/s`,
+      );
+      continue;
+    }
     const layers = Object.entries(j.layers)
       .map(([mid, l]) => `${mid}:${l === null ? 'paused' : l.spatial}`)
       .join(' ');
     rows.push(
-      `  +${((j.time - since) / 1000).toFixed(1)} s: estimate ${Math.round(j.estimateBps / 1000)} kbit/s, layers (mid:spatial) ${layers}; probes ${j.probes} (ok ${j.probeSuccesses}, failed ${j.probeFailures}), decreases ${j.decreases}`,
+      `${at}estimate ${Math.round(j.estimateBps / 1000)} kbit/s, layers (mid:spatial) ${layers}; probes ${j.probes} (ok ${j.probeSuccesses}, failed ${j.probeFailures}), decreases ${j.decreases}`,
     );
   }
   return rows.join('\n') || '  (no change)';
