@@ -30,7 +30,7 @@ const PADDING_PACKET_BITS = (12 + 255) * 8;
 /** Publishers one subscriber may cap at once. */
 const MAX_CAPS = 256;
 /** Cameras are paused only when the estimate is below this share of their smallest layers (with audio). */
-const MIN_SHARE_BEFORE_PAUSE = 0.5;
+const MIN_SHARE_BEFORE_PAUSE = 0.35;
 
 export class Downlink implements DownlinkListener {
   /**
@@ -41,6 +41,9 @@ export class Downlink implements DownlinkListener {
   readonly estimator = new DownlinkEstimator({ startBps: 500_000 });
   private previous = new Map<string, Layer | null>();
   private wantedBps = 0;
+  /** what a probe aims at: resuming paused video first (a small step), else the best allocation */
+  private probeForBps = 0;
+  private resuming = false;
   private paddingBps = 0;
   /** padding owed (bits), carried between PAD_MS ticks */
   private owed = 0;
@@ -96,7 +99,7 @@ export class Downlink implements DownlinkListener {
       this.lastAllocateAt = now;
       this.allocate(elapsed, now);
     }
-    this.paddingBps = this.wantedBps > 0 ? this.estimator.probe(now, this.wantedBps) : 0;
+    this.paddingBps = this.wantedBps > 0 ? this.estimator.probe(now, this.probeForBps, this.resuming) : 0;
     if (this.onProbe) this.reportProbes();
     const dt = this.lastPadAt === 0 ? PAD_MS : Math.min(now - this.lastPadAt, 100);
     this.lastPadAt = now;
@@ -124,10 +127,13 @@ export class Downlink implements DownlinkListener {
 
   /**
    * What the allocator may spend: the estimate, but at least every track's smallest layer
-   * while the estimate is above half of that. Against a policer the estimate swings low for
+   * while the estimate is above 35 % of that. Against a policer the estimate swings low for
    * a moment after the path saturates or a probe fails (a report over a quarter second of a
-   * burst); pausing a camera for that costs a keyframe wait to resume, and its smallest
-   * layer is what such a path carries. Below half, the path cannot carry it: then pause.
+   * burst), and the smallest layer's measured rate swings high with the keyframes a lossy
+   * subscriber asks for (at half, a camera on a 400 kbit/s path flapped between paused and
+   * its 150 kbit/s layer, the estimate at 193 k, its layer measured at up to 350 k); pausing
+   * costs a keyframe wait to resume, and the smallest layer is what such a path carries.
+   * Below 35 %, the path cannot carry it: then pause.
    */
   private budget(tracks: readonly AllocTrack[]): number {
     const estimate = this.estimator.estimateBps;
@@ -182,6 +188,8 @@ export class Downlink implements DownlinkListener {
     }
     const a = allocate(this.budget(tracks), tracks, this.previous);
     this.wantedBps = a.wantedBps;
+    this.resuming = a.resumeBps > 0;
+    this.probeForBps = this.resuming ? a.resumeBps : a.wantedBps;
     for (const d of downs) {
       if (d.layerCount < 2) continue;
       const l = a.layers.get(d.mid);

@@ -120,6 +120,21 @@ describe('allocate', () => {
       assert.deepEqual(choices(391_000, tracks, paused).layers, { mic: L(0), a: L(0), b: L(0) });
     });
 
+    it('names the budget that resumes the paused cameras at their lowest layer (what to probe for first)', () => {
+      const paused = new Map<string, Layer | null>([
+        ['mic', L(0)],
+        ['a', L(0)],
+        ['b', null],
+      ]);
+      const a = allocate(360_000, tracks, paused);
+      // used 190k (mic + a's lowest) + b's lowest 150k, × 1.15; the best is still all top layers
+      assert.equal(a.resumeBps, 391_000);
+      assert.equal(a.wantedBps, 3_036_000);
+      const none = allocate(150_000, tracks, paused);
+      assert.equal(none.resumeBps, Math.ceil((40_000 + 150_000 + 150_000) * 1.15));
+      assert.equal(allocate(391_000, tracks, paused).resumeBps, 0, 'nothing paused');
+    });
+
     it('keeps a running camera at a budget its resume would not get', () => {
       const running = new Map<string, Layer | null>([
         ['mic', L(0)],

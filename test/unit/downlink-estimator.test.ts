@@ -26,10 +26,10 @@ class Leg {
   }
 
   /** Sends `bps` (plus padding when probing towards `wanted`) in [t, until), in ≤ 1200-byte packets. */
-  run(until: number, bps: number, wanted?: number): void {
+  run(until: number, bps: number, wanted?: number, exact = false): void {
     this.padding = [];
     for (; this.t < until; this.t += STEP_MS) {
-      const pad = wanted === undefined ? 0 : this.est.probe(this.t, wanted);
+      const pad = wanted === undefined ? 0 : this.est.probe(this.t, wanted, exact);
       this.padding.push(pad);
       let bytes = ((bps + pad) * STEP_MS) / 8000;
       while (bytes > 0) {
@@ -211,7 +211,35 @@ describe('DownlinkEstimator: loss', () => {
     assert.equal(leg.est.estimateBps, 450_000);
     leg.run(5000, 2_000_000);
     leg.rr(0, VIDEO);
-    assert.equal(leg.est.estimateBps, 2_000_000);
+    // clean for 2 s now, but nothing rises above a decrease until a probe passes (next test)
+    assert.equal(leg.est.estimateBps, 450_000);
+  });
+
+  it('after a decrease or a probe, only a probe raises it: clean reports do not (a policer lets 2 s over its rate through)', () => {
+    const leg = new Leg();
+    leg.run(1000, 1_000_000);
+    leg.rr(0);
+    leg.run(2000, 1_000_000);
+    leg.rr(0.5); // a policer: 500k arrived
+    assert.equal(leg.est.estimateBps, 450_000);
+    // 2 s at 480k, all of it through (a policer's burst allowance covers that much): no raise
+    leg.run(4000, 480_000);
+    leg.rr(0);
+    leg.run(5000, 480_000);
+    leg.rr(0);
+    assert.equal(leg.est.estimateBps, 450_000);
+    // a probe for 1M passes (300k + 1.1M − the 480k sent before it = 920k… sent): the estimate
+    // is no more than was probed, nor than was wanted, and it is the new ceiling
+    leg.run(6000, 300_000, 1_000_000);
+    leg.run(6100, 300_000);
+    leg.rr(0);
+    assert.equal(leg.est.probeSuccesses, 1);
+    assert.equal(leg.est.estimateBps, 920_000);
+    leg.run(8000, 1_500_000);
+    leg.rr(0); // still within the probe's tail: judged as the probe's, no change
+    leg.run(10_000, 1_500_000);
+    leg.rr(0);
+    assert.equal(leg.est.estimateBps, 920_000, 'clean, but only a probe goes higher');
   });
 
   it('aligns a report with what was sent a round trip before it arrived', () => {
@@ -297,7 +325,7 @@ describe('DownlinkEstimator: probing', () => {
     assert.equal(leg.est.probe(1000, 1_000_000), 910_000);
   });
 
-  it('sends the padding for 1 s, and a clean report covering it raises the estimate to the rate probed', () => {
+  it('sends the padding for 1 s, and a clean report covering it raises the estimate to the rate probed, its aim at most', () => {
     const leg = judgedAtStart();
     leg.run(2000, 190_000, 1_541_000);
     assert.deepEqual(new Set(leg.padding), new Set([1_505_100]));
@@ -306,8 +334,20 @@ describe('DownlinkEstimator: probing', () => {
     assert.equal(leg.est.probing, false);
     leg.rr(0);
     assert.equal(leg.est.probeSuccesses, 1);
-    // 190k + 1.5051M = 1.6951M ≥ 1.541M × 1.1
+    // 190k + 1.5051M = 1.6951M sent: the probe's aim, 1.541M × 1.1
     assert.equal(leg.est.estimateBps, 1_695_100);
+  });
+
+  it('an exact probe (to resume a paused video) raises the estimate to what it was for, not its overshoot', () => {
+    const leg = new Leg();
+    leg.run(1000, 40_000); // audio only: the video is paused
+    leg.rr(0, AUDIO);
+    assert.equal(leg.est.estimateBps, 300_000);
+    leg.run(2000, 40_000, 400_000, true);
+    leg.run(2100, 40_000);
+    leg.rr(0, AUDIO);
+    assert.equal(leg.est.probeSuccesses, 1);
+    assert.equal(leg.est.estimateBps, 400_000, 'sent 440k, raised to the 400k asked');
   });
 
   it('is not judged by a report that ends before the probe does', () => {
@@ -512,7 +552,7 @@ describe('DownlinkEstimator + allocate against a policer', () => {
       }
       const cam = alloc.layers.get('cam') as Layer | null;
       if (t % 100 === 0) run.layers.push(cam ? cam.spatial : -1);
-      const pad = est.probe(t, alloc.wantedBps);
+      const pad = est.probe(t, alloc.resumeBps > 0 ? alloc.resumeBps : alloc.wantedBps, alloc.resumeBps > 0);
       // audio: a 100-byte packet every 20 ms
       if (t % 20 === 0) wire(AUDIO, 100, t, true);
       // video: the layer's rate in ≤ 1200-byte packets; padding in 255-byte packets after it

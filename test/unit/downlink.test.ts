@@ -66,20 +66,20 @@ describe('Downlink', () => {
     assert.deepEqual(cam.chosen.at(-1), [1, 3]);
   });
 
-  it('keeps the smallest layer when the estimate is above half of it, pauses below', () => {
+  it('keeps the smallest layer when the estimate is above 35 % of it, pauses below', () => {
     const cam = track('1', 'video', 'alice+1', 3);
-    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 120_000);
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 70_000);
     d.tick(1000);
-    assert.deepEqual(cam.chosen.at(-1), [0, 3], '120k ≥ half of 150k + 40k audio: the smallest layer');
+    assert.deepEqual(cam.chosen.at(-1), [0, 3], '70k ≥ 35 % of 150k + 40k audio (66.5k): the smallest layer');
     const cam2 = track('1', 'video', 'alice+1', 3);
-    const d2 = downlink([track('0', 'audio', 'alice+1'), cam2], RATES, 80_000);
+    const d2 = downlink([track('0', 'audio', 'alice+1'), cam2], RATES, 60_000);
     d2.tick(1000);
-    assert.deepEqual(cam2.chosen.at(-1), [-1, 3], '80k: paused');
+    assert.deepEqual(cam2.chosen.at(-1), [-1, 3], '60k: paused');
   });
 
   it('pauses nothing before a report judged the path', () => {
     const cam = track('1', 'video', 'alice+1', 3);
-    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 80_000);
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], RATES, 55_000);
     (d.estimator as unknown as { judged: boolean }).judged = false;
     d.tick(1000);
     assert.deepEqual(cam.chosen.at(-1), [0, 3]);

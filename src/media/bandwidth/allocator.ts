@@ -61,6 +61,12 @@ export interface Allocation {
    * headroom): what is worth probing for. 0 when no track is held back by the budget.
    */
   readonly wantedBps: number;
+  /**
+   * The budget at which every paused video would get its lowest layer back (with the up
+   * headroom); 0 when none is paused. A probe for this small step is what brings a paused
+   * video back on a path that cannot carry the best (a probe for `wantedBps` never passes there).
+   */
+  readonly resumeBps: number;
 }
 
 export interface AllocatorOptions {
@@ -142,12 +148,19 @@ export function allocate(
   }
 
   let held = false;
+  let resume = 0;
   for (const v of videos) {
     const chosen = v.index < 0 ? undefined : v.ladder[v.index];
     layers.set(v.track.id, chosen ? { spatial: chosen.spatial, temporal: chosen.temporal } : null);
     if (v.ladder.length > 0 && v.index < v.ladder.length - 1) held = true;
+    if (v.index < 0 && v.ladder[0]) resume += v.ladder[0].bps;
   }
-  return { layers, usedBps: used, wantedBps: held ? Math.ceil(best * headroom) : 0 };
+  return {
+    layers,
+    usedBps: used,
+    wantedBps: held ? Math.ceil(best * headroom) : 0,
+    resumeBps: resume > 0 ? Math.ceil((used + resume) * headroom) : 0,
+  };
 }
 
 /** The ids whose choice differs between two allocations (new and removed ids included). */

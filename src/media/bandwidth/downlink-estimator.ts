@@ -147,6 +147,8 @@ export class DownlinkEstimator {
   private rembAt = Number.NEGATIVE_INFINITY;
   private readonly spans = new Map<number, ReportSpan>();
   private judged = false;
+  /** clean reports raise the estimate no higher: set by a decrease or a probe that passes; only probes go above */
+  private ceilingBps = Number.POSITIVE_INFINITY;
   /** the end of the latest report interval that saw loss */
   private lossyUntil = Number.NEGATIVE_INFINITY;
 
@@ -154,6 +156,8 @@ export class DownlinkEstimator {
   private probeStart = 0;
   private probeEnd = 0;
   private paddingBps = 0;
+  /** the most a success of the current probe raises the estimate to */
+  private probeCapBps = 0;
   private probePackets = 0;
   private probeNacked = 0;
   private nextProbeAt = 0;
@@ -280,9 +284,12 @@ export class DownlinkEstimator {
    * The padding rate (bit/s) to send on top of the media now; 0 = none. Call it as often as
    * padding is scheduled (every 20–50 ms) with the allocator's `wantedBps`: a probe starts
    * only when that is above the estimate, the last report was clean, and the backoff allows;
-   * it returns the same rate until the probe's time is up or NACKs end it.
+   * it returns the same rate until the probe's time is up or NACKs end it. A success raises
+   * the estimate to no more than the probe's aim (`wantedBps` × 1.1), or to no more than
+   * `wantedBps` itself when `exact` (a probe to resume a paused video: the headroom of the
+   * overshoot would let the next layer in too).
    */
-  probe(now: number, wantedBps: number): number {
+  probe(now: number, wantedBps: number, exact = false): number {
     this.tick(now);
     if (this.state === 'probing') return this.paddingBps;
     if (this.state !== 'idle' || now < this.nextProbeAt || !this.judged || this.lastLoss >= LOW_LOSS) return 0;
@@ -294,6 +301,7 @@ export class DownlinkEstimator {
     if (padding <= 0) return 0;
     this.state = 'probing';
     this.probes++;
+    this.probeCapBps = exact ? wantedBps : target;
     this.probeStart = now;
     this.probeEnd = now + this.probeDurationMs;
     this.paddingBps = padding;
@@ -341,6 +349,7 @@ export class DownlinkEstimator {
       this.decreasedAt = now;
       this.decreases++;
       this.set(lower);
+      this.ceilingBps = this.lossBasedBps;
       this.failures++;
       this.nextProbeAt = Math.max(this.nextProbeAt, now + this.backoff());
     } else if (loss < LOW_LOSS && start >= this.lossyUntil && Math.max(end - RAISE_WINDOW_MS, this.firstSentAt) >= this.lossyUntil) {
@@ -348,7 +357,10 @@ export class DownlinkEstimator {
       // packets slipping through a policer that drops the video's, would undo the decrease.)
       // No more than was sent over the last RAISE_WINDOW_MS: a quarter second can hold a
       // keyframe that a policer's burst allowance let through.
-      const steady = Math.min(delivered, this.rateBetween(Math.max(end - RAISE_WINDOW_MS, this.firstSentAt), end));
+      // And never above a decrease or a probe's result: under a policer, 2 s of keyframes
+      // and retransmissions above its rate still fit its burst allowance and look clean, and the
+      // estimate crept up to the next layer, which then lost ≈ 2 s of video each time.
+      const steady = Math.min(delivered, this.rateBetween(Math.max(end - RAISE_WINDOW_MS, this.firstSentAt), end), this.ceilingBps);
       if (steady > this.lossBasedBps) this.set(steady);
     }
   }
@@ -368,8 +380,12 @@ export class DownlinkEstimator {
   private probeSucceeded(now: number): void {
     this.state = 'idle';
     this.probeSuccesses++;
-    const rate = this.rateBetween(this.probeStart, this.probeEnd);
+    // A probe proves no more than it was for: what it sent over that is a policer's burst
+    // allowance as often as capacity (a probe to resume the smallest layer at ≈ 430 kbit/s
+    // passed a 400 kbit/s policer, and the estimate it left took the next layer, which lost).
+    const rate = Math.min(this.rateBetween(this.probeStart, this.probeEnd), this.probeCapBps);
     if (rate > this.lossBasedBps) this.set(rate);
+    this.ceilingBps = this.lossBasedBps;
     if (this.estimateBps < this.lossBasedBps) {
       // REMB is what limits: more probes help it grow (it follows what arrives) but may not, so they back off.
       this.failures++;
