@@ -426,6 +426,18 @@ describe('DownlinkEstimator: probing', () => {
     assert.ok(leg.est.probe(3200, 1_541_000) > 0);
   });
 
+  it('judges the NACK share over the last 100 ms: drops that start late in a probe end it within a few packets', () => {
+    const leg = judgedAtStart();
+    leg.run(1600, 190_000, 1_541_000); // 600 ms of probe, ≈ 106 packets, none lost
+    leg.est.onNack(2, leg.t);
+    leg.run(1650, 190_000, 1_541_000); // ≈ 9 more
+    assert.equal(leg.est.probing, true);
+    // 6 NACKed: 10 % of the last 100 ms, where 10 % of the whole probe (≈ 11) would still wait
+    leg.est.onNack(4, leg.t);
+    assert.equal(leg.est.probing, false);
+    assert.equal(leg.est.probeFailures, 1);
+  });
+
   it('is not cut short by the NACKs of random loss', () => {
     const leg = judgedAtStart();
     for (let i = 0; i < 9; i++) {

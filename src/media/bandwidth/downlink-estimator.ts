@@ -67,10 +67,19 @@ const REMB_TTL_MS = 5000;
 const PROBE_OVERSHOOT = 1.1;
 /** A probe whose end no report covered this long after it is given up (counted as failed). */
 const PROBE_RESULT_TIMEOUT_MS = 3000;
-/** A probe is cut short once NACKed packets reach this share of what it sent (random loss stays well under)… */
+/**
+ * A probe is cut short once NACKed packets reach this share of what was sent over the last
+ * NACK_WINDOW_MS (random loss stays well under)…
+ */
 const NACK_ABORT_SHARE = 0.1;
 /** …and at least this many. */
 const NACK_ABORT_MIN = 5;
+/**
+ * Over the probe's whole length a policer's drops, which start only once its bucket is
+ * empty, took 50–100 ms to reach 10 %: long enough for a media packet's resend, and the
+ * one asked for after it, to be dropped as well (a frozen frame).
+ */
+const NACK_WINDOW_MS = 100;
 /** The media rate a probe's padding adds to is measured over this much before it. */
 const MEDIA_WINDOW_MS = 1000;
 /**
@@ -158,8 +167,11 @@ export class DownlinkEstimator {
   private paddingBps = 0;
   /** the most a success of the current probe raises the estimate to */
   private probeCapBps = 0;
+  /** packets sent and NACKed since `nackWindowAt` (a probe's NACK share is judged per window) */
   private probePackets = 0;
   private probeNacked = 0;
+  private nackWindowAt = 0;
+  private prevWindowPackets = 0;
   private nextProbeAt = 0;
   private failures = 0;
   /** [start, end] pairs of the last probes, oldest overwritten */
@@ -253,8 +265,15 @@ export class DownlinkEstimator {
   onNack(packets: number, now: number): void {
     this.tick(now);
     if (this.state === 'idle') return;
+    if (now - this.nackWindowAt >= NACK_WINDOW_MS) {
+      // the window before, if it just ended, still counts in what was sent (the NACKs of its drops come a round trip later)
+      this.prevWindowPackets = now - this.nackWindowAt < 2 * NACK_WINDOW_MS ? this.packets - this.probePackets : 0;
+      this.nackWindowAt = now;
+      this.probePackets = this.packets;
+      this.probeNacked = 0;
+    }
     this.probeNacked += packets;
-    const sent = this.packets - this.probePackets;
+    const sent = this.packets - this.probePackets + this.prevWindowPackets;
     if (this.probeNacked >= NACK_ABORT_MIN && this.probeNacked >= sent * NACK_ABORT_SHARE) {
       if (this.state === 'probing') this.endWindow(now);
       this.probeFailed(now);
@@ -307,6 +326,8 @@ export class DownlinkEstimator {
     this.paddingBps = padding;
     this.probePackets = this.packets;
     this.probeNacked = 0;
+    this.nackWindowAt = now;
+    this.prevWindowPackets = 0;
     this.window = (this.window + 1) % PROBE_WINDOWS;
     this.windows[this.window * 2] = now;
     this.windows[this.window * 2 + 1] = this.probeEnd;
