@@ -77,9 +77,7 @@ export class MediaEngine {
         this.logLinesDropped++;
         return;
       }
-      if (level === 'Error' || level === 'Fatal') log.error({ engine: true }, message);
-      else if (level === 'Warning') log.warn({ engine: true }, message);
-      else log.debug({ engine: true }, message);
+      log[engineLineLevel(level, message)]({ engine: true }, message);
     });
   }
 
@@ -144,6 +142,20 @@ const ENGINE_LOG_PER_SECOND = 200;
  * queued to the JavaScript thread whatever we do with it, and a wedged engine logs one
  * warning endlessly (+175 MB/s) — errors only, by default, cannot flood.
  */
+/**
+ * Engine errors that only say a peer went away under a send: usrsctp refuses a message on a
+ * stream the remote end is closing (ENOENT), e.g. a control message on its way to a
+ * subscriber whose data channel closes that millisecond. Not a fault of this process: a warning.
+ */
+const PEER_GONE_ENGINE_ERROR = /SCTP sending failed, errno=2\b/;
+
+/** Our log level for one engine log line. */
+export function engineLineLevel(level: string, message: string): 'error' | 'warn' | 'debug' {
+  if (level === 'Error' || level === 'Fatal') return PEER_GONE_ENGINE_ERROR.test(message) ? 'warn' : 'error';
+  if (level === 'Warning') return 'warn';
+  return 'debug';
+}
+
 function engineLogLevel(level: string): nodeDataChannel.LogLevel {
   switch (level) {
     case 'trace':
