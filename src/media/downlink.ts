@@ -16,8 +16,8 @@ import { type DownlinkListener, type DownTrack, DownTrackState } from './down-tr
 import { MAX_TEMPORAL } from './stages/layer-selector.js';
 
 export const ALLOCATE_MS = 500;
-export type ProbeEvent = 'start' | 'success' | 'failure';
 export const PAD_MS = 50;
+export type ProbeEvent = 'start' | 'success' | 'failure';
 /** An Opus stream as the allocator reserves it before its rate is measured. */
 const AUDIO_BPS = 40_000;
 /**

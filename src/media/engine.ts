@@ -138,11 +138,6 @@ function turnServer(url: string, username?: string, password?: string): nodeData
 const ENGINE_LOG_PER_SECOND = 200;
 
 /**
- * The engine's level for ours. Its warnings only from `debug` on: a line the engine logs is
- * queued to the JavaScript thread whatever we do with it, and a wedged engine logs one
- * warning endlessly (+175 MB/s) — errors only, by default, cannot flood.
- */
-/**
  * Engine errors that only say a peer went away under a send: usrsctp refuses a message on a
  * stream the remote end is closing (ENOENT), e.g. a control message on its way to a
  * subscriber whose data channel closes that millisecond. Not a fault of this process: a warning.
@@ -156,6 +151,11 @@ export function engineLineLevel(level: string, message: string): 'error' | 'warn
   return 'debug';
 }
 
+/**
+ * The engine's level for ours. Its warnings only from `debug` on: a line the engine logs is
+ * queued to the JavaScript thread whatever we do with it, and a wedged engine logs one
+ * warning endlessly (+175 MB/s) — errors only, by default, cannot flood.
+ */
 function engineLogLevel(level: string): nodeDataChannel.LogLevel {
   switch (level) {
     case 'trace':
