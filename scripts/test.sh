@@ -7,6 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The suite runs on Node.js 24 (LTS). Where the machine's node is older, npm's `node`
+# package of this exact version is installed into .cache/ (never over the system node)
+# and put first on PATH, so npm, the build, the test runner and every server it starts use it.
+NODE_VERSION=24.21.0
+if [ "$(node -p 'Number(process.versions.node.split(".")[0])')" -lt 24 ]; then
+  node_dir=".cache/node-$NODE_VERSION"
+  if [ "$("$node_dir/node_modules/.bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+    echo "installing Node.js $NODE_VERSION from npm into $node_dir" >&2
+    mkdir -p "$node_dir"
+    npm i --no-audit --no-fund --no-save --prefix "$node_dir" "node@$NODE_VERSION" >&2
+  fi
+  export PATH="$PWD/$node_dir/node_modules/.bin:$PATH"
+fi
+echo "node $(node --version) ($(command -v node))" >&2
+
 apt_need=()
 [ -x /usr/bin/chromium ] || apt_need+=(chromium)
 command -v redis-server >/dev/null || apt_need+=(redis-server)

@@ -16,7 +16,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 /**
  * The Node.js binary that runs the server under test: WEEVER_SERVER_NODE when set (e.g.
- * another LTS, scripts/test-node24.sh), else the one running the tests.
+ * another LTS), else the one running the tests.
  */
 export const SERVER_NODE = process.env.WEEVER_SERVER_NODE || process.execPath;
 
