@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what it needs when missing: Debian's Chromium (browser
 # tests), redis-server and nats-server (cluster tests), openssl (TLS tests), firefox-esr, procps, nftables (loss and outage tests), GStreamer
-# with python3-gst (WHIP client tests), janus (the load tool's Janus target test), and the
-# npm dependencies; then
+# with python3-gst (WHIP client tests), janus (the load tool's Janus target test), mmdebstrap,
+# umoci, runc, skopeo and binutils (the container image test), and the npm dependencies; then
 # builds, lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,9 @@ for pkg in gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-base gstreamer1.0-plu
 done
 [ -x /usr/bin/turnserver ] || apt_need+=(coturn) # the TURN tests run a real coturn (test/e2e/turn.test.ts)
 command -v janus >/dev/null || apt_need+=(janus) # the Janus target test runs a real Janus
+# The image test builds the OCI image with no daemon and runs it (test/e2e/image.test.ts; run as root).
+for tool in mmdebstrap umoci runc skopeo; do command -v "$tool" >/dev/null || apt_need+=("$tool"); done
+command -v strip >/dev/null || apt_need+=(binutils)
 if [ ${#apt_need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing Debian packages: ${apt_need[*]}" >&2
