@@ -27,9 +27,9 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 # glibc (bookworm), not alpine: node-datachannel ships prebuilt binaries for glibc.
 FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production \
-    HOST=0.0.0.0 \
-    PORT=8443 \
-    PRIVATE_PORT=9443
+    WEEVER_HOST=0.0.0.0 \
+    WEEVER_PORT=8443 \
+    WEEVER_PRIVATE_PORT=9443
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules

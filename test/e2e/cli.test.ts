@@ -40,7 +40,7 @@ describe('command line', () => {
 
   it('--log-pretty prints human-readable lines instead of JSON', async () => {
     const proc = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--log-pretty'], {
-      env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
+      env: { PATH: process.env.PATH, WEEVER_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -67,7 +67,7 @@ describe('command line', () => {
     /** The local addresses the process's two listening TCP sockets are bound to, as `ss` sees them. */
     const bound = async (args: string[], env: Record<string, string> = {}) => {
       const proc = spawn(process.execPath, [CLI, '--port', '0', '--private-port', '0', ...args], {
-        env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+        env: { PATH: process.env.PATH, WEEVER_LOG_LEVEL: 'info', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
