@@ -439,14 +439,51 @@ function applyFile(cmd: Command, path: string): void {
   }
 }
 
-/** The names this server read before the WEEVER_ prefix (docs/protocol.md, "Configuration"). */
+/**
+ * The unprefixed names read before the WEEVER_ prefix (docs/protocol.md, "Configuration"):
+ * a fixed, historical list — an option added later never had one.
+ */
+const LEGACY_ENV = [
+  'HOST',
+  'PORT',
+  'PRIVATE_PORT',
+  'PRIVATE_HOST',
+  'CORS_DOMAIN',
+  'STUN',
+  'TURN',
+  'TURN_SECRET',
+  'TURN_TTL',
+  'TURN_USERNAME',
+  'TURN_PASSWORD',
+  'CERT_FILE',
+  'KEY_FILE',
+  'PUBLIC_IP',
+  'AUTH',
+  'DEBUG',
+  'LOG_PRETTY',
+  'JWT_SECRET',
+  'REDIS',
+  'NATS',
+  'RTC_PORT_RANGE',
+  'RTC_UDP_PORT',
+  'RTC_BIND_ADDRESS',
+  'MAX_VIDEO_BITRATE',
+  'KEYFRAME_INTERVAL',
+  'SPEAKER_THRESHOLD',
+  'MEDIA_TIMEOUT',
+  'SESSION_TIMEOUT',
+  'DRAIN_TIMEOUT',
+  'MAX_BODY',
+  'REQUEST_TIMEOUT',
+  'MAX_PENDING',
+  'POST_RATE',
+  'SUPERVISE',
+  'LOG_LEVEL',
+];
+
+/** Old name → new name, for the migration warning and table. */
 export function legacyEnvNames(): Map<string, string> {
-  const names = new Map<string, string>([['LOG_LEVEL', envName('--log-level')]]);
-  for (const o of buildCommand().options) {
-    if (!o.envVar || o.long === '--config' || o.long === '--debug-remote-management' || o.long === '--log-level') continue;
-    names.set(o.envVar.slice(ENV_PREFIX.length), o.envVar);
-  }
-  return names;
+  return new Map(LEGACY_ENV.map((old) => [old, ENV_PREFIX + old]));
 }
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CommanderError } from 'commander';
-import { buildCommand, ConfigError, envName, legacyEnvSet, parseConfig } from '../../src/config/config.js';
+import { buildCommand, ConfigError, envName, legacyEnvNames, legacyEnvSet, parseConfig } from '../../src/config/config.js';
 
 /** Asserts that parseConfig rejects with a commander error whose message names `option`. */
 function rejectsOption(argv: string[], env: NodeJS.ProcessEnv, option: string, detail?: string): void {
@@ -537,5 +537,15 @@ describe('parseConfig: config file, WEEVER_ environment, precedence', () => {
     assert.equal(parseConfig(['--debug'], {}).debugRemoteManagement, false);
     assert.equal(parseConfig(['--debug', '--debug-remote-management'], {}).debugRemoteManagement, true);
     rejectsConfig(['--debug-remote-management'], {}, '--debug-remote-management needs --debug');
+  });
+});
+
+describe('the migration list of old environment names', () => {
+  it('maps each old name to an option that still exists', () => {
+    const current = new Set(buildCommand().options.map((o) => o.envVar));
+    for (const [old, now] of legacyEnvNames()) {
+      assert.equal(now, `WEEVER_${old}`);
+      assert.ok(current.has(now), `${old} → ${now} names no option`);
+    }
   });
 });
