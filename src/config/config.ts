@@ -233,7 +233,11 @@ export function buildCommand(): Command {
     .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server'))
     .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)').argParser(ip))
     .addOption(opt('--auth [bool]', 'require bearer tokens set through the private API').argParser(bool).default(false))
-    .addOption(opt('--debug [bool]', 'serve the demo page and management routes on the public server').argParser(bool).default(false))
+    .addOption(
+      opt('--debug [bool]', 'serve the demo pages on the public server, and the management routes there to loopback peers only')
+        .argParser(bool)
+        .default(false),
+    )
     .addOption(
       opt(
         '--debug-remote-management [bool]',
@@ -494,9 +498,29 @@ export function legacyEnvSet(env: NodeJS.ProcessEnv): { old: string; new: string
   return [...legacyEnvNames()].filter(([old]) => env[old] !== undefined).map(([old, now]) => ({ old, new: now }));
 }
 
+/** The raw values of the SECRET options in argv and env (`--flag value`, `--flag=value`, the variable). */
+function secretValues(cmd: Command, argv: string[], env: NodeJS.ProcessEnv): string[] {
+  const values: string[] = [];
+  for (const o of cmd.options) {
+    if (!SECRET.has(o.attributeName())) continue;
+    const fromEnv = o.envVar ? env[o.envVar] : undefined;
+    if (fromEnv) values.push(fromEnv);
+    argv.forEach((a, i) => {
+      if (a === o.long && argv[i + 1]) values.push(argv[i + 1]!);
+      else if (a.startsWith(`${o.long}=`) && a.length > o.long!.length + 1) values.push(a.slice(o.long!.length + 1));
+    });
+  }
+  return values;
+}
+
 /** Parses argv (without node and script), the environment and the --config file into a Config. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const cmd = buildCommand().exitOverride();
+  // commander quotes a refused value; a secret's (or a URL's password) must not reach the terminal or a log.
+  const secrets = secretValues(cmd, argv, env);
+  cmd.configureOutput({
+    outputError: (str, write) => write(secrets.reduce((text, v) => text.split(v).join('<redacted>'), str)),
+  });
   // commander reads process.env for .env(); pass ours through for tests.
   const saved = process.env;
   process.env = env;

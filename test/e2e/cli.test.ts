@@ -145,6 +145,18 @@ describe('command line', () => {
     assert.notEqual(env.status, 0);
     assert.match(env.stderr, /--private-port/);
     assert.match(env.stderr, /from env 'WEEVER_PRIVATE_PORT'/);
+    // a refused value that may hold a password is not echoed
+    const redis = run([], { WEEVER_REDIS: 'ftp://:hunter2@cache' });
+    assert.equal(redis.status, 1);
+    assert.match(
+      redis.stderr,
+      /--redis <url>' value '<redacted>' from env 'WEEVER_REDIS' is invalid\. must be a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    assert.doesNotMatch(redis.stderr + redis.stdout, /hunter2/);
+    const nats = run(['--nats=nats://u:hunter2@x:99999']);
+    assert.notEqual(nats.status, 0);
+    assert.match(nats.stderr, /--nats <urls>/);
+    assert.doesNotMatch(nats.stderr + nats.stdout, /hunter2/);
     const missing = run(['--cert-file', '/nonexistent.pem', '--key-file', '/nonexistent.key']);
     assert.notEqual(missing.status, 0);
     assert.match(missing.stderr, /--cert-file: cannot read \/nonexistent\.pem/);
