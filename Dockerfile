@@ -3,7 +3,7 @@
 #
 #   docker build -t weever-streaming .
 #   docker run --rm -p 8443:8443 -p 9443:9443 -p 3478:3478/udp \
-#     -e PUBLIC_IP=<address browsers reach> -e RTC_UDP_PORT=3478 weever-streaming --debug
+#     -e WEEVER_PUBLIC_IP=<address browsers reach> -e WEEVER_RTC_UDP_PORT=3478 weever-streaming --debug
 ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
