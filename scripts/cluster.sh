@@ -124,7 +124,7 @@ turnserver -c "$work/turnserver.conf" >"$work/coturn.log" 2>&1 &
 turn_pid=$!
 pids+=($!)
 wait_port "$HOST" "$TURN_PORT" coturn
-export TURN_SECRET # the instances read it from their environment
+export WEEVER_TURN_SECRET=$TURN_SECRET # the instances read it from their environment (kept out of ps)
 
 for i in 0 1 2; do
   # own node first, the two others as fallbacks

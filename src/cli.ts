@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Entry point: parse options, start the instance, stop cleanly on SIGTERM/SIGINT. */
 import { CommanderError } from 'commander';
-import { type Config, ConfigError, parseConfig } from './config/config.js';
+import { type Config, ConfigError, legacyEnvSet, parseConfig } from './config/config.js';
 import { createLogger } from './observability/log.js';
 import { startServer } from './server.js';
 import { SUPERVISED_ENV, supervise } from './supervisor.js';
@@ -18,12 +18,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const level = process.env.LOG_LEVEL ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) {
-    process.stderr.write(`error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(level)})\n`);
-    process.exit(2);
+  const log = createLogger(config.logLevel, config.logPretty);
+  // Once (not again in a supervised child): old unprefixed names are ignored now; name them, never their values.
+  const legacy = process.env[SUPERVISED_ENV] ? [] : legacyEnvSet(process.env);
+  if (legacy.length > 0) {
+    log.warn(
+      { ignored: legacy.map((v) => v.old), use: legacy.map((v) => v.new) },
+      `environment variables without the WEEVER_ prefix are not read: use ${legacy.map((v) => v.new).join(', ')} (docs/protocol.md, Configuration)`,
+    );
   }
-  const log = createLogger(level, config.logPretty);
   if (config.supervise && !process.env[SUPERVISED_ENV]) {
     supervise(process.argv[1]!, process.argv.slice(2), log);
     return;

@@ -16,6 +16,7 @@ import { MediaEngine } from './media/engine.js';
 import { Sfu } from './media/sfu.js';
 import { createSyncLogger, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
+import { loopbackOnly } from './signalling/loopback-only.js';
 import { registerPrivateApi } from './signalling/private-api.js';
 import { type HttpRefusals, installErrorHandling, registerPublicApi } from './signalling/public-api.js';
 import { MemoryStateStore } from './state/memory.js';
@@ -65,7 +66,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
     // Written synchronously: `log` writes asynchronously, and the SIGKILL right after it
     // sometimes came before the line was out (pino's flush() does not wait for a write in flight).
-    createSyncLogger().fatal({ silentMs: Math.round(silentMs) }, 'media engine wedged: no packet passed through it; exiting for a restart');
+    createSyncLogger(config.logLevel).fatal(
+      { silentMs: Math.round(silentMs) },
+      'media engine wedged: no packet passed through it; exiting for a restart',
+    );
     process.kill(process.pid, 'SIGKILL');
   });
   sfu = new Sfu(
@@ -117,7 +121,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
   registerSdk(pub);
   if (config.debug) {
-    registerPrivateApi(pub, sfu, management);
+    // The demo pages are public; the management routes answer loopback peers only unless the
+    // operator says otherwise (docs/security.md, "Defaults").
+    await pub.register(async (scope) => {
+      if (!config.debugRemoteManagement) scope.addHook('onRequest', loopbackOnly);
+      registerPrivateApi(scope, sfu, management);
+    });
     registerDemoSite(pub);
   }
 

@@ -1,13 +1,16 @@
 /**
- * Command line and environment (docs/protocol.md, "Configuration"). Every option is a
- * flag with an environment fallback (the flag wins); a bad value stops the start with a
- * message naming the option.
+ * Command line, environment and config file (docs/protocol.md, "Configuration"). Each option
+ * is declared once, as a flag; its environment variable (`WEEVER_` + the flag in upper snake
+ * case) and its config-file key (the flag without `--`) are derived from it. Precedence:
+ * flag > environment > file > default. A bad value stops the start with a message naming the
+ * option, where the value came from and what is allowed.
  */
 
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
 
 /**
  * The TURN server(s) clients are told about (docs/protocol.md, "ICE servers"): one or more
@@ -33,6 +36,10 @@ export interface Config {
   publicIp?: string;
   auth: boolean;
   debug: boolean;
+  /** --debug's management routes on the public server answer every host, not only loopback (unsafe) */
+  debugRemoteManagement: boolean;
+  /** pino level */
+  logLevel: LogLevel;
   /** ICE: UDP port range, or a single multiplexed UDP port */
   rtcPortRange?: { begin: number; end: number };
   rtcUdpPort?: number;
@@ -166,121 +173,129 @@ const bool = (value: string) => {
   throw new InvalidArgumentError('must be true or false');
 };
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Every variable this server reads starts with this: generic names (DEBUG, PORT, HOST) belong to other tools. */
+export const ENV_PREFIX = 'WEEVER_';
+
+/** `--private-port` → `WEEVER_PRIVATE_PORT`. */
+export const envName = (long: string) => ENV_PREFIX + long.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+
+/** Options whose values are never echoed in a message (they may be secrets, or URLs with a password). */
+const SECRET = new Set(['turnSecret', 'turnPassword', 'jwtSecret', 'redis', 'nats']);
+
+/** The package's version, for --version (package.json is three levels above dist/src/config/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildCommand(): Command {
-  const opt = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
+  // One place per option: the flag; env name and file key are derived from it.
+  const opt = (flags: string, description: string) => {
+    const o = new Option(flags, description);
+    return o.env(envName(o.long!));
+  };
   return new Command('weever-streaming')
     .description('Weever Streaming: a horizontally scalable WebRTC SFU')
-    .addOption(opt('--host <addr>', 'address the public HTTP server listens on', 'HOST').default('0.0.0.0'))
-    .addOption(opt('--port <n>', 'public HTTP(S) port', 'PORT').argParser(port).default(8443))
-    .addOption(opt('--private-port <n>', 'private HTTP port (management, metrics, probes)', 'PRIVATE_PORT').argParser(port).default(9443))
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .addOption(opt('--config <path>', 'YAML file of options (keys: the flags without --); flags and environment win over it'))
+    .addOption(opt('--host <addr>', 'address the public HTTP server listens on').default('0.0.0.0'))
+    .addOption(opt('--port <n>', 'public HTTP(S) port').argParser(port).default(8443))
+    .addOption(opt('--private-port <n>', 'private HTTP port (management, metrics, probes)').argParser(port).default(9443))
     .addOption(
       opt(
         '--private-host <addr>',
         'address the private HTTP server listens on: loopback unless set (it creates tokens and drains the instance)',
-        'PRIVATE_HOST',
       ).default('127.0.0.1'),
     )
-    .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)', 'CORS_DOMAIN').default('localhost'))
-    .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478', 'STUN').argParser(iceUrl('stun')))
+    .addOption(opt('--cors-domain <domain>', 'allow CORS from *.<domain> (and any localhost origin)').default('localhost'))
+    .addOption(opt('--stun <url>', 'STUN server, e.g. stun:stun.example.org:3478').argParser(iceUrl('stun')))
     .addOption(
       opt(
         '--turn <urls>',
         'TURN server URLs, comma separated, e.g. turn:turn.example.org:3478 and turns:turn.example.org:443?transport=tcp',
-        'TURN',
       ).argParser(turnUrls),
     )
+    .addOption(opt('--turn-secret <secret>', "TURN REST API secret (coturn's static-auth-secret): clients get short-lived credentials"))
     .addOption(
-      opt(
-        '--turn-secret <secret>',
-        "TURN REST API secret (coturn's static-auth-secret): clients get short-lived credentials",
-        'TURN_SECRET',
-      ),
-    )
-    .addOption(
-      opt('--turn-ttl <s>', 'lifetime of the credentials made with --turn-secret, seconds', 'TURN_TTL')
+      opt('--turn-ttl <s>', 'lifetime of the credentials made with --turn-secret, seconds')
         .argParser(int(60, 7 * 86400))
         .default(86400),
     )
-    .addOption(opt('--turn-username <name>', 'TURN username (long-term credentials; prefer --turn-secret)', 'TURN_USERNAME'))
-    .addOption(opt('--turn-password <password>', 'TURN password (long-term credentials; prefer --turn-secret)', 'TURN_PASSWORD'))
-    .addOption(opt('--cert-file <path>', 'TLS certificate (PEM) for the public server', 'CERT_FILE'))
-    .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server', 'KEY_FILE'))
-    .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)', 'PUBLIC_IP').argParser(ip))
-    .addOption(opt('--auth [bool]', 'require bearer tokens set through the private API', 'AUTH').argParser(bool).default(false))
+    .addOption(opt('--turn-username <name>', 'TURN username (long-term credentials; prefer --turn-secret)'))
+    .addOption(opt('--turn-password <password>', 'TURN password (long-term credentials; prefer --turn-secret)'))
+    .addOption(opt('--cert-file <path>', 'TLS certificate (PEM) for the public server'))
+    .addOption(opt('--key-file <path>', 'TLS private key (PEM) for the public server'))
+    .addOption(opt('--public-ip <addr>', 'address announced in ICE candidates (1:1 NAT)').argParser(ip))
+    .addOption(opt('--auth [bool]', 'require bearer tokens set through the private API').argParser(bool).default(false))
     .addOption(
-      opt('--debug [bool]', 'serve the demo page and management routes on the public server', 'DEBUG').argParser(bool).default(false),
-    )
-    .addOption(opt('--log-pretty [bool]', 'human-readable logs instead of JSON lines', 'LOG_PRETTY').argParser(bool).default(false))
-    .addOption(
-      opt('--jwt-secret <secret>', 'HS256 secret (≥ 32 characters) for bearer JWTs granting role, room, id (with --auth)', 'JWT_SECRET'),
-    )
-    .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances), e.g. redis://host:6379', 'REDIS').argParser(redisUrl))
-    .addOption(
-      opt('--nats <urls>', 'NATS URLs, comma separated, own node first, for media routing (several instances)', 'NATS').argParser(natsUrls),
-    )
-    .addOption(opt('--rtc-port-range <begin-end>', 'UDP port range for ICE, e.g. 40000-40100', 'RTC_PORT_RANGE').argParser(portRange))
-    .addOption(opt('--rtc-udp-port <n>', 'one UDP port for all peers (ICE UDP mux)', 'RTC_UDP_PORT').argParser(int(1, 65535)))
-    .addOption(opt('--rtc-bind-address <addr>', 'local address ICE binds to', 'RTC_BIND_ADDRESS').argParser(ip))
-    .addOption(
-      opt('--max-video-bitrate <bps>', 'bitrate publishers are asked to send video at (REMB)', 'MAX_VIDEO_BITRATE')
-        .argParser(int(100_000, 50_000_000))
-        .default(2_000_000),
-    )
-    .addOption(
-      opt('--keyframe-interval <s>', 'periodic keyframe request fallback, seconds (0 = off)', 'KEYFRAME_INTERVAL')
-        .argParser(int(0, 3600))
-        .default(10),
+      opt('--debug [bool]', 'serve the demo pages on the public server, and the management routes there to loopback peers only')
+        .argParser(bool)
+        .default(false),
     )
     .addOption(
       opt(
-        '--speaker-threshold <dBov>',
-        'active speakers: the noise floor, dBov from -127 to 0 (a quieter publisher is not speaking)',
-        'SPEAKER_THRESHOLD',
+        '--debug-remote-management [bool]',
+        "UNSAFE: let --debug's management routes (tokens, /debug, /preStop, /metrics) answer other hosts, not only loopback",
       )
+        .argParser(bool)
+        .default(false),
+    )
+    .addOption(opt('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(opt('--log-pretty [bool]', 'human-readable logs instead of JSON lines').argParser(bool).default(false))
+    .addOption(opt('--jwt-secret <secret>', 'HS256 secret (≥ 32 characters) for bearer JWTs granting role, room, id (with --auth)'))
+    .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances), e.g. redis://host:6379').argParser(redisUrl))
+    .addOption(
+      opt('--nats <urls>', 'NATS URLs, comma separated, own node first, for media routing (several instances)').argParser(natsUrls),
+    )
+    .addOption(opt('--rtc-port-range <begin-end>', 'UDP port range for ICE, e.g. 40000-40100').argParser(portRange))
+    .addOption(opt('--rtc-udp-port <n>', 'one UDP port for all peers (ICE UDP mux)').argParser(int(1, 65535)))
+    .addOption(opt('--rtc-bind-address <addr>', 'local address ICE binds to').argParser(ip))
+    .addOption(
+      opt('--max-video-bitrate <bps>', 'bitrate publishers are asked to send video at (REMB)')
+        .argParser(int(100_000, 50_000_000))
+        .default(2_000_000),
+    )
+    .addOption(opt('--keyframe-interval <s>', 'periodic keyframe request fallback, seconds (0 = off)').argParser(int(0, 3600)).default(10))
+    .addOption(
+      opt('--speaker-threshold <dBov>', 'active speakers: the noise floor, dBov from -127 to 0 (a quieter publisher is not speaking)')
         .argParser(dbov)
         .default(-50),
     )
+    .addOption(opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds').argParser(int(2, 3600)).default(15))
     .addOption(
-      opt('--media-timeout <s>', 'close a peer whose RTP/RTCP stops for this long, seconds', 'MEDIA_TIMEOUT')
-        .argParser(int(2, 3600))
-        .default(15),
-    )
-    .addOption(
-      opt('--session-timeout <s>', 'end every session after this long, seconds', 'SESSION_TIMEOUT')
+      opt('--session-timeout <s>', 'end every session after this long, seconds')
         .argParser(int(10, 7 * 86400))
         .default(86400),
     )
     .addOption(
-      opt('--drain-timeout <s>', 'on SIGTERM or /preStop, wait this long for peers to leave, seconds', 'DRAIN_TIMEOUT')
-        .argParser(int(0, 86400))
-        .default(30),
+      opt('--drain-timeout <s>', 'on SIGTERM or /preStop, wait this long for peers to leave, seconds').argParser(int(0, 86400)).default(30),
     )
     .addOption(
-      opt('--max-body <bytes>', 'largest accepted SDP offer, bytes', 'MAX_BODY')
+      opt('--max-body <bytes>', 'largest accepted SDP offer, bytes')
         .argParser(int(1024, 10 * 1024 * 1024))
         .default(128 * 1024),
     )
     .addOption(
-      opt('--request-timeout <s>', 'a request must arrive whole within this, seconds (slow clients are cut off)', 'REQUEST_TIMEOUT')
+      opt('--request-timeout <s>', 'a request must arrive whole within this, seconds (slow clients are cut off)')
         .argParser(int(1, 3600))
         .default(10),
     )
     .addOption(
-      opt('--max-pending <n>', 'sessions not connected yet, at most (more get 503 + Retry-After)', 'MAX_PENDING')
+      opt('--max-pending <n>', 'sessions not connected yet, at most (more get 503 + Retry-After)')
         .argParser(int(1, 1_000_000))
         .default(200),
     )
     .addOption(
-      opt('--post-rate <n>', 'POSTs per source address per minute (more get 429); 0 = no limit', 'POST_RATE')
-        .argParser(int(0, 1_000_000))
-        .default(600),
+      opt('--post-rate <n>', 'POSTs per source address per minute (more get 429); 0 = no limit').argParser(int(0, 1_000_000)).default(600),
     )
     .addOption(
-      opt(
-        '--supervise [bool]',
-        'run the instance in a child process and start it again when it dies (e.g. a wedged media engine)',
-        'SUPERVISE',
-      )
+      opt('--supervise [bool]', 'run the instance in a child process and start it again when it dies (e.g. a wedged media engine)')
         .argParser(bool)
         .default(false),
     )
@@ -288,6 +303,9 @@ export function buildCommand(): Command {
 }
 
 interface RawOptions {
+  config?: string;
+  debugRemoteManagement: boolean;
+  logLevel: LogLevel;
   host: string;
   port: number;
   privatePort: number;
@@ -368,25 +386,159 @@ function checkTurn(o: RawOptions): void {
   }
 }
 
-/** Parses argv (without node and script) and the environment into a Config. */
+/** The value a config-file key holds, as the flag's parser takes it (lists joined by commas). */
+function fileText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) return value.join(',');
+  return undefined;
+}
+
+/**
+ * Applies the YAML file at `path` to every option the command line and environment left at
+ * its default (file < env < flag). Keys are the long flag names without `--`.
+ */
+function applyFile(cmd: Command, path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    // the parser's message locates the error; it quotes no value
+    throw new ConfigError(`--config: ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return; // an empty file
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config: ${path} must be a mapping of option: value`);
+  const byKey = new Map(
+    cmd.options.filter((o) => o.long && o.long !== '--config' && o.long !== '--version').map((o) => [o.long!.slice(2), o]),
+  );
+  for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+    const option = byKey.get(key);
+    if (!option) {
+      const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
+      const hint = byKey.has(kebab) ? ` (did you mean ${kebab}?)` : '';
+      throw new ConfigError(`${key}: unknown key in ${path}${hint}; keys are the long option names without --, e.g. private-port`);
+    }
+    const name = option.attributeName();
+    const source = cmd.getOptionValueSource(name);
+    if (source !== undefined && source !== 'default') continue; // a flag or the environment wins
+    const shown = SECRET.has(name) ? '' : ` ${JSON.stringify(value)}`;
+    const raw = fileText(value);
+    if (raw === undefined) throw new ConfigError(`${key}:${shown} in ${path}: must be a string, number, boolean or list of strings`);
+    let parsed: unknown = raw;
+    if (option.parseArg) {
+      try {
+        parsed = option.parseArg(raw, undefined);
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) throw new ConfigError(`${key}:${shown} in ${path}: ${err.message}`);
+        throw err;
+      }
+    }
+    cmd.setOptionValueWithSource(name, parsed, 'config');
+  }
+}
+
+/**
+ * The unprefixed names read before the WEEVER_ prefix (docs/protocol.md, "Configuration"):
+ * a fixed, historical list — an option added later never had one.
+ */
+const LEGACY_ENV = [
+  'HOST',
+  'PORT',
+  'PRIVATE_PORT',
+  'PRIVATE_HOST',
+  'CORS_DOMAIN',
+  'STUN',
+  'TURN',
+  'TURN_SECRET',
+  'TURN_TTL',
+  'TURN_USERNAME',
+  'TURN_PASSWORD',
+  'CERT_FILE',
+  'KEY_FILE',
+  'PUBLIC_IP',
+  'AUTH',
+  'DEBUG',
+  'LOG_PRETTY',
+  'JWT_SECRET',
+  'REDIS',
+  'NATS',
+  'RTC_PORT_RANGE',
+  'RTC_UDP_PORT',
+  'RTC_BIND_ADDRESS',
+  'MAX_VIDEO_BITRATE',
+  'KEYFRAME_INTERVAL',
+  'SPEAKER_THRESHOLD',
+  'MEDIA_TIMEOUT',
+  'SESSION_TIMEOUT',
+  'DRAIN_TIMEOUT',
+  'MAX_BODY',
+  'REQUEST_TIMEOUT',
+  'MAX_PENDING',
+  'POST_RATE',
+  'SUPERVISE',
+  'LOG_LEVEL',
+];
+
+/** Old name → new name, for the migration warning and table. */
+export function legacyEnvNames(): Map<string, string> {
+  return new Map(LEGACY_ENV.map((old) => [old, ENV_PREFIX + old]));
+}
+
+/**
+ * The old, unprefixed variables that are set in `env`, with their new names: they are not read
+ * any more (generic names such as DEBUG or PORT are set by other tools). Names only, never a value.
+ */
+export function legacyEnvSet(env: NodeJS.ProcessEnv): { old: string; new: string }[] {
+  return [...legacyEnvNames()].filter(([old]) => env[old] !== undefined).map(([old, now]) => ({ old, new: now }));
+}
+
+/** The raw values of the SECRET options in argv and env (`--flag value`, `--flag=value`, the variable). */
+function secretValues(cmd: Command, argv: string[], env: NodeJS.ProcessEnv): string[] {
+  const values: string[] = [];
+  for (const o of cmd.options) {
+    if (!SECRET.has(o.attributeName())) continue;
+    const fromEnv = o.envVar ? env[o.envVar] : undefined;
+    if (fromEnv) values.push(fromEnv);
+    argv.forEach((a, i) => {
+      if (a === o.long && argv[i + 1]) values.push(argv[i + 1]!);
+      else if (a.startsWith(`${o.long}=`) && a.length > o.long!.length + 1) values.push(a.slice(o.long!.length + 1));
+    });
+  }
+  return values;
+}
+
+/** Parses argv (without node and script), the environment and the --config file into a Config. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const cmd = buildCommand().exitOverride();
+  // commander quotes a refused value; a secret's (or a URL's password) must not reach the terminal or a log.
+  const secrets = secretValues(cmd, argv, env);
+  cmd.configureOutput({
+    outputError: (str, write) => write(secrets.reduce((text, v) => text.split(v).join('<redacted>'), str)),
+  });
   // commander reads process.env for .env(); pass ours through for tests.
   const saved = process.env;
   process.env = env;
-  let o: RawOptions;
   try {
     cmd.parse(argv, { from: 'user' });
-    o = cmd.opts<RawOptions>();
   } finally {
     process.env = saved;
   }
+  const file = cmd.opts<RawOptions>().config;
+  if (file !== undefined) applyFile(cmd, file);
+  const o = cmd.opts<RawOptions>();
   if (Boolean(o.certFile) !== Boolean(o.keyFile)) throw new ConfigError('--cert-file and --key-file must be given together');
   if (o.rtcPortRange && o.rtcUdpPort) throw new ConfigError('--rtc-port-range and --rtc-udp-port exclude each other');
   checkTurn(o);
   if (o.turnSecret === undefined && cmd.getOptionValueSource('turnTtl') !== 'default') {
     throw new ConfigError('--turn-ttl needs --turn-secret (long-term credentials do not expire)');
   }
+  if (o.debugRemoteManagement && !o.debug) throw new ConfigError('--debug-remote-management needs --debug');
   if (o.jwtSecret !== undefined && !o.auth) throw new ConfigError('--jwt-secret needs --auth');
   if (o.jwtSecret !== undefined && o.jwtSecret.length < 32) throw new ConfigError('--jwt-secret must be at least 32 characters');
   if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');
@@ -398,6 +550,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     corsDomain: o.corsDomain,
     auth: o.auth,
     debug: o.debug,
+    debugRemoteManagement: o.debugRemoteManagement,
+    logLevel: o.logLevel,
     maxVideoBitrate: o.maxVideoBitrate,
     keyframeIntervalMs: o.keyframeInterval * 1000,
     speakerThresholdDbov: o.speakerThreshold,

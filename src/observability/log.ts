@@ -1,5 +1,5 @@
 /**
- * Structured JSON logs on stdout (pino); level from LOG_LEVEL; `--log-pretty` for humans.
+ * Structured JSON logs on stdout (pino); level from --log-level / WEEVER_LOG_LEVEL; `--log-pretty` for humans.
  * Tokens are redacted everywhere.
  */
 import { type Logger, pino } from 'pino';
@@ -19,11 +19,11 @@ function loggerOptions(level: string) {
  * process kills itself. The usual logger writes asynchronously (pino's default), and a
  * line written just before a SIGKILL was sometimes lost.
  */
-export function createSyncLogger(level = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createSyncLogger(level = process.env.WEEVER_LOG_LEVEL ?? 'info'): Logger {
   return pino(loggerOptions(level), pino.destination({ dest: 1, sync: true }));
 }
 
-export function createLogger(level = process.env.LOG_LEVEL ?? 'info', pretty = false): Logger {
+export function createLogger(level = process.env.WEEVER_LOG_LEVEL ?? 'info', pretty = false): Logger {
   const options = loggerOptions(level);
   if (!pretty) return pino(options);
   // pino-pretty formats in a worker thread; the hot paths never log anyway.

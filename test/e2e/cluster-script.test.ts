@@ -57,7 +57,7 @@ describe('scripts/cluster.sh', () => {
       NATS_ROUTE_PORT: String(await freeRun(3)),
       TURN_PORT: String(await freeTcpUdpPort()),
       TURN_RELAY_PORTS: `${relayFrom}-${relayFrom + 100}`,
-      LOG_LEVEL: 'warn',
+      WEEVER_LOG_LEVEL: 'warn',
     };
     const proc = spawn('bash', [SCRIPT], { env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     const stderr: string[] = [];

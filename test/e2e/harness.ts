@@ -59,7 +59,7 @@ export async function startServer(
   // `prefix` wraps the server command, e.g. ['taskset', '-c', '0'] to pin it to a core.
   const argv = [...prefix, SERVER_NODE, ...nodeFlags, CLI, '--host', '127.0.0.1', '--port', '0', '--private-port', '0', '--debug', ...args];
   const proc = spawn(argv[0]!, argv.slice(1), {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, WEEVER_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

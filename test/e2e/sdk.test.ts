@@ -33,7 +33,7 @@ describe('browser SDK', () => {
   let server: ServerProcess;
   let browser: Browser;
   before(async () => {
-    server = await startServer([], { LOG_LEVEL: 'debug' });
+    server = await startServer([], { WEEVER_LOG_LEVEL: 'debug' });
     browser = await launchBrowser();
   });
   after(async () => {

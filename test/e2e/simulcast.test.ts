@@ -78,7 +78,7 @@ describe('simulcast', () => {
       udpPort = await freePort('udp');
       return ['--rtc-udp-port', String(udpPort)];
     },
-    { LOG_LEVEL: 'debug' },
+    { WEEVER_LOG_LEVEL: 'debug' },
   );
   after(removeCap);
 

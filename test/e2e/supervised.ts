@@ -53,7 +53,7 @@ export async function startSupervised(args: string[] = []): Promise<Supervised> 
   const proc = spawn(
     process.execPath,
     [CLI, '--supervise', ...args, '--host', '127.0.0.1', '--port', String(port), '--private-port', String(privatePort)],
-    { env: { PATH: process.env.PATH, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { PATH: process.env.PATH, WEEVER_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];
   for (const stream of [proc.stdout!, proc.stderr!])

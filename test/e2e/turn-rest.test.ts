@@ -173,7 +173,7 @@ describe('GET /ice-servers: short-lived TURN credentials, authorised like the PO
   before(async () => {
     server = await startServer(
       ['--auth', '--stun', 'stun:stun.example.org:3478', '--turn', urls.join(','), '--turn-secret', SECRET, '--turn-ttl', '600'],
-      { LOG_LEVEL: 'debug' },
+      { WEEVER_LOG_LEVEL: 'debug' },
     );
     browser = await launchBrowser();
   });

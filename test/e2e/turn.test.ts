@@ -72,7 +72,7 @@ for (const transport of ['tcp', 'udp'] as const) {
     });
     after(() => stopCoturn(turn));
     // engine warnings are only requested at debug
-    const ctx = serverAndBrowser(['--rtc-bind-address', '127.0.0.1'], { LOG_LEVEL: 'debug' });
+    const ctx = serverAndBrowser(['--rtc-bind-address', '127.0.0.1'], { WEEVER_LOG_LEVEL: 'debug' });
 
     it('a control-channel subscriber and a WHEP player decode the publisher, all over relay candidates', async () => {
       const url = `turn:127.0.0.1:${turn!.port}?transport=${transport}`;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CommanderError } from 'commander';
-import { ConfigError, parseConfig } from '../../src/config/config.js';
+import { buildCommand, ConfigError, envName, legacyEnvNames, legacyEnvSet, parseConfig } from '../../src/config/config.js';
 
 /** Asserts that parseConfig rejects with a commander error whose message names `option`. */
 function rejectsOption(argv: string[], env: NodeJS.ProcessEnv, option: string, detail?: string): void {
@@ -44,6 +44,8 @@ describe('parseConfig defaults', () => {
       corsDomain: 'localhost',
       auth: false,
       debug: false,
+      debugRemoteManagement: false,
+      logLevel: 'info',
       maxVideoBitrate: 2_000_000,
       keyframeIntervalMs: 10_000,
       speakerThresholdDbov: -50,
@@ -61,30 +63,30 @@ describe('parseConfig defaults', () => {
     });
   });
 
-  it('--jwt-secret / JWT_SECRET: needs --auth and 32 characters, kept as bytes', () => {
+  it('--jwt-secret / WEEVER_JWT_SECRET: needs --auth and 32 characters, kept as bytes', () => {
     const secret = 'x'.repeat(32);
     assert.deepEqual(parseConfig(['--auth', '--jwt-secret', secret], {}).jwtSecret, new TextEncoder().encode(secret));
-    assert.deepEqual(parseConfig([], { AUTH: 'true', JWT_SECRET: secret }).jwtSecret, new TextEncoder().encode(secret));
+    assert.deepEqual(parseConfig([], { WEEVER_AUTH: 'true', WEEVER_JWT_SECRET: secret }).jwtSecret, new TextEncoder().encode(secret));
     rejectsConfig(['--jwt-secret', secret], {}, /^--jwt-secret needs --auth$/);
     rejectsConfig(['--auth', '--jwt-secret', 'short'], {}, /^--jwt-secret must be at least 32 characters$/);
   });
 
   it('reads --drain-timeout and DRAIN_TIMEOUT in seconds, 0 allowed', () => {
     assert.equal(parseConfig(['--drain-timeout', '0'], {}).drainTimeoutMs, 0);
-    assert.equal(parseConfig([], { DRAIN_TIMEOUT: '120' }).drainTimeoutMs, 120_000);
+    assert.equal(parseConfig([], { WEEVER_DRAIN_TIMEOUT: '120' }).drainTimeoutMs, 120_000);
     rejectsOption(['--drain-timeout', '-1'], {}, '--drain-timeout');
     rejectsOption(['--drain-timeout', '86401'], {}, '--drain-timeout');
   });
 
   it('does not read the real process environment when given one', () => {
-    const saved = process.env.PORT;
-    process.env.PORT = '4321';
+    const saved = process.env.WEEVER_PORT;
+    process.env.WEEVER_PORT = '4321';
     try {
       assert.equal(parseConfig([], {}).port, 8443);
-      assert.equal(process.env.PORT, '4321');
+      assert.equal(process.env.WEEVER_PORT, '4321');
     } finally {
-      if (saved === undefined) delete process.env.PORT;
-      else process.env.PORT = saved;
+      if (saved === undefined) delete process.env.WEEVER_PORT;
+      else process.env.WEEVER_PORT = saved;
     }
   });
 
@@ -98,13 +100,13 @@ describe('parseConfig defaults', () => {
 describe('parseConfig environment and flags', () => {
   it('falls back to the environment', () => {
     const c = parseConfig([], {
-      PORT: '1234',
-      PRIVATE_PORT: '1235',
-      HOST: '127.0.0.1',
-      CORS_DOMAIN: 'example.com',
-      AUTH: 'true',
-      DEBUG: '1',
-      KEYFRAME_INTERVAL: '3',
+      WEEVER_PORT: '1234',
+      WEEVER_PRIVATE_PORT: '1235',
+      WEEVER_HOST: '127.0.0.1',
+      WEEVER_CORS_DOMAIN: 'example.com',
+      WEEVER_AUTH: 'true',
+      WEEVER_DEBUG: '1',
+      WEEVER_KEYFRAME_INTERVAL: '3',
       POD_NAME: 'pod-7',
     });
     assert.equal(c.port, 1234);
@@ -117,7 +119,11 @@ describe('parseConfig environment and flags', () => {
   });
 
   it('lets the flag win over the environment', () => {
-    const c = parseConfig(['--port', '999', '--host', '::', '--auth', 'false'], { PORT: '1234', HOST: '127.0.0.1', AUTH: 'true' });
+    const c = parseConfig(['--port', '999', '--host', '::', '--auth', 'false'], {
+      WEEVER_PORT: '1234',
+      WEEVER_HOST: '127.0.0.1',
+      WEEVER_AUTH: 'true',
+    });
     assert.equal(c.port, 999);
     assert.equal(c.host, '::');
     assert.equal(c.auth, false);
@@ -139,7 +145,7 @@ describe('parseConfig environment and flags', () => {
     assert.equal(parseConfig(['--debug'], {}).debug, true);
     for (const v of ['1', 'true', 'YES', 'on']) assert.equal(parseConfig(['--auth', v], {}).auth, true, v);
     for (const v of ['0', 'false', 'No', 'off']) assert.equal(parseConfig(['--auth', v], {}).auth, false, v);
-    assert.equal(parseConfig([], { AUTH: '' }).auth, false);
+    assert.equal(parseConfig([], { WEEVER_AUTH: '' }).auth, false);
   });
 
   it('sets optional ICE and network options only when given', () => {
@@ -169,7 +175,7 @@ describe('parseConfig environment and flags', () => {
     assert.equal(c.rtcBindAddress, '::1');
     assert.equal(c.rtcUdpPort, undefined);
     assert.equal(c.tls, undefined);
-    const d = parseConfig([], { RTC_UDP_PORT: '50000' });
+    const d = parseConfig([], { WEEVER_RTC_UDP_PORT: '50000' });
     assert.equal(d.rtcUdpPort, 50000);
     assert.equal(d.rtcPortRange, undefined);
     assert.equal('stun' in d, false);
@@ -193,16 +199,16 @@ describe('parseConfig bad values', () => {
     rejectsOption(['--port', 'abc'], {}, '--port', 'must be an integer from 0 to 65535');
   });
 
-  it('rejects a bad PORT from the environment, naming --port and PORT', () => {
-    rejectsOption([], { PORT: 'abc' }, '--port', "from env 'PORT'");
+  it('rejects a bad PORT from the environment, naming --port and WEEVER_PORT', () => {
+    rejectsOption([], { WEEVER_PORT: 'abc' }, '--port', "from env 'WEEVER_PORT'");
   });
 
   it('rejects empty, hex, exponent and padded numbers instead of reading them as numbers', () => {
-    rejectsOption([], { PORT: '' }, '--port');
+    rejectsOption([], { WEEVER_PORT: '' }, '--port');
     rejectsOption(['--port', '0x50'], {}, '--port');
     rejectsOption(['--port', '1e3'], {}, '--port');
     rejectsOption(['--port', ' 80 '], {}, '--port');
-    rejectsOption([], { KEYFRAME_INTERVAL: '' }, '--keyframe-interval');
+    rejectsOption([], { WEEVER_KEYFRAME_INTERVAL: '' }, '--keyframe-interval');
   });
 
   it('rejects out-of-range and fractional ports', () => {
@@ -213,12 +219,12 @@ describe('parseConfig bad values', () => {
 
   it('rejects --private-port equal to --port', () => {
     rejectsConfig(['--port', '9443'], {}, '--private-port must differ from --port');
-    rejectsConfig([], { PORT: '5000', PRIVATE_PORT: '5000' }, '--private-port must differ from --port');
+    rejectsConfig([], { WEEVER_PORT: '5000', WEEVER_PRIVATE_PORT: '5000' }, '--private-port must differ from --port');
   });
 
   it('rejects a bad boolean', () => {
     rejectsOption(['--auth', 'maybe'], {}, '--auth', 'must be true or false');
-    rejectsOption([], { DEBUG: 'sometimes' }, '--debug');
+    rejectsOption([], { WEEVER_DEBUG: 'sometimes' }, '--debug');
   });
 
   it('rejects bad IP addresses', () => {
@@ -256,7 +262,7 @@ describe('parseConfig bad values', () => {
     const secret = 'a-long-shared-secret';
     const c = parseConfig(['--turn', 'turn:t:3478', '--turn-secret', secret], {});
     assert.deepEqual(c.turn, { urls: ['turn:t:3478'], auth: { kind: 'secret', secret, ttlSeconds: 86400 } });
-    const e = parseConfig([], { TURN: 'turns:t:443?transport=tcp', TURN_SECRET: secret, TURN_TTL: '600' });
+    const e = parseConfig([], { WEEVER_TURN: 'turns:t:443?transport=tcp', WEEVER_TURN_SECRET: secret, WEEVER_TURN_TTL: '600' });
     assert.deepEqual(e.turn, { urls: ['turns:t:443?transport=tcp'], auth: { kind: 'secret', secret, ttlSeconds: 600 } });
     const both = /^--turn-secret and --turn-username\/--turn-password exclude each other/;
     rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-password', 'p'], {}, both);
@@ -267,7 +273,7 @@ describe('parseConfig bad values', () => {
       {},
       /^--turn-ttl needs --turn-secret/,
     );
-    rejectsConfig([], { TURN_TTL: '600' }, /^--turn-ttl needs --turn-secret/);
+    rejectsConfig([], { WEEVER_TURN_TTL: '600' }, /^--turn-ttl needs --turn-secret/);
     rejectsConfig(['--turn', 'turn:t:3478', '--turn-secret', 'short'], {}, '--turn-secret must be at least 16 characters');
     rejectsOption(['--turn', 'turn:t:3478', '--turn-secret', secret, '--turn-ttl', '59'], {}, '--turn-ttl');
     // no message names the secret
@@ -309,17 +315,17 @@ describe('parseConfig bad values', () => {
     rejectsOption(['--max-body', '1023'], {}, '--max-body');
   });
 
-  it('accepts redis:// and rediss:// URLs from --redis or REDIS (flag wins)', () => {
+  it('accepts redis:// and rediss:// URLs from --redis or WEEVER_REDIS (flag wins)', () => {
     assert.equal(parseConfig(['--redis', 'redis://127.0.0.1:6379'], {}).redis, 'redis://127.0.0.1:6379');
-    assert.equal(parseConfig([], { REDIS: 'rediss://:pw@cache.example:6380/2' }).redis, 'rediss://:pw@cache.example:6380/2');
-    assert.equal(parseConfig(['--redis', 'redis://a:1'], { REDIS: 'redis://b:2' }).redis, 'redis://a:1');
+    assert.equal(parseConfig([], { WEEVER_REDIS: 'rediss://:pw@cache.example:6380/2' }).redis, 'rediss://:pw@cache.example:6380/2');
+    assert.equal(parseConfig(['--redis', 'redis://a:1'], { WEEVER_REDIS: 'redis://b:2' }).redis, 'redis://a:1');
     assert.equal(parseConfig([], {}).redis, undefined);
   });
 
   it('rejects a --redis value that is not a Redis URL', () => {
     rejectsOption(['--redis', 'x'], {}, '--redis');
     rejectsOption(['--redis', 'http://localhost:6379'], {}, '--redis');
-    rejectsOption([], { REDIS: 'localhost:6379' }, '--redis');
+    rejectsOption([], { WEEVER_REDIS: 'localhost:6379' }, '--redis');
   });
 
   it('splits --nats into URLs, own node first, and rejects malformed ones', () => {
@@ -328,7 +334,7 @@ describe('parseConfig bad values', () => {
       'nats://127.0.0.1:4223',
       'host-c:4224',
     ]);
-    assert.deepEqual(parseConfig([], { NATS: 'tls://user:pw@nats.example:4222' }).nats, ['tls://user:pw@nats.example:4222']);
+    assert.deepEqual(parseConfig([], { WEEVER_NATS: 'tls://user:pw@nats.example:4222' }).nats, ['tls://user:pw@nats.example:4222']);
     assert.equal(parseConfig([], {}).nats, undefined);
     rejectsOption(['--nats', ','], {}, '--nats');
     rejectsOption(['--nats', 'http://x:4222'], {}, '--nats');
@@ -379,8 +385,8 @@ describe('parseConfig TLS files', () => {
     assert.deepEqual(c.tls, { cert: readFileSync(cert), key: readFileSync(key) });
   });
 
-  it('reads them from CERT_FILE / KEY_FILE', () => {
-    const c = parseConfig([], { CERT_FILE: cert, KEY_FILE: key });
+  it('reads them from WEEVER_CERT_FILE / WEEVER_KEY_FILE', () => {
+    const c = parseConfig([], { WEEVER_CERT_FILE: cert, WEEVER_KEY_FILE: key });
     assert.match(c.tls!.cert.toString(), /^-----BEGIN CERTIFICATE-----/);
     assert.match(c.tls!.key.toString(), /^-----BEGIN PRIVATE KEY-----/);
   });
@@ -410,5 +416,136 @@ describe('parseConfig TLS files', () => {
 
   it('names --key-file when the key cannot be read', () => {
     rejectsConfig(['--cert-file', cert, '--key-file', dir], {}, `--key-file: cannot read ${dir}: EISDIR`);
+  });
+});
+
+describe('parseConfig: config file, WEEVER_ environment, precedence', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'weever-config-file-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('reads the YAML file named by --config or WEEVER_CONFIG: kebab-case keys, lists, booleans', () => {
+    const path = file(
+      'all.yaml',
+      'port: 7000\nprivate-port: 7001\ncors-domain: example.org\ndebug: true\nnats:\n  - nats://a:4222\n  - nats://b:4222\nlog-level: warn\n',
+    );
+    for (const c of [parseConfig(['--config', path], {}), parseConfig([], { WEEVER_CONFIG: path })]) {
+      assert.equal(c.port, 7000);
+      assert.equal(c.privatePort, 7001);
+      assert.equal(c.corsDomain, 'example.org');
+      assert.equal(c.debug, true);
+      assert.deepEqual(c.nats, ['nats://a:4222', 'nats://b:4222']);
+      assert.equal(c.logLevel, 'warn');
+    }
+    assert.equal(parseConfig(['--config', file('empty.yaml', '')], {}).port, 8443);
+  });
+
+  it('precedence: flag > environment > file > default', () => {
+    const path = file('prec.yaml', 'port: 7000\nprivate-port: 7001\nmax-pending: 50\n');
+    const c = parseConfig(['--config', path, '--port', '7100'], { WEEVER_PORT: '7200', WEEVER_PRIVATE_PORT: '7201' });
+    assert.equal(c.port, 7100, 'flag over env and file');
+    assert.equal(c.privatePort, 7201, 'env over file');
+    assert.equal(c.maxPendingSessions, 50, 'file over default');
+    assert.equal(c.postRatePerMinute, 600, 'default when nobody says');
+  });
+
+  it('an invalid file value names the key, the file and what is allowed', () => {
+    const path = file('bad-port.yaml', 'port: "abc"\n');
+    rejectsConfig(['--config', path], {}, `port: "abc" in ${path}: must be an integer from 0 to 65535`);
+    const range = file('bad-range.yaml', 'rtc-port-range: 5-1\n');
+    rejectsConfig(['--config', range], {}, `rtc-port-range: "5-1" in ${range}: must be a non-empty range of ports above 0`);
+    const level = file('bad-level.yaml', 'log-level: loud\n');
+    rejectsConfig(['--config', level], {}, /^log-level: "loud" in .*bad-level\.yaml: Allowed choices are fatal, error/);
+    const map = file('bad-map.yaml', 'port:\n  a: 1\n');
+    rejectsConfig(['--config', map], {}, /^port: \{"a":1\} in .*bad-map\.yaml: must be a string, number, boolean or list/);
+    // the flag wins, so the file's value is never read
+    assert.equal(parseConfig(['--config', path, '--port', '1'], {}).port, 1);
+  });
+
+  it('rejects unknown keys, naming the key and the file (and the kebab-case spelling of a camelCase key)', () => {
+    const path = file('unknown.yaml', 'port: 1\nfrobnicate: 2\n');
+    rejectsConfig(['--config', path], {}, new RegExp(`^frobnicate: unknown key in ${path}`));
+    const camel = file('camel.yaml', 'privatePort: 1\n');
+    rejectsConfig(['--config', camel], {}, /^privatePort: unknown key in .*camel\.yaml \(did you mean private-port\?\)/);
+    rejectsConfig(['--config', file('self.yaml', 'config: other.yaml\n')], {}, /^config: unknown key/);
+  });
+
+  it('a missing file, bad YAML or a non-mapping is a clear error', () => {
+    rejectsConfig(['--config', join(dir, 'nope.yaml')], {}, /^--config: cannot read .*nope\.yaml: ENOENT$/);
+    rejectsConfig(['--config', file('broken.yaml', 'port: [1,\n')], {}, /^--config: .*broken\.yaml is not valid YAML: /);
+    rejectsConfig(['--config', file('list.yaml', '- 1\n- 2\n')], {}, /^--config: .*list\.yaml must be a mapping of option: value$/);
+  });
+
+  it('secrets may come from the file and are never quoted in an error', () => {
+    const secret = 's3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t!';
+    const ok = file('jwt.yaml', `auth: true\njwt-secret: ${secret}\n`);
+    assert.deepEqual(parseConfig(['--config', ok], {}).jwtSecret, new TextEncoder().encode(secret));
+    const turn = file('turn.yaml', `turn: [turn:t.example:3478]\nturn-secret: ${secret}\n`);
+    assert.deepEqual(parseConfig(['--config', turn], {}).turn?.auth, { kind: 'secret', secret, ttlSeconds: 86400 });
+    const bad = file('jwt-map.yaml', `jwt-secret: { v: ${secret} }\n`);
+    assert.throws(
+      () => parseConfig(['--config', bad], {}),
+      (err: unknown) => err instanceof ConfigError && err.message.startsWith('jwt-secret: in ') && !err.message.includes(secret),
+    );
+    const badRedis = file('redis.yaml', 'redis: "ftp://:hunter2@x"\n');
+    assert.throws(
+      () => parseConfig(['--config', badRedis], {}),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('redis:// or rediss://') && !err.message.includes('hunter2'),
+    );
+  });
+
+  it('old unprefixed variables are not read; legacyEnvSet names them with their new names, never a value', () => {
+    const env = { PORT: '1234', DEBUG: '*', LOG_LEVEL: 'debug', JWT_SECRET: 'x'.repeat(40), PATH: '/bin' };
+    const c = parseConfig([], env);
+    assert.equal(c.port, 8443);
+    assert.equal(c.debug, false);
+    assert.deepEqual(
+      legacyEnvSet(env).sort((a, b) => a.old.localeCompare(b.old)),
+      [
+        { old: 'DEBUG', new: 'WEEVER_DEBUG' },
+        { old: 'JWT_SECRET', new: 'WEEVER_JWT_SECRET' },
+        { old: 'LOG_LEVEL', new: 'WEEVER_LOG_LEVEL' },
+        { old: 'PORT', new: 'WEEVER_PORT' },
+      ],
+    );
+    assert.deepEqual(legacyEnvSet({ WEEVER_PORT: '1', PATH: '/bin' }), []);
+  });
+
+  it('every option has exactly one WEEVER_ variable derived from its flag', () => {
+    for (const o of buildCommand().options) {
+      if (o.long === '--version') continue;
+      assert.equal(o.envVar, envName(o.long!), o.long);
+      assert.match(o.envVar!, /^WEEVER_[A-Z0-9_]+$/);
+    }
+    assert.equal(envName('--private-port'), 'WEEVER_PRIVATE_PORT');
+  });
+
+  it('--log-level / WEEVER_LOG_LEVEL: one of the pino levels', () => {
+    assert.equal(parseConfig([], { WEEVER_LOG_LEVEL: 'debug' }).logLevel, 'debug');
+    assert.equal(parseConfig(['--log-level', 'silent'], {}).logLevel, 'silent');
+    assert.throws(() => parseConfig(['--log-level', 'loud'], {}), /Allowed choices are fatal, error, warn, info, debug, trace, silent/);
+  });
+
+  it('--debug-remote-management needs --debug and is off by default', () => {
+    assert.equal(parseConfig(['--debug'], {}).debugRemoteManagement, false);
+    assert.equal(parseConfig(['--debug', '--debug-remote-management'], {}).debugRemoteManagement, true);
+    rejectsConfig(['--debug-remote-management'], {}, '--debug-remote-management needs --debug');
+  });
+});
+
+describe('the migration list of old environment names', () => {
+  it('maps each old name to an option that still exists', () => {
+    const current = new Set(buildCommand().options.map((o) => o.envVar));
+    for (const [old, now] of legacyEnvNames()) {
+      assert.equal(now, `WEEVER_${old}`);
+      assert.ok(current.has(now), `${old} → ${now} names no option`);
+    }
   });
 });

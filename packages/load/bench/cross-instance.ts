@@ -90,8 +90,8 @@ export async function crossInstance(o: CrossOptions) {
     '--nats',
     [urls[own]!, ...urls.filter((_, i) => i !== own)].join(','),
   ];
-  const a = await startServer(args(0), { LOG_LEVEL: 'info' }, prefix);
-  const b = await startServer(args(1), { LOG_LEVEL: 'info' }, prefix);
+  const a = await startServer(args(0), { WEEVER_LOG_LEVEL: 'info' }, prefix);
+  const b = await startServer(args(1), { WEEVER_LOG_LEVEL: 'info' }, prefix);
   const phases: CrossPhase[] = [];
   try {
     note(`machine: ${machine()}\ninstances pinned to core 0, clients to core 1: ${pinned}`);

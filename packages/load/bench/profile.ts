@@ -118,7 +118,12 @@ export async function profile(o: ProfileOptions): Promise<Record<string, unknown
   const pinned = pinSelf(1);
   // --perf-basic-prof names JIT-compiled JS functions in perf's output.
   const nodeFlags = ['--perf-basic-prof', ...(o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
-  const server = await startServer(['--keyframe-interval', '0'], { LOG_LEVEL: 'info' }, pinned ? ['taskset', '-c', '0'] : [], nodeFlags);
+  const server = await startServer(
+    ['--keyframe-interval', '0'],
+    { WEEVER_LOG_LEVEL: 'info' },
+    pinned ? ['taskset', '-c', '0'] : [],
+    nodeFlags,
+  );
   await sleep(10_000); // V8's start-up garbage collections stay out of the window
   const data = join(dir, 'perf.data');
   let cpuMicros = 0;

@@ -63,8 +63,8 @@ function rss(pid: number): number | null {
 }
 
 export async function soak(o: SoakOptions): Promise<object> {
-  // LOG_LEVEL info: the harness waits for the "listening" line
-  const server = await startServer(['--keyframe-interval', '0'], { LOG_LEVEL: 'info' });
+  // WEEVER_LOG_LEVEL info: the harness waits for the "listening" line
+  const server = await startServer(['--keyframe-interval', '0'], { WEEVER_LOG_LEVEL: 'info' });
   const pid = server.proc.pid!;
   const t0 = performance.now();
   const samples: Sample[] = [];

@@ -93,7 +93,11 @@ export async function serverUnderTest(o: CommonOptions, args: string[] = []): Pr
     await sleep(o.settle * 1000);
     return { publicUrl: janus.url, pid: janus.pid, pinned, label: `Janus ${janus.version}`, stop: () => janus.stop() };
   }
-  const server = await startServer(['--keyframe-interval', '0', ...args], { LOG_LEVEL: 'info' }, pinned ? ['taskset', '-c', '0'] : []);
+  const server = await startServer(
+    ['--keyframe-interval', '0', ...args],
+    { WEEVER_LOG_LEVEL: 'info' },
+    pinned ? ['taskset', '-c', '0'] : [],
+  );
   await sleep(o.settle * 1000);
   return {
     publicUrl: server.publicUrl,
