@@ -126,6 +126,7 @@ describe('webhooks', () => {
       'arrival order is the order they happened',
     );
     assert.equal(new Set(got.map((r) => r.event.id)).size, got.length, 'ids are unique');
+    assert.ok(!ctx.server.logs.join('\n').includes(SECRET), 'the secret is never logged');
     const joined = got.find((r) => r.event.event === 'participant_joined' && r.event.participant?.id === pubId)!;
     assert.deepEqual(joined.event.participant, { id: pubId, role: 'pub' });
     const video = got.find((r) => r.event.event === 'track_published' && r.event.track?.id === 'video0')!;
