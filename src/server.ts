@@ -23,6 +23,10 @@ import { MemoryStateStore } from './state/memory.js';
 import { RedisStateStore, redactUrl } from './state/redis.js';
 import type { StateStore } from './state/store.js';
 import { registerDemoSite, registerSdk } from './static-site.js';
+import { WebhookSender } from './webhooks/sender.js';
+
+/** At shutdown, how long queued webhook events may still take. */
+const WEBHOOK_FLUSH_MS = 2000;
 
 export interface RunningServer {
   sfu: Sfu;
@@ -84,6 +88,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     },
     (seconds) => metrics.layerSwitchSeconds.observe(seconds),
   );
+  const webhooks = config.webhooks
+    ? new WebhookSender({
+        urls: config.webhooks.urls,
+        secret: config.webhooks.secret,
+        log: log.child({ component: 'webhooks' }),
+        onOutcome: (outcome, event) => metrics.webhooks.inc({ event, outcome }),
+      })
+    : undefined;
+  if (webhooks) sfu.onHappening((h) => webhooks.emit(h));
   const purge = setInterval(() => {
     shared.store.purgeExpired();
   }, 60_000);
@@ -174,6 +187,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       };
       try {
         await step('peers', () => sfu.close());
+        // the last events (participant_left, room_finished) get a short chance to go out
+        await step('webhooks', () => webhooks?.flush(WEBHOOK_FLUSH_MS));
         await step('http', () => Promise.all([pub.close(), priv.close()]));
         // The store before the bus: no reaping (and its pub-left) once the bus is going away.
         await step('state store', () => store.close());

@@ -40,6 +40,10 @@ export interface Bus {
   subscribeTrack(subject: string, sink: PacketSink): Unsubscribe;
   publishRoomEvent(room: string, event: RoomEvent): void;
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe;
+  /** Asks every instance (this one included) to end the sessions of `fullId` in `room` (admin kick). */
+  publishKick(room: string, fullId: string): void;
+  /** Kicks from any instance; asynchronous, as a remote one would arrive. */
+  onKick(handler: (room: string, fullId: string) => void): Unsubscribe;
   requestKeyframe(trackSubject: string): void;
   onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe;
   stats(): BusStats;

@@ -82,6 +82,17 @@ export class LocalBus implements Bus {
     return addTo(this.rooms, room, handler);
   }
 
+  private readonly kicks = new Set<(room: string, fullId: string) => void>();
+
+  publishKick(room: string, fullId: string): void {
+    for (const h of [...this.kicks]) queueMicrotask(() => h(room, fullId));
+  }
+
+  onKick(handler: (room: string, fullId: string) => void): Unsubscribe {
+    this.kicks.add(handler);
+    return () => this.kicks.delete(handler);
+  }
+
   requestKeyframe(trackSubject: string): void {
     const handlers = this.keyframes.get(trackSubject);
     if (handlers) for (const h of [...handlers]) h();
@@ -109,6 +120,7 @@ export class LocalBus implements Bus {
     this.tracks.clear();
     this.rooms.clear();
     this.keyframes.clear();
+    this.kicks.clear();
   }
 }
 

@@ -69,6 +69,9 @@ class NatsTrackSender implements TrackSender {
   }
 }
 
+/** Admin kicks, to every instance (docs/protocol.md, private API). */
+const KICK_SUBJECT = 'adm.kick';
+
 export interface NatsBusOptions {
   servers: string[];
   name: string;
@@ -292,6 +295,52 @@ export class NatsBus implements Bus {
       if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
       e.sub.unsubscribe();
       if (this.rooms.get(room) === e) this.rooms.delete(room);
+    };
+  }
+
+  private readonly kicks = new Set<(room: string, fullId: string) => void>();
+  private kickSub: Subscription | undefined;
+
+  publishKick(room: string, fullId: string): void {
+    // Here at once, elsewhere over NATS (noEcho: our own message does not come back).
+    for (const h of [...this.kicks]) queueMicrotask(() => h(room, fullId));
+    try {
+      this.nc.publish(KICK_SUBJECT, JSON.stringify({ room, fullId }));
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.log.warn({ err: (err as Error).message, room }, 'could not publish a kick');
+    }
+  }
+
+  onKick(handler: (room: string, fullId: string) => void): Unsubscribe {
+    this.kicks.add(handler);
+    this.kickSub ??= this.nc.subscribe(KICK_SUBJECT, {
+      callback: (err, msg) => {
+        if (err) return;
+        let k: { room?: unknown; fullId?: unknown } | undefined;
+        try {
+          k = msg.json();
+        } catch {
+          k = undefined;
+        }
+        if (typeof k?.room !== 'string' || typeof k.fullId !== 'string') {
+          this.log.warn('ignored a malformed kick');
+          return;
+        }
+        const { room, fullId } = k as { room: string; fullId: string };
+        for (const h of [...this.kicks]) {
+          try {
+            h(room, fullId);
+          } catch (e) {
+            this.onError(e);
+          }
+        }
+      },
+    });
+    return () => {
+      if (!this.kicks.delete(handler) || this.kicks.size > 0) return;
+      this.kickSub?.unsubscribe();
+      this.kickSub = undefined;
     };
   }
 

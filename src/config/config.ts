@@ -76,6 +76,8 @@ export interface Config {
   drainTimeoutMs: number;
   /** human-readable logs instead of JSON lines */
   logPretty: boolean;
+  /** webhook receivers and the HMAC secret of their signatures (docs/protocol.md, webhooks) */
+  webhooks?: { urls: string[]; secret: string };
   /** HS256 secret: bearer JWTs granting role, room and id are accepted without a stored token */
   jwtSecret?: Uint8Array;
 }
@@ -92,6 +94,19 @@ const int = (min: number, max: number) => (value: string) => {
 };
 
 const port = int(0, 65535);
+
+/** Webhook receivers: http(s) URLs, comma separated. */
+const webhookUrls = (value: string) =>
+  value.split(',').map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u.trim());
+    } catch {
+      throw new InvalidArgumentError(`${u.trim() || '(empty)'} is not a URL; use http(s)://host[:port]/path, comma separated`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`${u.trim()} must be an http or https URL`);
+    return url.href;
+  });
 
 /** A level in dBov: an integer from -127 to 0 (`50` is read as -50). */
 const dbov = (value: string) => {
@@ -183,7 +198,7 @@ export const ENV_PREFIX = 'WEEVER_';
 export const envName = (long: string) => ENV_PREFIX + long.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
 
 /** Options whose values are never echoed in a message (they may be secrets, or URLs with a password). */
-const SECRET = new Set(['turnSecret', 'turnPassword', 'jwtSecret', 'redis', 'nats']);
+const SECRET = new Set(['turnSecret', 'turnPassword', 'jwtSecret', 'webhookSecret', 'redis', 'nats']);
 
 /** The package's version, for --version (package.json is three levels above dist/src/config/). */
 function packageVersion(): string {
@@ -249,6 +264,10 @@ export function buildCommand(): Command {
     .addOption(opt('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(opt('--log-pretty [bool]', 'human-readable logs instead of JSON lines').argParser(bool).default(false))
     .addOption(opt('--jwt-secret <secret>', 'HS256 secret (≥ 32 characters) for bearer JWTs granting role, room, id (with --auth)'))
+    .addOption(
+      opt('--webhook-url <urls>', 'POST room events to these http(s) URLs, comma separated (with --webhook-secret)').argParser(webhookUrls),
+    )
+    .addOption(opt('--webhook-secret <secret>', 'HMAC-SHA256 secret (≥ 32 characters) signing webhook requests'))
     .addOption(opt('--redis <url>', 'Redis URL for shared state (several instances), e.g. redis://host:6379').argParser(redisUrl))
     .addOption(
       opt('--nats <urls>', 'NATS URLs, comma separated, own node first, for media routing (several instances)').argParser(natsUrls),
@@ -339,6 +358,8 @@ interface RawOptions {
   postRate: number;
   drainTimeout: number;
   jwtSecret?: string;
+  webhookUrl?: string[];
+  webhookSecret?: string;
   logPretty: boolean;
 }
 
@@ -541,6 +562,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (o.debugRemoteManagement && !o.debug) throw new ConfigError('--debug-remote-management needs --debug');
   if (o.jwtSecret !== undefined && !o.auth) throw new ConfigError('--jwt-secret needs --auth');
   if (o.jwtSecret !== undefined && o.jwtSecret.length < 32) throw new ConfigError('--jwt-secret must be at least 32 characters');
+  if (o.webhookUrl !== undefined && o.webhookSecret === undefined) throw new ConfigError('--webhook-url needs --webhook-secret');
+  if (o.webhookSecret !== undefined && o.webhookUrl === undefined) throw new ConfigError('--webhook-secret needs --webhook-url');
+  if (o.webhookSecret !== undefined && o.webhookSecret.length < 32)
+    throw new ConfigError('--webhook-secret must be at least 32 characters');
   if (o.port !== 0 && o.port === o.privatePort) throw new ConfigError('--private-port must differ from --port');
   const config: Config = {
     host: o.host,
@@ -585,5 +610,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (o.redis) config.redis = o.redis;
   if (o.jwtSecret) config.jwtSecret = new TextEncoder().encode(o.jwtSecret);
   if (o.nats) config.nats = o.nats;
+  if (o.webhookUrl && o.webhookSecret) config.webhooks = { urls: o.webhookUrl, secret: o.webhookSecret };
   return config;
 }

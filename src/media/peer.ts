@@ -4,7 +4,7 @@
  * of it on every exit path (STOP, DELETE, ICE failure, silence, session end, error).
  */
 import { randomUUID } from 'node:crypto';
-import { type ClientCommand, control, idOf, type Kind, parseClientMessage, type Role } from 'weever-protocol';
+import { type ClientCommand, control, idOf, type Kind, parseClientMessage, type Role, type TrackInfo } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
@@ -15,6 +15,8 @@ import { BadOfferError, IceRestartError, oneLine } from './errors.js';
 import type { LayerRates } from './layer-rates.js';
 
 export interface PeerContext {
+  /** a publisher told the room its tracks (all of them, each time) */
+  onTracks?(peer: Peer, tracks: readonly TrackInfo[]): void;
   config: Config;
   engine: MediaEngine;
   store: StateStore;
@@ -44,7 +46,9 @@ export type CloseReason =
   | 'session-timeout'
   | 'bad-offer'
   | 'negotiation-failed'
-  | 'shutdown';
+  | 'shutdown'
+  /** an operator ended it (admin kick) */
+  | 'kicked';
 
 const GATHERING_TIMEOUT_MS = 5000;
 

@@ -162,6 +162,7 @@ export class Publisher extends Peer {
       .then(() => {
         if (!this.closed) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
       });
+    this.ctx.onTracks?.(this, tracks);
     this.log.info({ tracks: tracks.map((t) => t.trackId) }, 'publishing');
   }
 

@@ -2,7 +2,7 @@
  * The SFU of one instance: creates publishers and subscribers, knows them by session
  * and by (role, room, full id), and runs the one sweep timer that watches them all.
  */
-import type { Role } from 'weever-protocol';
+import type { Role, TrackInfo } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
@@ -14,6 +14,7 @@ import { BadOfferError, DrainingError, DuplicatePeerError, OverloadedError, oneL
 import { LayerRates } from './layer-rates.js';
 import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
+import type { RoomHappening } from './room-happening.js';
 import { prepareOffer } from './sdp.js';
 import { WhepSubscriber } from './whep-subscriber.js';
 
@@ -42,6 +43,13 @@ export class Sfu {
   private idleWaiters: (() => void)[] = [];
   /** cleanups of closed peers still running (store removal, pub-left): shutdown waits for them */
   private readonly cleanups = new Set<Promise<void>>();
+  /** set once (webhooks): room events of this instance, per room in the order they happened */
+  private listener: ((h: RoomHappening) => void) | undefined;
+  /** per room, the tail of its chain of reports: a report waits for the store calls of the one before */
+  private readonly reports = new Map<string, Promise<void>>();
+  /** sessions reported joined, with the tracks reported published */
+  private readonly reported = new Map<string, readonly TrackInfo[]>();
+  private readonly stopKicks: () => void;
 
   constructor(
     readonly config: Config,
@@ -62,11 +70,90 @@ export class Sfu {
       speakers: this.speakers,
       layerRates: new LayerRates(),
       onClosed: (peer, reason) => this.onClosed(peer, reason),
+      onTracks: (peer, tracks) => this.onTracks(peer, tracks),
       onRenegotiated,
       onLayerSwitch,
     };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
+    this.stopKicks = bus.onKick((room, fullId) => this.kickLocal(room, fullId));
+  }
+
+  /** Room events go to `listener` from now on (one listener: the webhooks). */
+  onHappening(listener: (h: RoomHappening) => void): void {
+    this.listener = listener;
+  }
+
+  // Runs `step` after the room's previous report; `step` returns what to report, in order.
+  private report(room: string, step: () => Promise<RoomHappening[]> | RoomHappening[]): void {
+    const listener = this.listener;
+    if (!listener) return;
+    const tail = (this.reports.get(room) ?? Promise.resolve()).then(step).then(
+      (hs) => {
+        for (const h of hs) listener(h);
+      },
+      (err) => this.log.warn({ err: oneLine(err), room }, 'could not report a room event'),
+    );
+    this.reports.set(room, tail);
+    void tail.finally(() => {
+      if (this.reports.get(room) === tail) this.reports.delete(room);
+    });
+  }
+
+  private onJoined(peer: Peer): void {
+    if (!this.listener) return;
+    this.reported.set(peer.sessionId, []);
+    const participant = { id: peer.fullId, role: peer.role };
+    this.report(peer.room, async () => {
+      // The first peer of the room on any instance sets the mark (atomic in the store).
+      const started = await this.store.markRoom(peer.room).catch(() => false);
+      const out: RoomHappening[] = started ? [{ event: 'room_started', room: peer.room }] : [];
+      out.push({ event: 'participant_joined', room: peer.room, participant });
+      return out;
+    });
+  }
+
+  private onTracks(peer: Peer, tracks: readonly TrackInfo[]): void {
+    const before = this.reported.get(peer.sessionId);
+    if (!before || peer.closed) return;
+    this.reported.set(peer.sessionId, tracks);
+    const participant = { id: peer.fullId, role: peer.role };
+    const has = (list: readonly TrackInfo[], t: TrackInfo) => list.some((x) => x.trackId === t.trackId);
+    const hs: RoomHappening[] = [];
+    for (const t of before) if (!has(tracks, t)) hs.push({ event: 'track_unpublished', room: peer.room, participant, track: trackOf(t) });
+    for (const t of tracks) if (!has(before, t)) hs.push({ event: 'track_published', room: peer.room, participant, track: trackOf(t) });
+    if (hs.length > 0) this.report(peer.room, () => hs);
+  }
+
+  // After the peer's store entries are gone: the last peer of the room (any instance) finishes it.
+  private onLeft(peer: Peer): void {
+    const tracks = this.reported.get(peer.sessionId);
+    if (!tracks) return;
+    this.reported.delete(peer.sessionId);
+    const participant = { id: peer.fullId, role: peer.role };
+    this.report(peer.room, async () => {
+      const out: RoomHappening[] = tracks.map((t) => ({ event: 'track_unpublished', room: peer.room, participant, track: trackOf(t) }));
+      out.push({ event: 'participant_left', room: peer.room, participant });
+      if (await this.store.unmarkRoomIfEmpty(peer.room).catch(() => false)) out.push({ event: 'room_finished', room: peer.room });
+      return out;
+    });
+  }
+
+  /**
+   * Ends the sessions of `fullId` in `room` wherever they are (admin): on this instance now,
+   * on the others through the bus.
+   */
+  kick(room: string, fullId: string): void {
+    this.bus.publishKick(room, fullId);
+  }
+
+  private kickLocal(room: string, fullId: string): void {
+    for (const p of [...this.sessions.values()]) {
+      if (p.room === room && p.fullId === fullId) {
+        p.log.info('kicked (admin)');
+        void p.close('kicked');
+      }
+    }
   }
 
   /**
@@ -137,6 +224,7 @@ export class Sfu {
       const answer = await peer.answer(offer.sdp);
       if (peer.closed) throw new BadOfferError('connection closed while answering');
       peer.log.info('joined');
+      this.onJoined(peer);
       peer.log.debug({ offer: offer.sdp, answer }, 'sdp');
       return { answer, sessionId: peer.sessionId, etag: peer.etag };
     } catch (err) {
@@ -162,6 +250,7 @@ export class Sfu {
     const cleanup = peer.released();
     this.cleanups.add(cleanup);
     void cleanup.finally(() => {
+      this.onLeft(peer);
       this.cleanups.delete(cleanup);
       this.wakeIdle();
     });
@@ -251,10 +340,16 @@ export class Sfu {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    this.stopKicks();
     this.draining = true;
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
     // and peers that closed just before: their pub-left must go out before the bus closes
     await Promise.allSettled([...this.cleanups]);
     this.speakers.close();
+    // the last reports (room_finished) after the cleanups above
+    await Promise.allSettled([...this.reports.values()]);
   }
 }
+
+const trackOf = (t: TrackInfo): { id: string; kind: TrackInfo['kind']; codec?: string } =>
+  t.codec !== undefined ? { id: t.trackId, kind: t.kind, codec: t.codec } : { id: t.trackId, kind: t.kind };

@@ -29,6 +29,8 @@ export class Metrics {
   readonly renegotiationSeconds: Histogram;
   readonly layerSwitchSeconds: Histogram;
   readonly storeSeconds: Histogram<'op' | 'result'>;
+  /** webhook attempts by event and outcome: delivered, retry, failed (given up), dropped (queue full) */
+  readonly webhooks: Counter<'event' | 'outcome'>;
 
   constructor(pod: string, source: () => MetricsSource | undefined) {
     const registers = [this.registry];
@@ -125,6 +127,12 @@ export class Metrics {
       name: 'sfu_layer_switch_seconds',
       help: "Simulcast layer switches: a subscriber's new layer chosen → that layer's keyframe forwarded",
       buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.webhooks = new Counter({
+      name: 'sfu_webhook_requests_total',
+      help: 'Webhook events by event and outcome (delivered, retry, failed = given up, dropped = queue full)',
+      labelNames: ['event', 'outcome'],
       registers,
     });
     this.storeSeconds = new Histogram({

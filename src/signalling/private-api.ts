@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from 'weever-protocol';
-import { checkName } from 'weever-protocol';
+import { checkName, checkRoomAndFullId } from 'weever-protocol';
 import type { Sfu } from '../media/sfu.js';
 import { HttpError } from './http-error.js';
 
@@ -15,6 +15,19 @@ export interface Management {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** starts draining (Kubernetes preStop hook); resolves when no peer is left */
   preStop(): Promise<void>;
+}
+
+/** A kick waits this long for the participant to leave the store's lists. */
+const KICK_WAIT_MS = 5000;
+const KICK_POLL_MS = 50;
+
+async function participants(sfu: Sfu, room: string): Promise<{ id: string; role: Role }[]> {
+  try {
+    const [pub, sub] = await Promise.all([sfu.store.listPeers('pub', room), sfu.store.listPeers('sub', room)]);
+    return [...pub.sort().map((id) => ({ id, role: 'pub' as const })), ...sub.sort().map((id) => ({ id, role: 'sub' as const }))];
+  } catch {
+    throw new HttpError(503, 'state store unavailable');
+  }
 }
 
 export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: Management): void {
@@ -54,6 +67,44 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
   };
   app.post('/create/pub', create('pub'));
   app.post('/create/sub', create('sub'));
+
+  // Admin (the `weever` CLI): rooms and participants as the shared store has them, every instance.
+  app.get('/rooms', async (_req, reply) => {
+    try {
+      const rooms = (await sfu.store.listRooms()).sort();
+      const counted = await Promise.all(
+        rooms.map(async (room) => {
+          const [pub, sub] = await Promise.all([sfu.store.listPeers('pub', room), sfu.store.listPeers('sub', room)]);
+          return { room, publishers: pub.length, subscribers: sub.length };
+        }),
+      );
+      // a room that emptied between the scan and the counts is gone
+      return reply.send(counted.filter((r) => r.publishers + r.subscribers > 0));
+    } catch {
+      throw new HttpError(503, 'state store unavailable');
+    }
+  });
+  app.get('/rooms/:room/participants', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
+    const invalid = checkName('room', req.params.room);
+    if (invalid) throw new HttpError(400, invalid);
+    return reply.send(await participants(sfu, req.params.room));
+  });
+  // Ends every session of that full id in the room, on whichever instance holds it (a bus
+  // message), and answers once the store lists it no more (or after KICK_WAIT_MS: 202).
+  app.delete('/rooms/:room/participants/:id', async (req: FastifyRequest<{ Params: { room: string; id: string } }>, reply) => {
+    const { room, id } = req.params;
+    const invalid = checkRoomAndFullId(room, id);
+    if (invalid) throw new HttpError(400, invalid);
+    const present = async () => (await participants(sfu, room)).some((p) => p.id === id);
+    if (!(await present())) throw new HttpError(404, `no participant ${id} in room ${room}`);
+    sfu.kick(room, id);
+    const deadline = Date.now() + KICK_WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, KICK_POLL_MS));
+      if (!(await present())) return reply.send({ room, id, ended: true });
+    }
+    return reply.code(202).send({ room, id, ended: false });
+  });
 
   // Not OK once the media engine stopped passing packets: the process is alive but useless.
   app.get('/liveness', async (_req, reply) =>

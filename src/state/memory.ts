@@ -3,12 +3,14 @@
  * process, with the same 24 h expiry. Default when no --redis is given.
  */
 import type { TrackInfo } from 'weever-protocol';
-import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
+import { fromKeyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 interface Entry<T> {
   value: T;
   expiresAt: number;
 }
+
+const startedKey = (room: string) => keys.started(room);
 
 export class MemoryStateStore implements StateStore {
   private readonly sets = new Map<string, Entry<Set<string>>>();
@@ -85,6 +87,30 @@ export class MemoryStateStore implements StateStore {
 
   async getToken(role: Role, room: string, id: string): Promise<string | null> {
     return this.live(this.strings, keys.token(role, room, id)) ?? null;
+  }
+
+  async listRooms(): Promise<string[]> {
+    const rooms = new Set<string>();
+    for (const key of [...this.sets.keys()]) {
+      const m = /^room#(.*)#(pub|sub)_list$/.exec(key);
+      if (m && this.live(this.sets, key)) rooms.add(fromKeyPart(m[1]!));
+    }
+    return [...rooms];
+  }
+
+  async markRoom(room: string): Promise<boolean> {
+    const key = startedKey(room);
+    if (this.live(this.strings, key) !== undefined) return false;
+    this.strings.set(key, { value: '1', expiresAt: this.now() + this.ttlMs });
+    return true;
+  }
+
+  async unmarkRoomIfEmpty(room: string): Promise<boolean> {
+    if (this.live(this.sets, keys.list('pub', room)) || this.live(this.sets, keys.list('sub', room))) return false;
+    const key = startedKey(room);
+    const had = this.live(this.strings, key) !== undefined;
+    this.strings.delete(key);
+    return had;
   }
 
   /** Drops expired keys; the server calls it periodically so tokens do not pile up. */

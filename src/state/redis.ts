@@ -19,7 +19,7 @@
 import { Redis } from 'ioredis';
 import { ownedEntry, parseOwnedEntry, type TrackInfo } from 'weever-protocol';
 import type { Logger } from '../observability/log.js';
-import { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
+import { fromKeyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 export const HEARTBEAT_INTERVAL_MS = 1000;
 /** An instance whose heartbeat key is this old is dead. */
@@ -72,6 +72,11 @@ for _, e in ipairs(entries) do
 end
 return entries`;
 
+// KEYS: pub list, sub list, started mark. Removes the mark only when both lists are empty.
+const UNMARK_IF_EMPTY = `
+if redis.call('SCARD', KEYS[1]) + redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+return redis.call('DEL', KEYS[3])`;
+
 /** The key shapes REAP fills in, from the protocol module. */
 const REAP_SHAPES = [
   keys.list('{role}' as Role, '{room}'),
@@ -82,6 +87,7 @@ const REAP_SHAPES = [
 
 type Scripted = Redis & {
   weeverAddPeer(list: string, owner: string, fullId: string, entry: string, ttl: number): Promise<number>;
+  weeverUnmark(pub: string, sub: string, mark: string): Promise<number>;
   weeverReap(all: string, heartbeat: string, owner: string, instance: string, ...shapes: string[]): Promise<string[] | null>;
 };
 
@@ -122,6 +128,7 @@ export class RedisStateStore implements StateStore {
       retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
     }) as Scripted;
     this.redis.defineCommand('weeverAddPeer', { numberOfKeys: 2, lua: ADD_PEER });
+    this.redis.defineCommand('weeverUnmark', { numberOfKeys: 3, lua: UNMARK_IF_EMPTY });
     this.redis.defineCommand('weeverReap', { numberOfKeys: 3, lua: REAP });
     this.redis.on('ready', () => this.onReady());
     this.redis.on('error', (err: Error) => {
@@ -323,6 +330,29 @@ export class RedisStateStore implements StateStore {
 
   async listPeers(role: Role, room: string): Promise<string[]> {
     return this.redis.smembers(keys.list(role, room));
+  }
+
+  async listRooms(): Promise<string[]> {
+    // SCAN, not KEYS: an admin call must not block Redis for the other instances.
+    const rooms = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', 'room#*_list', 'COUNT', 500);
+      cursor = next;
+      for (const key of found) {
+        const m = /^room#(.*)#(pub|sub)_list$/.exec(key);
+        if (m) rooms.add(fromKeyPart(m[1]!));
+      }
+    } while (cursor !== '0');
+    return [...rooms];
+  }
+
+  async markRoom(room: string): Promise<boolean> {
+    return (await this.redis.set(keys.started(room), this.opts.instanceId, 'EX', STATE_TTL_SECONDS, 'NX')) === 'OK';
+  }
+
+  async unmarkRoomIfEmpty(room: string): Promise<boolean> {
+    return (await this.redis.weeverUnmark(keys.list('pub', room), keys.list('sub', room), keys.started(room))) === 1;
   }
 
   async setMedia(room: string, pubFullId: string, tracks: readonly TrackInfo[]): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import type { Role, TrackInfo } from 'weever-protocol';
 
-export { keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS } from 'weever-protocol';
+export { fromKeyPart, keyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS } from 'weever-protocol';
 
 export interface StateStore {
   /** Adds a full id to the room's list; false when it is already there (→ 409). */
@@ -20,6 +20,18 @@ export interface StateStore {
   setToken(role: Role, room: string, id: string, token: string): Promise<void>;
   removeToken(role: Role, room: string, id: string): Promise<void>;
   getToken(role: Role, room: string, id: string): Promise<string | null>;
+  /** Rooms with at least one peer in a list, any instance (admin; may scan). */
+  listRooms(): Promise<string[]>;
+  /**
+   * Sets the room's started mark (`room#<room>#started`) when absent: true when this call set
+   * it — the caller announces room_started (webhooks). Atomic across instances.
+   */
+  markRoom(room: string): Promise<boolean>;
+  /**
+   * When both lists of the room are empty, removes its started mark in the same atomic step:
+   * true when this call removed it — the caller announces room_finished.
+   */
+  unmarkRoomIfEmpty(room: string): Promise<boolean>;
   /** Drops what has expired; a store whose entries expire by themselves does nothing. */
   purgeExpired(): void;
   /** null when usable, else why not (readiness) */

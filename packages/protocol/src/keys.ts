@@ -28,6 +28,8 @@ export const keys = {
   media: (room: string): string => `room#${keyPart(room)}#media`,
   /** a field of the media hash; the kind is after the last `#`, so the id needs no encoding */
   mediaField: (pubFullId: string, kind: Kind): string => `${pubFullId}#${kind}`,
+  /** set while the room has had a peer since it was last empty (webhooks: room_started/finished) */
+  started: (room: string): string => `room#${keyPart(room)}#started`,
   token: (role: Role, room: string, id: string): string => `token#${role}#${keyPart(room)}#${keyPart(id)}`,
   /** the ids of the live instances */
   instances: 'instances',
