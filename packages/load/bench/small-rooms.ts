@@ -28,9 +28,22 @@ export interface RoomsOptions extends CommonOptions {
   participants: number;
 }
 
+export interface RoomsRow extends Row {
+  rooms: number;
+  /** received tracks (subscriber × publisher × kind) that got packets in the window; all: rooms × P × (P − 1) × kinds */
+  receivingTracks: number;
+  expectedTracks: number;
+}
+
+/** Tracks whose packet count grew from `start` to `end` (same subscriber and SSRC). */
+export function receivingTracks(start: Totals, end: Totals): number {
+  const before = new Map((start.tracks ?? []).map((t) => [`${t.subscriber} ${t.ssrc}`, t.packets]));
+  return (end.tracks ?? []).filter((t) => t.packets > (before.get(`${t.subscriber} ${t.ssrc}`) ?? 0)).length;
+}
+
 /** The rooms' totals at one moment as one Totals (the server's figures are the same for all runs). */
 async function allTotals(runs: LoadRun[]): Promise<Totals> {
-  const ts = await Promise.all(runs.map((r) => r.totals({ delays: true })));
+  const ts = await Promise.all(runs.map((r) => r.totals({ delays: true, tracks: true })));
   const t: Totals = { at: ts.reduce((a, x) => a + x.at, 0) / ts.length, ...addSnapshots(ts) };
   if (ts.every((x) => x.serverReceived)) {
     t.serverReceived = { audio: 0, video: 0 };
@@ -44,7 +57,7 @@ async function allTotals(runs: LoadRun[]): Promise<Totals> {
   return t;
 }
 
-export async function rooms(o: RoomsOptions): Promise<Row[]> {
+export async function rooms(o: RoomsOptions): Promise<RoomsRow[]> {
   if (o.rooms < 1 || o.participants < 2) throw new Error('--rooms ≥ 1, --participants ≥ 2');
   if (o.target === 'both') {
     const ours = await rooms({ ...o, target: 'weever' });
@@ -54,7 +67,7 @@ export async function rooms(o: RoomsOptions): Promise<Row[]> {
   }
   const sut = await serverUnderTest(o);
   const runs: LoadRun[] = [];
-  let row: Row;
+  let row: RoomsRow;
   try {
     note(`machine: ${machine()}\n${sut.label ?? 'weever'}: server pinned to core 0, clients to core 1: ${sut.pinned}`);
     const stamp = Date.now();
@@ -98,6 +111,9 @@ export async function rooms(o: RoomsOptions): Promise<Row[]> {
       delayP99Ms: r.video?.delayMs?.p99 ?? null,
       jitterMs: r.video?.jitterMsMean ?? null,
       failures: r.failures.length,
+      rooms: o.rooms,
+      receivingTracks: receivingTracks(start, end),
+      expectedTracks: o.rooms * o.participants * (o.participants - 1) * 2,
     };
     note(`rooms: ${JSON.stringify(row)}`);
   } finally {
@@ -109,5 +125,6 @@ export async function rooms(o: RoomsOptions): Promise<Row[]> {
     sut,
     [row],
   );
+  console.log(`${row.target}: ${row.receivingTracks} of ${row.expectedTracks} received tracks got media in the window`);
   return [row];
 }
