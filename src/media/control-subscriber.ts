@@ -143,7 +143,10 @@ export class ControlSubscriber extends Subscriber {
   protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
     if (command.cmd === 'VIDEO_QUALITY') {
       if (!this.downlink.setQuality(command.pub, command.quality)) this.send(control.error('too many publishers capped'));
-      else this.log.debug({ pub: command.pub, quality: command.quality }, 'video quality set');
+      else {
+        this.scheduleDownlink(); // the new cap at the next PAD_MS tick
+        this.log.debug({ pub: command.pub, quality: command.quality }, 'video quality set');
+      }
       return;
     }
     if (command.cmd !== 'SDP_ANSWER') {

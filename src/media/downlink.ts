@@ -92,7 +92,17 @@ export class Downlink implements DownlinkListener {
     return true;
   }
 
-  /** Reallocates (every ALLOCATE_MS) and sends the padding a probe asks for; called every PAD_MS. */
+  /**
+   * Whether `tick` must run every PAD_MS: a layer above the estimate is wanted (a probe may
+   * start, or pads), or an allocation is due at once (start, a new cap). Otherwise nothing
+   * happens between allocations, and ticking every ALLOCATE_MS does the same work with a
+   * tenth of the wake-ups (a 1:1 call's subscriber: 20 → 2 per second).
+   */
+  get wantsFastTicks(): boolean {
+    return this.wantedBps > 0 || this.paddingBps > 0 || this.lastAllocateAt === 0;
+  }
+
+  /** Reallocates (every ALLOCATE_MS) and sends the padding a probe asks for; called every PAD_MS (see wantsFastTicks). */
   tick(now: number): void {
     if (now - this.lastAllocateAt >= ALLOCATE_MS) {
       const elapsed = this.lastAllocateAt === 0 ? ALLOCATE_MS : now - this.lastAllocateAt;

@@ -36,6 +36,8 @@ export class Publisher extends Peer {
   private readonly handles: Track[] = [];
   /** sender SSRC of our RTCP to this publisher */
   private readonly localSsrc = randomSsrc();
+  /** NACK retries: runs only while some track has packets missing (no wake-ups on a clean uplink) */
+  private nackTimer: NodeJS.Timeout | undefined;
 
   constructor(ctx: PeerContext, room: string, fullId: string, offer: PreparedOffer) {
     super(ctx, room, fullId, 'pub');
@@ -43,10 +45,6 @@ export class Publisher extends Peer {
     // Receiver reports once a second (RFC 3550 allows 5 % of the session bandwidth; this is far below).
     this.setRepeating(REPORT_INTERVAL_MS, () => {
       for (const t of this.liveTracks()) t.sendReport();
-    });
-    this.setRepeating(NACK_TICK_MS, () => {
-      const now = performance.now();
-      for (const t of this.tracks) t.tick(now);
     });
     if (ctx.config.keyframeIntervalMs > 0) {
       this.setRepeating(ctx.config.keyframeIntervalMs, () => {
@@ -56,6 +54,23 @@ export class Publisher extends Peer {
         for (const t of this.liveTracks()) if (!t.info.layers) t.requestKeyframes();
       });
     }
+  }
+
+  /** A track found a gap: retry its NACKs every NACK_TICK_MS until nothing is missing. */
+  private nacksDue(): void {
+    if (this.nackTimer || this.closed) return;
+    this.nackTimer = this.setRepeating(NACK_TICK_MS, () => {
+      const now = performance.now();
+      let missing = 0;
+      for (const t of this.tracks) {
+        t.tick(now);
+        missing += t.missing;
+      }
+      if (missing === 0) {
+        this.clearTimer(this.nackTimer);
+        this.nackTimer = undefined;
+      }
+    });
   }
 
   private expectFrom(offer: PreparedOffer): void {
@@ -121,6 +136,7 @@ export class Publisher extends Peer {
       ...(sim ? { simulcast: { ...sim, openSender: (s: string) => this.ctx.bus.trackSender(s) }, rates: this.ctx.layerRates } : {}),
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
+      onMissing: () => this.nacksDue(),
     });
     this.tracks.push(up);
     this.log.debug({ mid, track: info.trackId, layers: info.layers }, 'track received');

@@ -10,7 +10,7 @@
 import { isOwnMedia, type Kind, layerSubject, type RoomEvent, subjects, type TrackInfo } from 'weever-protocol';
 import type { Unsubscribe } from '../bus/bus.js';
 import { DownTrack, type DownTrackSource, DownTrackState } from './down-track.js';
-import { Downlink, PAD_MS } from './downlink.js';
+import { ALLOCATE_MS, Downlink, PAD_MS } from './downlink.js';
 import type { MediaDescription, Track } from './engine.js';
 import { StoreUnavailableError } from './errors.js';
 import { KeyframeThrottle } from './keyframes.js';
@@ -38,6 +38,9 @@ export abstract class Subscriber extends Peer {
   /** video packets forwarded to this client, and when that count last moved */
   private videoSent = 0;
   private videoSentAt = 0;
+  /** the downlink's tick and its period (PAD_MS or ALLOCATE_MS) */
+  private downlinkTimer: NodeJS.Timeout | undefined;
+  private downlinkEvery = 0;
 
   /** the downlink estimate and the layer each simulcast track gets */
   readonly downlink = new Downlink(
@@ -65,7 +68,19 @@ export abstract class Subscriber extends Peer {
 
   constructor(ctx: PeerContext, room: string, fullId: string) {
     super(ctx, room, fullId, 'sub');
-    this.setRepeating(PAD_MS, () => this.downlink.tick(performance.now()));
+    this.scheduleDownlink();
+  }
+
+  /** The downlink's tick: every PAD_MS while it probes or must allocate soon, else every ALLOCATE_MS. */
+  protected scheduleDownlink(): void {
+    const every = this.downlink.wantsFastTicks ? PAD_MS : ALLOCATE_MS;
+    if (every === this.downlinkEvery || this.closed) return;
+    this.clearTimer(this.downlinkTimer);
+    this.downlinkEvery = every;
+    this.downlinkTimer = this.setRepeating(every, () => {
+      this.downlink.tick(performance.now());
+      this.scheduleDownlink();
+    });
   }
 
   /** A publisher this subscriber never receives: its own user's by default. */

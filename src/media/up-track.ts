@@ -63,6 +63,8 @@ export interface UpTrackOptions {
   onFlowing: (t: UpTrack) => void;
   /** subscribes to keyframe requests for `subject` from any instance */
   onKeyframeRequest: (subject: string, handler: () => void) => Unsubscribe;
+  /** a layer has packets missing: `tick` must run (every NACK_TICK_MS) until `missing` is 0 */
+  onMissing?: () => void;
 }
 
 /**
@@ -122,7 +124,11 @@ export class UpLayer {
       this.keyframes = keyframes;
       this.unsubscribeKeyframes = onKeyframeRequest(subject, () => keyframes.request());
       // Loss is repaired by NACK first; a keyframe only when that failed.
-      this.nack = new NackGenerator({ send: (seqs, count) => this.sendNack(seqs, count), giveUp: () => keyframes.request() });
+      this.nack = new NackGenerator({
+        send: (seqs, count) => this.sendNack(seqs, count),
+        giveUp: () => keyframes.request(),
+        onMissing: () => owner.onMissing?.(),
+      });
       stages.push(this.nack);
     }
     this.chain = new RtpChain(stages);
@@ -222,8 +228,10 @@ export class UpTrack {
   /** simulcast: layer of each media SSRC and of each RTX SSRC, by position */
   private readonly mediaSsrcs: Uint32Array;
   private readonly rtxSsrcs: Uint32Array;
+  readonly onMissing: (() => void) | undefined;
 
   constructor(o: UpTrackOptions) {
+    this.onMissing = o.onMissing;
     this.info = o.info;
     this.mid = o.mid;
     this.subject = o.subject;
@@ -348,6 +356,14 @@ export class UpTrack {
   tick(now: number): void {
     if (this.ended) return;
     for (const l of this.layers) l.nack?.tick(now);
+  }
+
+  /** Packets of this track's layers still missing (NACKed, neither recovered nor given up); 0 once ended. */
+  get missing(): number {
+    if (this.ended) return 0;
+    let n = 0;
+    for (const l of this.layers) n += l.nack?.missing ?? 0;
+    return n;
   }
 
   sendRtcp(len: number): boolean {

@@ -111,6 +111,28 @@ describe('Downlink', () => {
     assert.deepEqual(cam.chosen.at(-1), [2, 3]);
   });
 
+  it('asks for PAD_MS ticks only while a higher layer is wanted or an allocation is due', () => {
+    // a 1:1 call without simulcast: nothing to probe for once allocated
+    const plain = downlink([track('0', 'audio', 'bob+1'), track('1', 'video', 'bob+1')], {}, 500_000);
+    assert.equal(plain.wantsFastTicks, true, 'before the first allocation');
+    plain.tick(1000);
+    assert.equal(plain.wantsFastTicks, false);
+    // a camera on its top layer: the same, until the app caps it
+    const top = downlink([track('1', 'video', 'alice+1', 3)], RATES, 5_000_000);
+    top.tick(1000);
+    assert.equal(top.wantsFastTicks, false);
+    top.setQuality('alice+1', 'low');
+    assert.equal(top.wantsFastTicks, true, 'the cap is applied at the next fast tick');
+    top.tick(1050);
+    assert.equal(top.wantsFastTicks, false);
+    // a camera below the layer it would like: probes may start at any tick
+    const cam = track('1', 'video', 'alice+1', 3);
+    const below = downlink([cam], RATES, 800_000);
+    below.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [1, 3]);
+    assert.equal(below.wantsFastTicks, true);
+  });
+
   it('bounds the caps one subscriber keeps', () => {
     const d = downlink([], {}, 1_000_000);
     for (let i = 0; i < 256; i++) assert.equal(d.setQuality(`p${i}+x`, 'low'), true);

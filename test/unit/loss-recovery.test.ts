@@ -117,6 +117,23 @@ describe('NackGenerator (publisher leg)', () => {
     assert.equal(g.requested, 3);
   });
 
+  it('tells its owner when packets go missing (the retry timer runs only then), not on in-order or late packets', () => {
+    const c = clock();
+    let told = 0;
+    const g = new NackGenerator({ send: () => {}, giveUp: () => {}, now: c.now, onMissing: () => told++ });
+    feed(g, 10);
+    feed(g, 11);
+    feed(g, 12);
+    assert.equal(told, 0, 'no gap, no timer');
+    feed(g, 14); // 13 lost
+    assert.equal(told, 1);
+    assert.equal(g.missing, 1);
+    feed(g, 13); // its retransmission
+    feed(g, 15);
+    assert.equal(told, 1, 'a late packet and in-order ones: nothing new missing');
+    assert.equal(g.missing, 0);
+  });
+
   it('gives up after giveUpMs and asks for a keyframe instead', () => {
     const { g, c, sent, gaveUp } = generator(1000);
     g.retryMs = 400;

@@ -87,7 +87,7 @@ export function compare(rows: Row[]): Comparison[] {
     });
 }
 
-function printComparison(ours: Row[], janus: Row[]): void {
+export function printComparison(ours: Row[], janus: Row[]): void {
   console.log(
     '\nside by side (CPU µs per packet the subscribers received, Janus has no forwarded counter; ours: server counter, equal at 0 loss)',
   );

@@ -9,6 +9,7 @@ import { commonOptions, int, intList } from './lib/load-bench.js';
 import { lossy } from './lossy.js';
 import { profile } from './profile.js';
 import { audioRoom, conference, fanout, lastLine } from './rooms.js';
+import { rooms } from './small-rooms.js';
 import { soak } from './soak.js';
 
 const program = new Command('bench').description('Weever Streaming benchmarks (clients: the weever-load tool, packages/load/src)');
@@ -39,6 +40,17 @@ commonOptions(program.command('conference').description('P participants, each pu
   .option('--participants <list>', 'values of P, comma separated', intList, [3, 5, 8])
   .action(async (o) => {
     console.log(lastLine('conference', await conference(o)));
+  });
+commonOptions(
+  program
+    .command('rooms')
+    .description('R small rooms at once (default 20 × 2: 1:1 calls), everyone publishing VP8 + Opus and receiving the others'),
+  true,
+)
+  .option('--rooms <n>', 'rooms', int, 20)
+  .option('--participants <n>', 'participants per room', int, 2)
+  .action(async (o) => {
+    console.log(lastLine('rooms', await rooms(o)));
   });
 commonOptions(program.command('capacity').description('raise N until loss > --max-loss % or server CPU saturates; reports the knee'), false)
   .option('--start <n>', 'first N', int, 10)

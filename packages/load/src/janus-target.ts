@@ -345,8 +345,10 @@ export class JanusTarget implements Target {
     const roomId = await this.room(room);
     const session = await this.session();
     const { data } = await session.message(await this.admin(), { request: 'listparticipants', room: roomId });
-    const participants = (data.participants ?? []) as { id: number | string; publisher?: boolean }[];
-    const feeds = participants.filter((p) => p.publisher).map((p) => ({ feed: p.id }));
+    const participants = (data.participants ?? []) as { id: number | string; publisher?: boolean; display?: string }[];
+    // conference ids (`p<i>+sub` beside `p<i>+pub`): nobody subscribes to their own feed, as on ours
+    const own = id.endsWith('+sub') ? `${id.slice(0, -'+sub'.length)}+pub` : undefined;
+    const feeds = participants.filter((p) => p.publisher && p.display !== own).map((p) => ({ feed: p.id }));
     if (feeds.length === 0) throw new Error(`janus subscribe: room ${room} has no publisher yet`);
     const handle = await session.attach();
     const pc = new nodeDataChannel.PeerConnection(id, this.rtcConfig(session, false));

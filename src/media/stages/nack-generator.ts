@@ -28,6 +28,8 @@ export interface NackGeneratorOptions {
   /** give up on a missing packet after this long */
   giveUpMs?: number;
   now?: () => number;
+  /** a gap left packets missing: retries are due from now on (the owner's timer need only run then) */
+  onMissing?: () => void;
 }
 
 export class NackGenerator implements RtpStage {
@@ -54,8 +56,10 @@ export class NackGenerator implements RtpStage {
   private readonly onGiveUp: () => void;
   private readonly giveUpMs: number;
   private readonly now: () => number;
+  private readonly onMissing: (() => void) | undefined;
 
   constructor(o: NackGeneratorOptions) {
+    this.onMissing = o.onMissing;
     this.send = o.send;
     this.onGiveUp = o.giveUp;
     this.giveUpMs = o.giveUpMs ?? 1000;
@@ -95,7 +99,10 @@ export class NackGenerator implements RtpStage {
       }
       for (let i = 1; i <= gap; i++) this.mark((this.highest + i) & 0xffff, now);
       this.highest = seq;
-      if (gap > 0) this.tick(now);
+      if (gap > 0) {
+        this.tick(now);
+        if (this.pending > 0) this.onMissing?.();
+      }
       return true;
     }
     // older than the highest: fills its gap if it was missing
