@@ -22,6 +22,12 @@ export interface ProbeOptions {
   intervalMs?: number;
   /** packets in a row that may go unanswered */
   lostLimit?: number;
+  /**
+   * A probe that has not carried a packet this long after it started counts as wedged
+   * (unset: it only counts once it worked). Set when an earlier probe of the process worked:
+   * an engine that wedges while the probe connects would otherwise never be judged.
+   */
+  connectWithinMs?: number;
   /** called once, when the engine is found wedged */
   onWedged: (silentMs: number) => void;
 }
@@ -44,6 +50,7 @@ export class EngineProbe {
   private readonly lateMs: number;
   /** when the timer last ran */
   private lastTick = performance.now();
+  private readonly startedAt = performance.now();
 
   constructor(private readonly o: ProbeOptions) {
     this.lostLimit = o.lostLimit ?? 8;
@@ -106,15 +113,25 @@ export class EngineProbe {
   /** False once packets stopped coming through the engine, or while our own timers run late. */
   healthy(now = performance.now()): boolean {
     if (this.wedged || now - this.lastTick > this.lateMs) return false;
-    return this.lastArrival === 0 || this.unanswered < this.lostLimit;
+    if (this.lastArrival === 0) return !this.neverConnected(now);
+    return this.unanswered < this.lostLimit;
+  }
+
+  private neverConnected(now: number): boolean {
+    return this.o.connectWithinMs !== undefined && now - this.startedAt > this.o.connectWithinMs;
+  }
+
+  /** True once a probe packet came through. */
+  worked(): boolean {
+    return this.lastArrival !== 0;
   }
 
   private tick(): void {
     this.lastTick = performance.now();
     if (this.closed || this.wedged) return;
-    if (this.lastArrival !== 0 && this.unanswered >= this.lostLimit) {
+    if ((this.lastArrival !== 0 && this.unanswered >= this.lostLimit) || (this.lastArrival === 0 && this.neverConnected(this.lastTick))) {
       this.wedged = true;
-      this.o.onWedged(this.silentMs() ?? 0);
+      this.o.onWedged(this.silentMs() ?? this.lastTick - this.startedAt);
       return;
     }
     const s = this.sender;

@@ -35,9 +35,11 @@ export class MediaEngine {
   private muxListener: nodeDataChannel.IceUdpMuxListener | undefined;
   private probe: EngineProbe | undefined;
   private onWedged: ((silentMs: number) => void) | undefined;
-  /** engine threads running: from the first peer on, until the instance has none (sleep) */
-  private awake = false;
+  /** engine threads running: from the start, and from each peer on, until the instance has none (sleep) */
+  private awake = true;
   private slept = false;
+  /** a probe of this process carried packets: loopback through the engine works here */
+  private probeWorked = false;
   private readonly canSleep: boolean;
   /** engine log lines dropped by the rate limit */
   logLinesDropped = 0;
@@ -70,7 +72,6 @@ export class MediaEngine {
     this.initLogger();
     // With the shared UDP port the listener must outlive idle periods: the engine stays up.
     this.canSleep = !config.rtcUdpPort;
-    this.awake = !this.canSleep;
   }
 
   /**
@@ -103,7 +104,10 @@ export class MediaEngine {
    */
   watch(onWedged: (silentMs: number) => void): void {
     this.onWedged = onWedged;
-    if (this.awake) this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged });
+    if (!this.awake) return;
+    // Once a probe worked here, one that cannot connect means a wedged engine (a wedge in its first second).
+    const connectWithinMs = this.probeWorked ? PROBE_CONNECT_WITHIN_MS : undefined;
+    this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged, ...(connectWithinMs ? { connectWithinMs } : {}) });
   }
 
   /**
@@ -126,6 +130,7 @@ export class MediaEngine {
    */
   sleep(): void {
     if (!this.awake || !this.canSleep) return;
+    if (this.probe?.worked()) this.probeWorked = true;
     this.probe?.close();
     this.probe = undefined;
     this.awake = false;
@@ -185,6 +190,9 @@ function turnServer(url: string, username?: string, password?: string): nodeData
     ...(password ? { password } : {}),
   };
 }
+
+/** A fresh probe pair connects over loopback in well under a second; 5 s without a packet is a wedge. */
+const PROBE_CONNECT_WITHIN_MS = 5000;
 
 /** Engine log lines passed on per second; the rest are counted and dropped. */
 const ENGINE_LOG_PER_SECOND = 200;

@@ -73,6 +73,7 @@ export class Sfu {
     };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
+    this.wakeIdle(); // no peer yet: the engine sleeps soon
   }
 
   /**
