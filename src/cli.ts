@@ -33,8 +33,9 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   // Under --supervise: the heartbeat is answered while the engine passes packets and our timers run.
-  if (process.env[SUPERVISED_ENV]) answerHeartbeat(() => server?.sfu.engine.healthy() ?? true);
+  const heartbeat = process.env[SUPERVISED_ENV] ? answerHeartbeat(() => server?.sfu.engine.healthy() ?? true) : undefined;
   server = await startServer(config, log);
+  heartbeat?.ready();
   if (config.debug) {
     const url = new URL(server.publicUrl);
     url.hostname = 'localhost'; // secure context for getUserMedia without TLS

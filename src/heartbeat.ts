@@ -71,18 +71,29 @@ export class HeartbeatMonitor {
 
 /**
  * The supervisor's restart delay: the first restart comes at once (`baseMs`); restarts
- * closer together than `crashLoopMs` double it, up to `maxMs`.
+ * closer together than `crashLoopMs` double it, up to `maxMs` — unless the child got as far
+ * as listening (`ready`): an instance killed for a wedge is not a crash loop, and one
+ * attacker wedging it every few seconds must not stretch each outage by the backoff.
  */
-export function restartDelay(previousMs: number, uptimeMs: number, o = { baseMs: 500, crashLoopMs: 10_000, maxMs: 10_000 }): number {
-  return uptimeMs < o.crashLoopMs ? Math.min(Math.max(previousMs, o.baseMs / 2) * 2, o.maxMs) : o.baseMs;
+export function restartDelay(
+  previousMs: number,
+  uptimeMs: number,
+  ready = false,
+  o = { baseMs: 500, crashLoopMs: 10_000, maxMs: 10_000 },
+): number {
+  return uptimeMs < o.crashLoopMs && !ready ? Math.min(Math.max(previousMs, o.baseMs / 2) * 2, o.maxMs) : o.baseMs;
 }
+
+/** What a supervised child sends once it listens. */
+export const READY_MESSAGE = 'ready';
 
 /**
  * The child's side: answers each ping with its number while `healthy()` says so. One small
  * message per ping, nothing allocated beyond it.
  */
-export function answerHeartbeat(healthy: () => boolean): void {
+export function answerHeartbeat(healthy: () => boolean): { ready(): void } {
   process.on('message', (m: unknown) => {
     if (typeof m === 'number' && process.connected && healthy()) process.send?.(m);
   });
+  return { ready: () => process.connected && process.send?.(READY_MESSAGE) };
 }

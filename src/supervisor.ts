@@ -6,7 +6,7 @@
  * (liveness probe, `timeoutSeconds`).
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { HEARTBEAT, HeartbeatMonitor, type HeartbeatOptions, restartDelay } from './heartbeat.js';
+import { HEARTBEAT, HeartbeatMonitor, type HeartbeatOptions, READY_MESSAGE, restartDelay } from './heartbeat.js';
 import type { Logger } from './observability/log.js';
 
 /** The child runs the instance itself when this is set. */
@@ -25,8 +25,10 @@ export function supervise(script: string, args: string[], log: Logger, heartbeat
     log.info({ supervisor: true, pid: c.pid }, 'instance started');
     const monitor = new HeartbeatMonitor(heartbeat, () => performance.now());
     let killed: string | undefined;
+    let ready = false;
     c.on('message', (m) => {
       if (typeof m === 'number') monitor.answer(m);
+      else if (m === READY_MESSAGE) ready = true;
     });
     const timer = setInterval(() => {
       if (stopping) return; // an orderly stop may take its time (drain)
@@ -46,8 +48,8 @@ export function supervise(script: string, args: string[], log: Logger, heartbeat
     c.on('exit', (code, signal) => {
       clearInterval(timer);
       if (stopping || (code === 0 && !killed)) process.exit(code ?? 0);
-      // The first restart comes at once; a crash loop backs off.
-      delay = restartDelay(delay, Date.now() - lastStart);
+      // The first restart comes at once; a crash loop (dying before it listens) backs off.
+      delay = restartDelay(delay, Date.now() - lastStart, ready);
       log.error(
         { supervisor: true, code, signal, restartInMs: delay, ...(killed ? { reason: killed } : {}) },
         'instance died; starting it again',

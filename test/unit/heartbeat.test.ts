@@ -74,5 +74,7 @@ describe('restart delay', () => {
     for (let i = 0; i < 6; i++) seen.push((d = restartDelay(d, 100)));
     assert.deepEqual(seen, [500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
     assert.equal(restartDelay(d, 60_000), 500);
+    // a child that got as far as listening (killed for a wedge 3 s in) is no crash loop
+    assert.equal(restartDelay(8000, 3000, true), 500);
   });
 });
