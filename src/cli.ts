@@ -2,6 +2,7 @@
 /** Entry point: parse options, start the instance, stop cleanly on SIGTERM/SIGINT. */
 import { CommanderError } from 'commander';
 import { type Config, ConfigError, legacyEnvSet, parseConfig } from './config/config.js';
+import { answerHeartbeat } from './heartbeat.js';
 import { createLogger } from './observability/log.js';
 import { startServer } from './server.js';
 import { SUPERVISED_ENV, supervise } from './supervisor.js';
@@ -33,7 +34,11 @@ async function main(): Promise<void> {
   }
   // One peer's failed promise must not take every other peer down with the process.
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
-  const server = await startServer(config, log);
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  // Under --supervise: the heartbeat is answered while the engine passes packets and our timers run.
+  const heartbeat = process.env[SUPERVISED_ENV] ? answerHeartbeat(() => server?.sfu.engine.healthy() ?? true) : undefined;
+  server = await startServer(config, log);
+  heartbeat?.ready();
   if (config.debug) {
     const url = new URL(server.publicUrl);
     url.hostname = 'localhost'; // secure context for getUserMedia without TLS
@@ -46,7 +51,7 @@ async function main(): Promise<void> {
     signals++;
     log.info({ signal }, 'stopping');
     const timeoutMs = signal === 'SIGTERM' && signals === 1 ? config.drainTimeoutMs : 0;
-    server.drain(timeoutMs).catch((err) => {
+    server!.drain(timeoutMs).catch((err) => {
       log.error({ err }, 'stop failed');
       process.exit(1);
     });
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
   // Under --supervise: a supervisor that is gone (killed) must not leave its instance behind.
   if (process.env[SUPERVISED_ENV]) process.on('disconnect', () => onSignal('SIGINT'));
   // However it was started (signal or /preStop), the process ends once the instance has closed.
-  server.stopped.then(() => process.exit(0));
+  server!.stopped.then(() => process.exit(0));
 }
 
 main().catch((err) => {

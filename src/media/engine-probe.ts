@@ -7,7 +7,10 @@
  * the same engine, send one RTP packet every `intervalMs`; when `lostLimit` packets in a
  * row were sent and none arrived (2 s at the default pace), the engine is wedged. Counting
  * packets, not time: a starved or blocked JavaScript thread sends fewer, so it never
- * mistakes its own delays for the engine's.
+ * mistakes its own delays for the engine's. That thread's own health is judged apart: a
+ * tick that has not run for `lateMs` means timers starve (the engine floods the thread
+ * with callbacks: issue 22) or the loop is blocked, and `healthy()` says no as well — the
+ * supervisor's heartbeat asks it (heartbeat.ts), from outside the flooded loop.
  */
 import nodeDataChannel from 'node-datachannel';
 import { randomSsrc } from 'weever-rtp';
@@ -19,6 +22,12 @@ export interface ProbeOptions {
   intervalMs?: number;
   /** packets in a row that may go unanswered */
   lostLimit?: number;
+  /**
+   * A probe that has not carried a packet this long after it started counts as wedged
+   * (unset: it only counts once it worked). Set when an earlier probe of the process worked:
+   * an engine that wedges while the probe connects would otherwise never be judged.
+   */
+  connectWithinMs?: number;
   /** called once, when the engine is found wedged */
   onWedged: (silentMs: number) => void;
 }
@@ -38,9 +47,15 @@ export class EngineProbe {
   /** probe packets sent since the last one arrived */
   private unanswered = 0;
   private readonly lostLimit: number;
+  private readonly lateMs: number;
+  /** when the timer last ran */
+  private lastTick = performance.now();
+  private readonly startedAt = performance.now();
 
   constructor(private readonly o: ProbeOptions) {
-    this.lostLimit = o.lostLimit ?? 10;
+    this.lostLimit = o.lostLimit ?? 8;
+    const intervalMs = o.intervalMs ?? 250;
+    this.lateMs = Math.max(2000, 4 * intervalMs);
     const config = { ...o.rtcConfig, iceServers: [] }; // loopback: no STUN/TURN needed
     this.a = new nodeDataChannel.PeerConnection('engine-probe-a', config);
     this.b = new nodeDataChannel.PeerConnection('engine-probe-b', config);
@@ -60,7 +75,7 @@ export class EngineProbe {
       });
     });
     this.connect();
-    this.timer = setInterval(() => this.tick(), o.intervalMs ?? 200);
+    this.timer = setInterval(() => this.tick(), intervalMs);
     this.timer.unref();
   }
 
@@ -95,16 +110,28 @@ export class EngineProbe {
     return this.lastArrival === 0 ? undefined : now - this.lastArrival;
   }
 
-  /** False once packets stopped coming through the engine. */
-  healthy(): boolean {
-    return this.lastArrival === 0 || this.unanswered < this.lostLimit;
+  /** False once packets stopped coming through the engine, or while our own timers run late. */
+  healthy(now = performance.now()): boolean {
+    if (this.wedged || now - this.lastTick > this.lateMs) return false;
+    if (this.lastArrival === 0) return !this.neverConnected(now);
+    return this.unanswered < this.lostLimit;
+  }
+
+  private neverConnected(now: number): boolean {
+    return this.o.connectWithinMs !== undefined && now - this.startedAt > this.o.connectWithinMs;
+  }
+
+  /** True once a probe packet came through. */
+  worked(): boolean {
+    return this.lastArrival !== 0;
   }
 
   private tick(): void {
+    this.lastTick = performance.now();
     if (this.closed || this.wedged) return;
-    if (this.lastArrival !== 0 && this.unanswered >= this.lostLimit) {
+    if ((this.lastArrival !== 0 && this.unanswered >= this.lostLimit) || (this.lastArrival === 0 && this.neverConnected(this.lastTick))) {
       this.wedged = true;
-      this.o.onWedged(this.silentMs() ?? 0);
+      this.o.onWedged(this.silentMs() ?? this.lastTick - this.startedAt);
       return;
     }
     const s = this.sender;

@@ -34,6 +34,13 @@ export class MediaEngine {
   private readonly rtcConfig: nodeDataChannel.RtcConfig;
   private muxListener: nodeDataChannel.IceUdpMuxListener | undefined;
   private probe: EngineProbe | undefined;
+  private onWedged: ((silentMs: number) => void) | undefined;
+  /** engine threads running: from the start, and from each peer on, until the instance has none (sleep) */
+  private awake = true;
+  private slept = false;
+  /** a probe of this process carried packets: loopback through the engine works here */
+  private probeWorked = false;
+  private readonly canSleep: boolean;
   /** engine log lines dropped by the rate limit */
   logLinesDropped = 0;
 
@@ -62,8 +69,18 @@ export class MediaEngine {
       // Keeps the shared socket open even while no peer exists.
       this.muxListener = new nodeDataChannel.IceUdpMuxListener(config.rtcUdpPort, config.rtcBindAddress);
     }
-    // Engine logs go through our logger, not straight to stdout, at most ENGINE_LOG_PER_SECOND
-    // lines a second: a wedged engine repeats one warning endlessly.
+    this.initLogger();
+    // With the shared UDP port the listener must outlive idle periods: the engine stays up.
+    this.canSleep = !config.rtcUdpPort;
+  }
+
+  /**
+   * Engine logs go through our logger, not straight to stdout, at most ENGINE_LOG_PER_SECOND
+   * lines a second: a wedged engine repeats one warning endlessly. Again after each sleep
+   * (the engine's cleanup drops the callback).
+   */
+  private initLogger(): void {
+    const log = this.log;
     let second = 0;
     let lines = 0;
     nodeDataChannel.initLogger(engineLogLevel(log.level), (level, message) => {
@@ -82,25 +99,65 @@ export class MediaEngine {
   }
 
   /**
-   * Starts watching that packets still pass through the engine (see engine-probe.ts);
-   * `onWedged` is called once when they stopped.
+   * Watching that packets still pass through the engine (see engine-probe.ts) while it is
+   * awake; `onWedged` is called once when they stopped.
    */
   watch(onWedged: (silentMs: number) => void): void {
-    this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged });
+    this.onWedged = onWedged;
+    if (!this.awake) return;
+    // Once a probe worked here, one that cannot connect means a wedged engine (a wedge in its first second).
+    const connectWithinMs = this.probeWorked ? PROBE_CONNECT_WITHIN_MS : undefined;
+    this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged, ...(connectWithinMs ? { connectWithinMs } : {}) });
+  }
+
+  /**
+   * Before a peer's PeerConnection: the engine (its threads) and the probe run. A peer
+   * never lands on an engine that slept through a wedge: sleeping stops every engine thread.
+   */
+  wake(): void {
+    if (this.awake) return;
+    this.awake = true;
+    if (this.slept) this.initLogger();
+    if (this.onWedged) this.watch(this.onWedged);
+  }
+
+  /**
+   * No peer is left (issue 22, idle CPU): the probe stops and the engine's threads end
+   * (nodeDataChannel.cleanup(); usrsctp's timer thread alone ticks 100 times a second).
+   * With no PeerConnection nothing can wedge and no one is harmed by a wedge; the next
+   * peer wakes a fresh engine. A wedged engine does not let its threads be joined: the
+   * cleanup gives up after 10 s (or the supervisor's heartbeat kills us first) — wedged.
+   */
+  sleep(): void {
+    if (!this.awake || !this.canSleep) return;
+    if (this.probe?.worked()) this.probeWorked = true;
+    this.probe?.close();
+    this.probe = undefined;
+    this.awake = false;
+    this.slept = true;
+    const startedAt = performance.now();
+    try {
+      nodeDataChannel.cleanup();
+      this.log.debug({ ms: Math.round(performance.now() - startedAt) }, 'engine asleep (no peer)');
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'engine threads would not stop');
+      this.onWedged?.(performance.now() - startedAt);
+    }
   }
 
   /** The probe's view and the log rate limit (debug). */
-  status(): { probeSilentMs: number | null; logLinesDropped: number } {
+  status(): { awake: boolean; probeSilentMs: number | null; logLinesDropped: number } {
     const silent = this.probe?.silentMs();
-    return { probeSilentMs: silent === undefined ? null : Math.round(silent), logLinesDropped: this.logLinesDropped };
+    return { awake: this.awake, probeSilentMs: silent === undefined ? null : Math.round(silent), logLinesDropped: this.logLinesDropped };
   }
 
-  /** False once the engine stopped passing packets (liveness). */
+  /** False once the engine stopped passing packets, or our timers starve (liveness, heartbeat). */
   healthy(): boolean {
     return this.probe?.healthy() ?? true;
   }
 
   createPeerConnection(name: string): PeerConnection {
+    this.wake();
     return new nodeDataChannel.PeerConnection(name, this.rtcConfig);
   }
 
@@ -133,6 +190,9 @@ function turnServer(url: string, username?: string, password?: string): nodeData
     ...(password ? { password } : {}),
   };
 }
+
+/** A fresh probe pair connects over loopback in well under a second; 5 s without a packet is a wedge. */
+const PROBE_CONNECT_WITHIN_MS = 5000;
 
 /** Engine log lines passed on per second; the rest are counted and dropped. */
 const ENGINE_LOG_PER_SECOND = 200;

@@ -18,6 +18,9 @@ import type { RoomHappening } from './room-happening.js';
 import { prepareOffer } from './sdp.js';
 import { WhepSubscriber } from './whep-subscriber.js';
 
+/** An instance with no peer this long lets its engine sleep (issue 22: idle CPU). */
+const ENGINE_SLEEP_AFTER_MS = 10_000;
+
 export interface ConnectOptions {
   /** per-publisher WHEP endpoint: play only this publisher (id or full id) */
   whepTarget?: string;
@@ -50,6 +53,9 @@ export class Sfu {
   /** sessions reported joined, with the tracks reported published */
   private readonly reported = new Map<string, readonly TrackInfo[]>();
   private readonly stopKicks: () => void;
+  /** connects between their first line and their session (or their failure) */
+  private connecting = 0;
+  private engineSleep: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: Config,
@@ -77,6 +83,7 @@ export class Sfu {
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
     this.stopKicks = bus.onKick((room, fullId) => this.kickLocal(room, fullId));
+    this.wakeIdle(); // no peer yet: the engine sleeps soon
   }
 
   /** Room events go to `listener` from now on (one listener: the webhooks). */
@@ -163,6 +170,18 @@ export class Sfu {
    */
   async connect(role: Role, room: string, fullId: string, offerSdp: string, opts: ConnectOptions = {}): Promise<Connected> {
     if (this.draining) throw new DrainingError();
+    clearTimeout(this.engineSleep);
+    this.engine.wake();
+    this.connecting++;
+    try {
+      return await this.connectPeer(role, room, fullId, offerSdp, opts);
+    } finally {
+      this.connecting--;
+      this.wakeIdle();
+    }
+  }
+
+  private async connectPeer(role: Role, room: string, fullId: string, offerSdp: string, opts: ConnectOptions): Promise<Connected> {
     const offer = prepareOffer(offerSdp, role === 'sub');
     // Each session that has not connected holds engine threads' work and memory until its
     // connect timeout: their number is bounded, so a flood of offers cannot exhaust us.
@@ -257,7 +276,15 @@ export class Sfu {
   }
 
   private wakeIdle(): void {
-    if (this.sessions.size === 0 && this.cleanups.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.sessions.size !== 0 || this.cleanups.size !== 0) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+    if (this.connecting !== 0) return;
+    // No peer for a while: the engine's threads stop (engine.ts, sleep) until the next one.
+    clearTimeout(this.engineSleep);
+    this.engineSleep = setTimeout(() => {
+      if (this.sessions.size === 0 && this.cleanups.size === 0 && this.connecting === 0) this.engine.sleep();
+    }, ENGINE_SLEEP_AFTER_MS);
+    this.engineSleep.unref();
   }
 
   /** Resolves when no peer is left and every closed peer has finished its cleanup. */
@@ -341,6 +368,7 @@ export class Sfu {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.stopKicks();
+    clearTimeout(this.engineSleep);
     this.draining = true;
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
     // and peers that closed just before: their pub-left must go out before the bus closes

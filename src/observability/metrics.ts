@@ -21,7 +21,7 @@ export interface MetricsSource {
 }
 
 /** Event-loop lag sampling period: stalls shorter than this can be missed, longer ones are not. */
-const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 500;
 
 export class Metrics {
   readonly registry = new Registry();

@@ -116,8 +116,11 @@ describe('cluster: one instance wedged by the SDES packet', () => {
     const w = await startServer([...clusterArgs(2), '--supervise', '--port', String(wPort), '--private-port', String(wPrivate)]);
     cleanups.push(() => w.stop());
     await waitFor('W probing its engine', async () => {
-      const r = (await (await fetch(`${w.privateUrl}/debug/resources`)).json()) as { engine?: { probeSilentMs: number | null } };
-      return r.engine?.probeSilentMs !== null && (r.engine?.probeSilentMs ?? 1e9) < 1000;
+      const r = (await (await fetch(`${w.privateUrl}/debug/resources`)).json()) as {
+        engine?: { awake: boolean; probeSilentMs: number | null };
+      };
+      // asleep (no peer yet: engine.ts, sleep) or its probe passing packets
+      return r.engine?.awake === false || (r.engine?.probeSilentMs !== null && (r.engine?.probeSilentMs ?? 1e9) < 1000);
     });
 
     const browser = await launchBrowser();

@@ -47,7 +47,7 @@ export interface Supervised {
   lines: string[];
 }
 
-/** Starts `cli.js --supervise` on free ports; resolves once its engine probe sees packets pass. */
+/** Starts `cli.js --supervise` on free ports; resolves once it answers (see `probing`). */
 export async function startSupervised(args: string[] = []): Promise<Supervised> {
   const [port, privatePort] = [await freePort(), await freePort()];
   const proc = spawn(
@@ -70,14 +70,16 @@ export async function startSupervised(args: string[] = []): Promise<Supervised> 
   return s;
 }
 
-/** Waits until the instance answers and its engine probe sees packets pass. */
+/** Waits until the instance answers and its engine sleeps (no peer yet) or its probe sees packets pass. */
 export async function probing(s: Supervised, ms = 15_000): Promise<void> {
   await waitFor(
     'the instance probing its engine',
     async () => {
       try {
-        const r = (await (await fetch(`${s.privateUrl}/debug/resources`)).json()) as { engine: { probeSilentMs: number | null } };
-        return r.engine.probeSilentMs !== null && r.engine.probeSilentMs < 1000;
+        const r = (await (await fetch(`${s.privateUrl}/debug/resources`)).json()) as {
+          engine: { awake: boolean; probeSilentMs: number | null };
+        };
+        return !r.engine.awake || (r.engine.probeSilentMs !== null && r.engine.probeSilentMs < 1000);
       } catch {
         return false;
       }

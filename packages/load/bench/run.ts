@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { capacity } from './capacity.js';
 import { chart } from './chart.js';
 import { crossInstance } from './cross-instance.js';
+import { idle } from './idle.js';
 import { join } from './join.js';
 import { joinLoad } from './join-load.js';
 import { commonOptions, int, intList } from './lib/load-bench.js';
@@ -128,6 +129,14 @@ program
     if (!(o.minutes > 0 && o.minutes <= 120)) throw new Error('--minutes: more than 0, at most 120');
     if (o.lifeMax < o.lifeMin || o.maxCohorts < 1 || o.maxCohorts > 32) throw new Error('--life-max ≥ --life-min, --max-cohorts 1–32');
     console.log(JSON.stringify(await soak(o)));
+  });
+program
+  .command('idle')
+  .description('CPU of an instance with no peer (plain and --supervise; fresh, and after peers came and went): ms per second')
+  .option('--seconds <s>', 'measuring window', int, 30)
+  .option('--settle <s>', 'wait after start', int, 10)
+  .action(async (o) => {
+    console.log(JSON.stringify(await idle(o)));
   });
 program
   .command('chart')
