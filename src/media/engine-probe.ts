@@ -15,6 +15,7 @@
 import nodeDataChannel from 'node-datachannel';
 import { randomSsrc } from 'weever-rtp';
 import type { Logger } from '../observability/log.js';
+import { holdHandles } from './engine-handles.js';
 
 export interface ProbeOptions {
   rtcConfig: nodeDataChannel.RtcConfig;
@@ -57,8 +58,8 @@ export class EngineProbe {
     const intervalMs = o.intervalMs ?? 250;
     this.lateMs = Math.max(2000, 4 * intervalMs);
     const config = { ...o.rtcConfig, iceServers: [] }; // loopback: no STUN/TURN needed
-    this.a = new nodeDataChannel.PeerConnection('engine-probe-a', config);
-    this.b = new nodeDataChannel.PeerConnection('engine-probe-b', config);
+    this.a = holdHandles(new nodeDataChannel.PeerConnection('engine-probe-a', config));
+    this.b = holdHandles(new nodeDataChannel.PeerConnection('engine-probe-b', config));
     const ssrc = randomSsrc();
     this.packet[0] = 0x80;
     this.packet[1] = 96;

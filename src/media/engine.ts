@@ -7,11 +7,14 @@
  *   callback we hand to the engine goes through `guard`;
  * - tracks added later to a data-channel-only connection only open with
  *   `forceMediaTransport`;
- * - we negotiate by hand (`disableAutoNegotiation`) so a subscriber's offers are ours to time.
+ * - we negotiate by hand (`disableAutoNegotiation`) so a subscriber's offers are ours to time;
+ * - a Track or DataChannel wrapper must not be garbage collected while the binding still lists
+ *   it (see `holdHandles`): `cleanup()`, which the engine's sleep calls, walks that list.
  */
 import nodeDataChannel from 'node-datachannel';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
+import { forgetHeldHandles, holdHandles } from './engine-handles.js';
 import { EngineProbe } from './engine-probe.js';
 
 export type PeerConnection = nodeDataChannel.PeerConnection;
@@ -138,6 +141,7 @@ export class MediaEngine {
     const startedAt = performance.now();
     try {
       nodeDataChannel.cleanup();
+      forgetHeldHandles(); // the binding lists none of them any more
       this.log.debug({ ms: Math.round(performance.now() - startedAt) }, 'engine asleep (no peer)');
     } catch (err) {
       this.log.error({ err: String(err) }, 'engine threads would not stop');
@@ -158,7 +162,7 @@ export class MediaEngine {
 
   createPeerConnection(name: string): PeerConnection {
     this.wake();
-    return new nodeDataChannel.PeerConnection(name, this.rtcConfig);
+    return holdHandles(new nodeDataChannel.PeerConnection(name, this.rtcConfig));
   }
 
   video(mid: string): nodeDataChannel.Video {

@@ -52,7 +52,7 @@ describe('--auth: tokens set through the private API', () => {
 
 describe('--auth with --jwt-secret: stateless tokens', () => {
   const SECRET = 'a-test-secret-of-at-least-32-characters!';
-  const ctx = serverAndBrowser(['--auth'], { JWT_SECRET: SECRET });
+  const ctx = serverAndBrowser(['--auth'], { WEEVER_JWT_SECRET: SECRET });
   let subOffer: string;
   let pubOffer: string;
   before(async () => {

@@ -94,6 +94,10 @@ export async function startServer(
       await once(proc, 'exit');
     },
     async resources() {
+      // a dead server is a failure worth its own message (exit code, signal, last stderr)
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`server died (exit ${proc.exitCode}, signal ${proc.signalCode}): ${stderr.join('').slice(-2000)}`);
+      }
       const r = await fetch(`${privateUrl}/debug/resources`);
       return (await r.json()) as Resources;
     },

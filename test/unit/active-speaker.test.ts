@@ -260,11 +260,11 @@ describe('ACTIVE_SPEAKERS', () => {
 });
 
 describe('--speaker-threshold', () => {
-  it('defaults to -50 dBov; takes -60, 60 or SPEAKER_THRESHOLD; refuses what is not a level', () => {
+  it('defaults to -50 dBov; takes -60, 60 or WEEVER_SPEAKER_THRESHOLD; refuses what is not a level', () => {
     assert.equal(parseConfig([], {}).speakerThresholdDbov, -50);
     assert.equal(parseConfig(['--speaker-threshold', '-60'], {}).speakerThresholdDbov, -60);
     assert.equal(parseConfig(['--speaker-threshold=60'], {}).speakerThresholdDbov, -60);
-    assert.equal(parseConfig([], { SPEAKER_THRESHOLD: '-40' }).speakerThresholdDbov, -40);
+    assert.equal(parseConfig([], { WEEVER_SPEAKER_THRESHOLD: '-40' }).speakerThresholdDbov, -40);
     for (const bad of ['-128', 'loud', '1.5']) assert.throws(() => parseConfig(['--speaker-threshold', bad], {}), /speaker-threshold/);
   });
 });
