@@ -61,7 +61,9 @@ export function holdHandles(pc: PeerConnection): PeerConnection {
   override(pc, 'addTrack', (media) => hold(addTrack(media)));
   override(pc, 'onTrack', (cb) => onTrack((t) => cb(hold(t))));
   override(pc, 'onDataChannel', (cb) => onDataChannel((dc) => cb(hold(dc))));
-  override(pc, 'createDataChannel', (label, config) => hold(config === undefined ? createDataChannel(label) : createDataChannel(label, config)));
+  override(pc, 'createDataChannel', (label, config) =>
+    hold(config === undefined ? createDataChannel(label) : createDataChannel(label, config)),
+  );
   return pc;
 }
 
