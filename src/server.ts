@@ -55,6 +55,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ? {
           peersByRoom: () => sfu!.peersByRoom(),
           tracks: () => sfu!.tracks(),
+          tracksByRoom: () => sfu!.tracksByRoom(),
           traffic: () => sfu!.traffic(),
           refusals: () => ({ pending: sfu!.refusals.pending, ...httpRefusals }),
           busCounters: () => sfu!.bus.stats().nats ?? {},

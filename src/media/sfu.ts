@@ -314,6 +314,20 @@ export class Sfu {
     return tally;
   }
 
+  /** The same per room, for the rooms with a peer here (metrics). */
+  tracksByRoom(): Map<string, TrackTally> {
+    const out = new Map<string, TrackTally>();
+    for (const p of this.sessions.values()) {
+      let tally = out.get(p.room);
+      if (!tally) {
+        tally = { published: { audio: 0, video: 0 }, forwarded: { audio: 0, video: 0 } };
+        out.set(p.room, tally);
+      }
+      p.countTracks(tally);
+    }
+    return out;
+  }
+
   private sweep(): void {
     const now = Date.now();
     for (const peer of this.sessions.values()) {

@@ -7,11 +7,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { Traffic } from '../media/peer.js';
 import type { Role, StateStore } from '../state/store.js';
 
+type TrackCounts = { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> };
+
 export interface MetricsSource {
   /** peers on this instance per room and role */
   peersByRoom(): Map<string, Record<Role, number>>;
   /** live tracks on this instance: received from publishers, and forwarded to subscribers */
-  tracks(): { published: Record<'audio' | 'video', number>; forwarded: Record<'audio' | 'video', number> };
+  tracks(): TrackCounts;
+  /** the same per room with a peer on this instance */
+  tracksByRoom(): Map<string, TrackCounts>;
   /** monotonic totals since start */
   traffic(): Traffic;
   /** requests refused before any state was touched, by reason (monotonic) */
@@ -63,6 +67,23 @@ export class Metrics {
         for (const kind of ['audio', 'video'] as const) {
           this.set({ kind, direction: 'published' }, t.published[kind]);
           this.set({ kind, direction: 'forwarded' }, t.forwarded[kind]);
+        }
+      },
+    });
+    new Gauge({
+      name: 'sfu_room_tracks',
+      help: 'Live tracks on this instance per room, kind and direction (published = received from publishers, forwarded = sent to subscribers)',
+      labelNames: ['pod', 'room', 'kind', 'direction'],
+      registers,
+      collect() {
+        this.reset(); // a room that emptied is gone from the output
+        const s = source();
+        if (!s) return;
+        for (const [room, t] of s.tracksByRoom()) {
+          for (const kind of ['audio', 'video'] as const) {
+            this.set({ pod, room, kind, direction: 'published' }, t.published[kind]);
+            this.set({ pod, room, kind, direction: 'forwarded' }, t.forwarded[kind]);
+          }
         }
       },
     });
