@@ -68,7 +68,8 @@ describe('metrics', () => {
     assert.equal(sample(m, 'sfu_tracks', { kind: 'video', direction: 'published' }), 1);
     assert.equal(sample(m, 'sfu_tracks', { kind: 'audio', direction: 'forwarded' }), 1);
     for (const kind of ['audio', 'video']) {
-      for (const direction of ['published', 'forwarded']) assert.equal(sample(m, 'sfu_room_tracks', { pod: 'pod-a', room, kind, direction }), 1, `${kind} ${direction}`);
+      for (const direction of ['published', 'forwarded'])
+        assert.equal(sample(m, 'sfu_room_tracks', { pod: 'pod-a', room, kind, direction }), 1, `${kind} ${direction}`);
     }
     assert.ok(sample(m, 'sfu_forwarded_packets_total')! > 100);
     assert.ok(sample(m, 'sfu_forwarded_bytes_total')! > 10_000);

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { capacity } from './capacity.js';
 import { chart } from './chart.js';
 import { crossInstance } from './cross-instance.js';
+import { fuzz } from './fuzz.js';
 import { idle } from './idle.js';
 import { join } from './join.js';
 import { joinLoad } from './join-load.js';
@@ -129,6 +130,14 @@ program
     if (!(o.minutes > 0 && o.minutes <= 120)) throw new Error('--minutes: more than 0, at most 120');
     if (o.lifeMax < o.lifeMin || o.maxCohorts < 1 || o.maxCohorts > 32) throw new Error('--life-max ≥ --life-min, --max-cohorts 1–32');
     console.log(JSON.stringify(await soak(o)));
+  });
+program
+  .command('fuzz')
+  .description('seeded random RTP/RTCP attacks on an instance under --supervise: after each, ms until a fresh pair gets video')
+  .option('--minutes <n>', 'minutes of attacks', Number, 10)
+  .option('--seed <n>', 'replay a run', int)
+  .action(async (o) => {
+    console.log(JSON.stringify(await fuzz(o)));
   });
 program
   .command('idle')
