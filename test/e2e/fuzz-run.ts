@@ -8,7 +8,7 @@
  * publisher and subscriber get video again from an instance whose readiness answers OK.
  */
 import type nodeDataChannel from 'node-datachannel';
-import { WeeverTarget } from 'weever-load';
+import { type PublisherConnection, WeeverTarget } from 'weever-load';
 import { malformedRtcp, malformedRtp, malformedSdes, prng, RTCP_KINDS, RTP_KINDS } from './fuzz-packets.js';
 import { waitFor } from './harness.js';
 import { feed, knownWedgingSdes, type Supervised } from './supervised.js';
@@ -43,20 +43,62 @@ export async function fuzzRecovery(o: FuzzOptions): Promise<FuzzDown[]> {
   const r = prng(o.seed);
   const downs: FuzzDown[] = [];
   const until = Date.now() + o.seconds * 1000;
+  let lastGoodAt = Date.now();
   for (let n = 0; Date.now() < until; n++) {
     const room = `fz-${n}`;
-    // The victim peer: a fed publisher with two tracks, or a subscriber holding two.
-    const pub = await target.publish(room, 'victim-pub', { audio: true, video: true });
-    const stop = feed(pub);
-    o.cleanups.push(stop, () => pub.close());
     const fromSub = r.int(0, 1) === 1;
-    let tracks: nodeDataChannel.Track[] = [pub.video!.track, pub.audio!.track];
-    if (fromSub) {
-      const sub = await target.subscribe(room, 'victim-sub');
-      o.cleanups.push(() => sub.close());
-      await waitFor('the victim subscriber holding two tracks', () => sub.tracks.filter((t) => t.isOpen()).length >= 2, 15_000);
-      tracks = sub.tracks.filter((t) => t.isOpen());
-    } else await sleep(500); // its tracks established
+    // The victim peer: a fed publisher with two tracks, or a subscriber holding two. An
+    // earlier attack may take effect late (the instance restarting now): then setting the
+    // victim up fails until it is back, and that outage counts, from the last good pair on.
+    let victim: { pub: PublisherConnection; stop: () => void; tracks: nodeDataChannel.Track[] } | undefined;
+    let setupFailed = false;
+    await waitFor(
+      `the victim peers of attack ${n}`,
+      async () => {
+        const pub = await target.publish(room, `victim-pub-${Date.now()}`, { audio: true, video: true }).catch(() => undefined);
+        if (!pub) {
+          setupFailed = true;
+          return false;
+        }
+        const stop = feed(pub);
+        o.cleanups.push(stop, () => pub.close());
+        if (!fromSub) {
+          await sleep(500); // its tracks established
+          victim = { pub, stop, tracks: [pub.video!.track, pub.audio!.track] };
+          return true;
+        }
+        const sub = await target.subscribe(room, `victim-sub-${Date.now()}`).catch(() => undefined);
+        if (sub) o.cleanups.push(() => sub.close());
+        const holding =
+          sub &&
+          (await waitFor('two tracks', () => sub.tracks.filter((t) => t.isOpen()).length >= 2, 15_000).then(
+            () => true,
+            () => false,
+          ));
+        if (!sub || !holding) {
+          setupFailed = true;
+          stop();
+          pub.close();
+          sub?.close();
+          return false;
+        }
+        victim = { pub, stop, tracks: sub.tracks.filter((t) => t.isOpen()) };
+        return true;
+      },
+      60_000,
+      200,
+    );
+    if (setupFailed && downs.length > 0) {
+      const prev = downs.at(-1)!;
+      downs.push({
+        kind: prev.kind,
+        from: prev.from,
+        attack: `late effect of attack ${n - 1} (${prev.attack})`,
+        downMs: Date.now() - lastGoodAt,
+      });
+      o.onAttack?.(n - 1, downs.at(-1)!);
+    }
+    const { pub, stop, tracks } = victim!;
     const attack = r.pick(ATTACKS);
     const known = [pub.video!.ssrc, pub.audio!.ssrc];
     const ctx = { ssrc: pub.video!.ssrc, payloadType: pub.video!.payloadType, seq: 20_000 };
@@ -119,6 +161,7 @@ export async function fuzzRecovery(o: FuzzOptions): Promise<FuzzDown[]> {
       200,
     );
     const downMs = backAt - at;
+    lastGoodAt = backAt;
     downs.push({
       kind: attack,
       from: fromSub ? 'subscriber' : 'publisher',
