@@ -54,7 +54,7 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
   ] as const;
   for (const { from, tracks } of cases) {
     const what = tracks === 1 ? `SDES from a ${from}` : `SDES on both tracks of a ${from}, 0.5 s apart`;
-    it(`${what}: /liveness stops saying OK within 3 s, the instance restarts, a fresh browser pair gets media within 10 s`, async () => {
+    it(`${what}: /liveness stops saying OK within 3.5 s, the instance restarts, a fresh browser pair gets media within 10 s`, async () => {
       const s = await startSupervised(['--debug']);
       // The server's log, for a failure's diagnosis.
       const logFile = join(tmpdir(), `weever-hostile-rtcp-${from}-${tracks}.log`);
@@ -158,7 +158,10 @@ describe('a malformed RTCP packet wedges the engine: the instance notices, exits
         `${what}: /liveness OK for ${lastOkWedged - attackAt} ms after the attack; media for a fresh pair ${backAt - attackAt} ms after it; ${why?.includes('no heartbeat') ? 'killed by the heartbeat' : 'the probe found it wedged'}`,
       );
       assert.ok(down >= 0, '/liveness went down');
-      assert.ok(lastOkWedged - attackAt <= 3000, `/liveness said OK ${lastOkWedged - attackAt} ms into the wedge`);
+      // The probe decides after 8 unanswered ticks (2 s), up to one tick (250 ms) late, after the
+      // packet reached the engine; the poll adds its period. 3.5 s bounds that with room for a
+      // loaded CI machine (3002 ms seen); the issue's bound is the 10 s to fresh media below.
+      assert.ok(lastOkWedged - attackAt <= 3500, `/liveness said OK ${lastOkWedged - attackAt} ms into the wedge`);
       assert.ok(backAt - attackAt <= 10_000, `fresh media ${backAt - attackAt} ms after the attack`);
     });
   }
