@@ -66,20 +66,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const { bus } = shared;
   const store = metrics.instrument(shared.store);
   const engine = new MediaEngine(config, log);
-  engine.watch(
-    (silentMs) => {
-      // Nothing in this process can unwedge the engine's threads, and an orderly exit may hang
-      // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
-      // Written synchronously: `log` writes asynchronously, and the SIGKILL right after it
-      // sometimes came before the line was out (pino's flush() does not wait for a write in flight).
-      createSyncLogger(config.logLevel).fatal(
-        { silentMs: Math.round(silentMs) },
-        'media engine wedged: no packet passed through it; exiting for a restart',
-      );
-      process.kill(process.pid, 'SIGKILL');
-    },
-    () => sfu?.traffic().receivedPackets ?? 0,
-  );
+  engine.watch((silentMs) => {
+    // Nothing in this process can unwedge the engine's threads, and an orderly exit may hang
+    // joining them: say why, then end at once so the supervisor (or Kubernetes) starts anew.
+    // Written synchronously: `log` writes asynchronously, and the SIGKILL right after it
+    // sometimes came before the line was out (pino's flush() does not wait for a write in flight).
+    createSyncLogger(config.logLevel).fatal(
+      { silentMs: Math.round(silentMs) },
+      'media engine wedged: no packet passed through it; exiting for a restart',
+    );
+    process.kill(process.pid, 'SIGKILL');
+  });
   sfu = new Sfu(
     config,
     engine,

@@ -31,12 +31,6 @@ export interface ProbeOptions {
   connectWithinMs?: number;
   /** called once, when the engine is found wedged */
   onWedged: (silentMs: number) => void;
-  /**
-   * Packets the engine delivered to us from real peers (monotonic). While it grows, the
-   * engine is evidently passing packets and the probe sends none of its own: at N = 1 the
-   * probe's packets were a measurable share of the CPU per forwarded packet (issue 22).
-   */
-  delivered?: () => number;
 }
 
 export class EngineProbe {
@@ -54,10 +48,6 @@ export class EngineProbe {
   /** probe packets sent since the last one arrived */
   private unanswered = 0;
   private readonly lostLimit: number;
-  /** probe packets sent so far (debug, tests) */
-  sentPackets = 0;
-  /** `delivered()` at the last tick */
-  private lastDelivered = 0;
   private readonly lateMs: number;
   /** when the timer last ran */
   private lastTick = performance.now();
@@ -145,24 +135,12 @@ export class EngineProbe {
       this.o.onWedged(this.silentMs() ?? this.lastTick - this.startedAt);
       return;
     }
-    // Real traffic counts as an arrival once the probe itself has worked (the pair is up, so
-    // it can take over the moment that traffic stops).
-    const delivered = this.o.delivered?.() ?? 0;
-    if (delivered !== this.lastDelivered) {
-      this.lastDelivered = delivered;
-      if (this.lastArrival !== 0) {
-        this.lastArrival = this.lastTick;
-        this.unanswered = 0;
-        return;
-      }
-    }
     const s = this.sender;
     try {
       if (!s?.isOpen()) return;
       this.packet.writeUInt16BE(this.seq++ & 0xffff, 2);
       this.packet.writeUInt32BE((this.seq * 3000) >>> 0, 4);
       s.sendMessageBinary(this.packet);
-      this.sentPackets++;
       this.unanswered++;
     } catch {
       // closed under us: the next tick sees it

@@ -38,7 +38,6 @@ export class MediaEngine {
   private muxListener: nodeDataChannel.IceUdpMuxListener | undefined;
   private probe: EngineProbe | undefined;
   private onWedged: ((silentMs: number) => void) | undefined;
-  private delivered: (() => number) | undefined;
   /** engine threads running: from the start, and from each peer on, until the instance has none (sleep) */
   private awake = true;
   private slept = false;
@@ -106,19 +105,12 @@ export class MediaEngine {
    * Watching that packets still pass through the engine (see engine-probe.ts) while it is
    * awake; `onWedged` is called once when they stopped.
    */
-  watch(onWedged: (silentMs: number) => void, delivered?: () => number): void {
+  watch(onWedged: (silentMs: number) => void): void {
     this.onWedged = onWedged;
-    this.delivered = delivered;
     if (!this.awake) return;
     // Once a probe worked here, one that cannot connect means a wedged engine (a wedge in its first second).
     const connectWithinMs = this.probeWorked ? PROBE_CONNECT_WITHIN_MS : undefined;
-    this.probe ??= new EngineProbe({
-      rtcConfig: this.rtcConfig,
-      log: this.log,
-      onWedged,
-      ...(delivered ? { delivered } : {}),
-      ...(connectWithinMs ? { connectWithinMs } : {}),
-    });
+    this.probe ??= new EngineProbe({ rtcConfig: this.rtcConfig, log: this.log, onWedged, ...(connectWithinMs ? { connectWithinMs } : {}) });
   }
 
   /**
@@ -129,7 +121,7 @@ export class MediaEngine {
     if (this.awake) return;
     this.awake = true;
     if (this.slept) this.initLogger();
-    if (this.onWedged) this.watch(this.onWedged, this.delivered);
+    if (this.onWedged) this.watch(this.onWedged);
   }
 
   /**
