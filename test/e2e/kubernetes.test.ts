@@ -189,8 +189,9 @@ describe('Kubernetes manifests', () => {
   });
 
   it('a broken field fails: a port as text, a container without a name, a Service selecting nothing, an unknown or invalid WEEVER_ variable, another uid', () => {
-    const base = resourceFiles().find((f) => f.file === 'base/deployment.yaml')!.objects;
-    const services = resourceFiles().find((f) => f.file === 'base/services.yaml')!.objects;
+    const files = resourceFiles();
+    const base = files.find((f) => f.file === 'base/deployment.yaml')!.objects;
+    const services = files.find((f) => f.file === 'base/services.yaml')!.objects;
     const deployment = () => structuredClone(base[0]!);
     assert.deepEqual(check([deployment(), ...services]), [], 'the base itself is clean');
 
