@@ -162,6 +162,8 @@ export class Downlink implements DownlinkListener {
 
   private allocate(elapsedMs: number, now: number): void {
     const tracks: AllocTrack[] = [];
+    /** cameras whose every layer is silent, with the layer they keep */
+    let kept: Map<string, Layer> | undefined;
     const downs = this.downTracks();
     for (const d of downs) {
       const src = d.source;
@@ -188,6 +190,17 @@ export class Downlink implements DownlinkListener {
         const measured = d.layerBps[i]!;
         layers.push({ spatial: i, temporal: MAX_TEMPORAL, bps: measured > 0 ? measured : NOMINAL_FROM_TOP[Math.min(n - 1 - i, 2)]! });
       }
+      // Every layer silent: the publisher's uplink is down (an outage), not a choice of its
+      // encoder. Pausing would make the camera wait, once packets flow again, for the next
+      // allocation (up to ALLOCATE_MS) and a keyframe asked for after it — which the
+      // publisher's throttle defers behind the one its own gap just asked for (measured:
+      // video back 0.6–1.1 s after an 8 s outage). Kept on its layer, the camera forwards
+      // that first keyframe. Sending nothing meanwhile, it costs the budget nothing.
+      const prev = this.previous.get(d.mid);
+      if (layers.length === 0 && prev) {
+        (kept ??= new Map()).set(d.mid, prev);
+        continue;
+      }
       // A larger layer never costs less than a smaller one: keyframes a lossy subscriber asks
       // for key every layer, and the smallest can then measure dearer than the next.
       for (let k = 1; k < layers.length; k++)
@@ -206,7 +219,9 @@ export class Downlink implements DownlinkListener {
       if (l === undefined) continue;
       d.setLayer(l ? l.spatial : -1, l ? l.temporal : MAX_TEMPORAL);
     }
-    if (this.onChange && changedTracks(this.previous, a.layers).length > 0) this.onChange(this.estimator.estimateBps, a.layers);
-    this.previous = new Map(a.layers);
+    const chosen = new Map(a.layers);
+    if (kept) for (const [mid, l] of kept) chosen.set(mid, l);
+    if (this.onChange && changedTracks(this.previous, chosen).length > 0) this.onChange(this.estimator.estimateBps, chosen);
+    this.previous = chosen;
   }
 }

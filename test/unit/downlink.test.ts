@@ -95,6 +95,33 @@ describe('Downlink', () => {
     assert.deepEqual(cam.chosen.at(-1), [1, 3]);
   });
 
+  it("keeps a camera on its layer while every layer of it is silent (the publisher's outage), pauses none", () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const rates: Record<string, number[]> = { [CAM]: [150_000, 500_000, 1_500_000] };
+    const d = downlink([track('0', 'audio', 'alice+1'), cam], rates, 800_000);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen, [[1, 3]]);
+    rates[CAM] = [0, 0, 0]; // nothing arrives from the publisher
+    d.tick(1500);
+    d.tick(2000);
+    assert.deepEqual(cam.chosen, [[1, 3]], 'not told to pause');
+    assert.deepEqual(d.layers.get('1'), { spatial: 1, temporal: 3 });
+    rates[CAM] = [150_000, 0, 0]; // back, with only its smallest layer
+    d.tick(2500);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3]);
+    // a camera the budget had paused stays paused when it falls silent
+    const cam2 = track('1', 'video', 'alice+1', 3);
+    const rates2: Record<string, number[]> = { [CAM]: [150_000, 500_000, 1_500_000] };
+    const d2 = downlink([track('0', 'audio', 'alice+1'), cam2], rates2, 60_000);
+    d2.tick(1000);
+    rates2[CAM] = [0, 0, 0];
+    d2.tick(1500);
+    assert.deepEqual(cam2.chosen, [
+      [-1, 3],
+      [-1, 3],
+    ]);
+  });
+
   it("caps a publisher's camera at the app's quality, at the next tick", () => {
     const cam = track('1', 'video', 'alice+1', 3);
     const d = downlink([cam], RATES, 5_000_000);
