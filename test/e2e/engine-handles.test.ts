@@ -1,7 +1,7 @@
 /**
  * The engine's sleep calls node-datachannel's cleanup(), which walks every Track and
  * DataChannel wrapper the binding still lists; a wrapper collected before its closed callback
- * ran is a dangling pointer there (SIGSEGV or SIGBUS, seen in the suite on Node 24). Real
+ * ran is a dangling pointer there (SIGSEGV, SIGBUS or SIGABRT, seen in the suite on Node 24). Real
  * engine, real loopback connections, a child process with --expose-gc.
  */
 import assert from 'node:assert/strict';
@@ -21,8 +21,15 @@ describe('engine handles and cleanup()', () => {
   });
 
   it('without it the same run dies in cleanup() (the binding bug this works around; once fixed upstream, drop engine-handles.ts)', () => {
-    const r = run('bare');
-    assert.ok(r.signal === 'SIGSEGV' || r.signal === 'SIGBUS', `exit ${r.status} signal ${r.signal}: ${r.stdout}${r.stderr}`);
-    assert.doesNotMatch(r.stdout, /cleanup survived/);
+    // A use after free need not crash the same way, or at all, every time: up to five runs,
+    // one death shows the bug is still there.
+    const seen: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = run('bare');
+      // the freed memory shows as SIGSEGV or SIGBUS, or as glibc's abort on a freed mutex (SIGABRT, once in CI)
+      if (r.signal === 'SIGSEGV' || r.signal === 'SIGBUS' || r.signal === 'SIGABRT') return;
+      seen.push(`exit ${r.status} signal ${r.signal}: ${r.stdout}${r.stderr}`);
+    }
+    assert.fail(`no run died in cleanup():\n${seen.join('\n')}`);
   });
 });
