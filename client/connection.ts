@@ -5,7 +5,20 @@
  * API" and "The control channel"; the messages are encoded and parsed by weever-protocol.
  */
 
-import { type ActiveSpeaker, control, type IceServer, parseServerMessage, paths, type Role, SDP_CONTENT_TYPE } from 'weever-protocol';
+import {
+  type ActiveSpeaker,
+  control,
+  type DataDelivery,
+  type DataRequest,
+  encodeDataRequest,
+  type IceServer,
+  LOSSY_LABEL,
+  type Participant,
+  parseServerMessage,
+  paths,
+  type Role,
+  SDP_CONTENT_TYPE,
+} from 'weever-protocol';
 import { WeeverError } from './errors.js';
 import { layersFor, SIMULCAST_LAYERS, scaleLayers, simulcastOffer } from './simulcast.js';
 
@@ -20,6 +33,16 @@ export interface ConnectionHandlers {
   speakers?(speakers: ActiveSpeaker[]): void;
   /** a remote track arrived; `stream.id` is the publisher's full id */
   track?(stream: MediaStream, track: MediaStreamTrack): void;
+  /** `PARTICIPANTS` (subscriber): the room's participants when the channel opened */
+  participants?(list: Participant[]): void;
+  /** `PARTICIPANT_JOINED` / `PARTICIPANT_UPDATED` (subscriber): the whole participant */
+  participant?(p: Participant): void;
+  /** `PARTICIPANT_LEFT` (subscriber) */
+  participantLeft?(id: string): void;
+  /** `TRACK_MUTED` / `TRACK_UNMUTED` (subscriber): a publisher's track is muted, or not any more */
+  muted?(pub: string, trackId: string, muted: boolean): void;
+  /** `DATA` (subscriber): a data message from another participant */
+  data?(d: DataDelivery): void;
   /** `ERROR <reason>` from the server, or a failure applying its offer */
   error?(err: WeeverError): void;
   /**
@@ -74,6 +97,11 @@ export interface ConnectionOptions {
 export const DISCONNECT_GRACE_MS = 12_000;
 /** while `disconnected`, how often the SDK asks whether the server still has the session */
 const SESSION_PROBE_MS = 2000;
+/**
+ * How often the SDK says it is still there (`PING`): a tab that is killed stops, and the
+ * server takes its participant off the lists within seconds instead of at --media-timeout.
+ */
+const PING_MS = 2000;
 
 export class Connection {
   readonly pc: RTCPeerConnection;
@@ -88,6 +116,8 @@ export class Connection {
 
   /** the `control` data channel (the connection sends and handles its messages itself) */
   readonly dc: RTCDataChannel;
+  /** unordered, no retransmission: lossy data messages both ways */
+  readonly lossy: RTCDataChannel;
   private readonly opts: ConnectionOptions;
   /** the publisher's own renegotiation (`addTrack`) waiting for the server's SDP_ANSWER */
   private answerWaiter: { resolve(sdp: string): void; reject(err: WeeverError): void } | null = null;
@@ -97,6 +127,7 @@ export class Connection {
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
   /** while `disconnected`: asks the server now and then whether our session still exists */
   private probeTimer: ReturnType<typeof setInterval> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
   /** rejects `open()` when ICE fails before the control channel opened */
   private failConnecting: ((err: WeeverError) => void) | null = null;
 
@@ -106,6 +137,29 @@ export class Connection {
     this.fullId = opts.fullId;
     this.pc = new RTCPeerConnection({ iceServers, ...(opts.iceTransportPolicy ? { iceTransportPolicy: opts.iceTransportPolicy } : {}) });
     this.dc = this.pc.createDataChannel('control');
+    this.dc.binaryType = 'arraybuffer';
+    this.lossy = this.pc.createDataChannel(LOSSY_LABEL, { ordered: false, maxRetransmits: 0 });
+    this.lossy.binaryType = 'arraybuffer';
+  }
+
+  /**
+   * Sends a data message (docs/protocol.md, "Data messages"); lossy ones on the lossy
+   * channel when it is open. False when no channel is open.
+   */
+  sendData(r: DataRequest, lossy: boolean): boolean {
+    const ch = lossy && this.lossy.readyState === 'open' ? this.lossy : this.dc;
+    if (ch.readyState !== 'open') return false;
+    const out = encodeDataRequest(r);
+    if (typeof out === 'string') ch.send(out);
+    else ch.send(out as Uint8Array<ArrayBuffer>);
+    return true;
+  }
+
+  /** Sends one control message; false when the channel is not open. */
+  sendControl(text: string): boolean {
+    if (this.dc.readyState !== 'open') return false;
+    this.dc.send(text);
+    return true;
   }
 
   /** Connects; resolves once the answer is applied and the control channel is open. */
@@ -124,12 +178,26 @@ export class Connection {
     const { pc, dc, opts } = this;
     const opened = new Promise<void>((resolve, reject) => {
       this.failConnecting = reject;
-      dc.addEventListener('open', () => resolve(), { once: true });
+      dc.addEventListener(
+        'open',
+        () => {
+          // at once too: a tab killed in its first seconds must count as pinging
+          this.sendControl(control.ping());
+          this.pingTimer = setInterval(() => this.sendControl(control.ping()), PING_MS);
+          resolve();
+        },
+        { once: true },
+      );
       dc.addEventListener('close', () => reject(new WeeverError(0, 'control channel closed before it opened', 'protocol')), { once: true });
     });
     opened.catch(() => {}); // observed below; avoids an unhandled rejection if POST fails first
-    dc.addEventListener('message', (e) => this.onMessage(String(e.data)));
-    dc.addEventListener('close', () => this.markLost('the server closed the control channel'));
+    const onData = (e: MessageEvent) => this.onMessage(typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer));
+    dc.addEventListener('message', onData);
+    this.lossy.addEventListener('message', onData);
+    dc.addEventListener('close', () => {
+      clearInterval(this.pingTimer);
+      this.markLost('the server closed the control channel');
+    });
     pc.addEventListener('track', (e) => {
       const stream = e.streams[0];
       if (stream) opts.handlers.track?.(stream, e.track);
@@ -178,7 +246,7 @@ export class Connection {
   }
 
   /** Messages are handled strictly one after the other: an offer is answered before the next is looked at. */
-  private onMessage(msg: string): void {
+  private onMessage(msg: string | Uint8Array): void {
     this.queue = this.queue
       .then(() => this.handle(msg))
       .catch((err) => {
@@ -186,10 +254,10 @@ export class Connection {
       });
   }
 
-  private async handle(msg: string): Promise<void> {
+  private async handle(msg: string | Uint8Array): Promise<void> {
     if (this.closed) return;
     const h = this.opts.handlers;
-    await h.message?.(msg);
+    if (typeof msg === 'string') await h.message?.(msg);
     if (this.closed) return;
     const parsed = parseServerMessage(msg);
     if (!parsed.ok) return; // anything newer than this SDK: nothing to do
@@ -218,6 +286,23 @@ export class Connection {
         return;
       case 'ACTIVE_SPEAKERS':
         h.speakers?.(m.speakers);
+        return;
+      case 'PARTICIPANTS':
+        h.participants?.(m.participants);
+        return;
+      case 'PARTICIPANT_JOINED':
+      case 'PARTICIPANT_UPDATED':
+        h.participant?.(m.participant);
+        return;
+      case 'PARTICIPANT_LEFT':
+        h.participantLeft?.(m.id);
+        return;
+      case 'DATA':
+        h.data?.(m.data);
+        return;
+      case 'TRACK_MUTED':
+      case 'TRACK_UNMUTED':
+        h.muted?.(m.pub, m.trackId, m.cmd === 'TRACK_MUTED');
         return;
       case 'ERROR': {
         const err = new WeeverError(0, m.reason, 'protocol');
@@ -346,6 +431,7 @@ export class Connection {
     this.closed = true;
     clearTimeout(this.graceTimer);
     clearInterval(this.probeTimer);
+    clearInterval(this.pingTimer);
     if (this.dc.readyState === 'open') {
       try {
         this.dc.send(control.stop());

@@ -8,7 +8,20 @@
  *   await room.publish({ video: true, audio: true });
  *   await room.subscribe();
  */
-import { control, VIDEO_QUALITIES, type VideoQuality } from 'weever-protocol';
+import {
+  checkInfoUpdate,
+  control,
+  type DataPayload,
+  type DataRequest,
+  type InfoUpdate,
+  MAX_DATA_PAYLOAD,
+  mergeInfo,
+  type Participant,
+  payloadBytes,
+  sameParticipant,
+  VIDEO_QUALITIES,
+  type VideoQuality,
+} from 'weever-protocol';
 import { Connection, DISCONNECT_GRACE_MS } from './connection.js';
 import { Emitter } from './emitter.js';
 import { WeeverError } from './errors.js';
@@ -19,7 +32,11 @@ import { collect, grade, type IcePath, type StreamStats, selectedPath } from './
 export {
   type ActiveSpeaker as ActiveSpeakerEntry,
   control,
+  type DataPayload,
+  type InfoUpdate,
   type Parsed,
+  type Participant,
+  type ParticipantConnection,
   parseServerMessage,
   type ServerMessage,
   type VideoQuality,
@@ -112,6 +129,43 @@ export interface WeeverEvents {
   activeSpeakers: { speakers: ActiveSpeaker[] };
   /** the screen share stopped (the user ended it in the browser UI, or `unpublishScreen()`) */
   screenShareEnded: { fullId: string };
+  /** a participant (one per user id, us included) joined the room; needs `subscribe()` */
+  participantJoined: Participant;
+  /** its name, attributes or connections changed */
+  participantUpdated: Participant;
+  /** its last connection left */
+  participantLeft: Participant;
+  /** a data message from another participant (`from`: its user id, set by the server); needs `subscribe()` */
+  data: DataMessage;
+  /** a remote publisher muted a track (`setMuted`): nothing of it arrives until `trackUnmuted` */
+  trackMuted: MuteEvent;
+  trackUnmuted: MuteEvent;
+}
+
+/** Which remote track was muted or unmuted. */
+export interface MuteEvent extends PublisherInfo {
+  /** the server's track id (`audio0`, `video0`, …), as in the track's msid */
+  trackId: string;
+  trackKind: 'audio' | 'video';
+}
+
+/** A data message as received. */
+export interface DataMessage {
+  /** the sender's user id (the server's, never the sender's claim) */
+  from: string;
+  /** text stays text, bytes stay bytes */
+  payload: DataPayload;
+  topic?: string;
+  /** present when it was sent to named participants */
+  to?: string[];
+}
+
+export interface SendOptions {
+  /** user ids of the participants to send to; default everyone else in the room */
+  to?: string[];
+  topic?: string;
+  /** false: unordered and without retransmission (the `lossy` channel); default true */
+  reliable?: boolean;
 }
 
 type LinkKind = PublisherKind | 'subscriber';
@@ -145,6 +199,14 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   /** per stream: the sample the quality hint is graded against, and when it was taken */
   private readonly previousStats = new Map<string, { stats: StreamStats; at: number }>();
   private speakers: ActiveSpeaker[] = [];
+  /** the room's participants by user id, as the subscriber connection was told */
+  private readonly people = new Map<string, Participant>();
+  /** remote tracks muted now: `<pubFullId> <trackId>` */
+  private readonly remoteMuted = new Set<string>();
+  /** our kinds muted with setMuted, told again on every new camera connection */
+  private readonly ownMuted = new Set<'audio' | 'video'>();
+  /** what setInfo set, sent again on every new connection */
+  private ownInfo: InfoUpdate | undefined;
   private state: ConnectionState = 'new';
   private closed = false;
   /** pending backoff sleeps, cut short by close() */
@@ -201,6 +263,47 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     return [...this.remote.values()].filter((r) => r.stream).map((r) => ({ ...r.info, stream: r.stream! }));
   }
 
+  /** the room's participants by user id (us included), once `subscribe()` connected */
+  get participants(): ReadonlyMap<string, Participant> {
+    return this.people;
+  }
+
+  /**
+   * Sends a data message to the room (or `to` named participants): text or bytes, at most
+   * 16 KiB. The server stamps our user id as its sender; a refusal (size, rate) comes back
+   * as an `error` event. Throws when it is too large or no connection is open.
+   */
+  send(payload: DataPayload, opts: SendOptions = {}): void {
+    const size = payloadBytes(payload);
+    if (size > MAX_DATA_PAYLOAD)
+      throw new WeeverError(0, `data message too large (${size} bytes, limit ${MAX_DATA_PAYLOAD})`, 'bad-request');
+    const r: DataRequest = { payload };
+    if (opts.to) r.to = opts.to;
+    if (opts.topic !== undefined) r.topic = opts.topic;
+    for (const kind of ['subscriber', 'camera', 'screen'] as const) {
+      if (this.links.get(kind)?.conn?.sendData(r, opts.reliable === false)) return;
+    }
+    throw new WeeverError(0, 'no connection is open: publish() or subscribe() first', 'protocol');
+  }
+
+  /**
+   * Sets our name and/or attributes (merged; `null` removes an attribute), for everyone in
+   * the room (`participantUpdated`). Kept, and set again after a reconnect.
+   */
+  setInfo(update: InfoUpdate): void {
+    const valid = checkInfoUpdate(update);
+    if (!valid.ok) throw new WeeverError(0, valid.error, 'bad-request');
+    const next: InfoUpdate = {
+      ...this.ownInfo,
+      ...(update.name !== undefined ? { name: update.name } : {}),
+      attributes: { ...this.ownInfo?.attributes, ...update.attributes },
+    };
+    const checked = mergeInfo({ name: this.id, attributes: {} }, next);
+    if (!checked.ok) throw new WeeverError(0, checked.error, 'bad-request');
+    this.ownInfo = next; // removals stay as null, so a reconnect removes them again
+    for (const l of this.links.values()) if (l.conn?.sendControl(control.setInfo(update))) return;
+  }
+
   /** who is speaking now, loudest first (the last `activeSpeakers` event) */
   get activeSpeakers(): ActiveSpeaker[] {
     return [...this.speakers];
@@ -243,16 +346,30 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.emit('screenShareEnded', { fullId });
   }
 
-  /** Mutes or unmutes our camera (`video`) or mic (`audio`): no renegotiation, the track is disabled. */
+  /**
+   * Mutes or unmutes our camera (`video`) or mic (`audio`), for everyone: the server is told
+   * (`MUTE`), forwards nothing of it and tells every subscriber (`trackMuted`); the local
+   * track is disabled (black frames, silence). No renegotiation. Kept across reconnects.
+   */
   setMuted(kind: 'audio' | 'video', muted: boolean): void {
+    if (muted) this.ownMuted.add(kind);
+    else this.ownMuted.delete(kind);
     const stream = this.localStream;
     if (!stream) return;
     for (const t of kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks()) t.enabled = !muted;
+    const conn = this.links.get('camera')?.conn;
+    if (conn) applyMute(conn, kind, muted);
   }
 
   isMuted(kind: 'audio' | 'video'): boolean {
+    if (this.ownMuted.has(kind)) return true;
     const tracks = kind === 'audio' ? this.localStream?.getAudioTracks() : this.localStream?.getVideoTracks();
     return !tracks || tracks.length === 0 || tracks.every((t) => !t.enabled);
+  }
+
+  /** Whether a remote publisher's track is muted now (`trackMuted`). */
+  isRemoteMuted(pubFullId: string, trackId: string): boolean {
+    return this.remoteMuted.has(`${pubFullId} ${trackId}`);
   }
 
   /**
@@ -341,7 +458,14 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     link.conn = null;
     await conn?.close();
     for (const t of link.stream?.getTracks() ?? []) t.stop();
-    if (key === 'subscriber') this.forgetRemote();
+    if (key === 'subscriber') {
+      this.forgetRemote();
+      // no longer told: nobody is known any more
+      for (const [id, p] of [...this.people]) {
+        this.people.delete(id);
+        this.emit('participantLeft', p);
+      }
+    }
     this.previousStats.clear();
     if (!this.closed) this.refreshState();
   }
@@ -365,6 +489,11 @@ export class WeeverClient extends Emitter<WeeverEvents> {
         left: (fullId) => this.onLeft(fullId),
         track: (stream) => this.onTrack(stream),
         speakers: (list) => this.onSpeakers(list),
+        participants: (list) => this.onParticipants(list),
+        participant: (p) => this.onParticipant(p),
+        participantLeft: (id) => this.onParticipantLeft(id),
+        data: (d) => this.emit('data', d),
+        muted: (pub, trackId, muted) => this.onMuted(pub, trackId, muted),
         error: (err) => this.emit('error', err),
         lost: (reason) => void this.reconnect(link, reason),
         path: (up) => {
@@ -382,6 +511,9 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       await conn.close();
       throw new WeeverError(0, 'stopped while connecting', 'protocol');
     }
+    // what we set about ourselves, again (a reconnect, or a connection after setInfo)
+    if (this.ownInfo) conn.sendControl(control.setInfo(this.ownInfo));
+    if (link.kind === 'camera') for (const kind of this.ownMuted) applyMute(conn, kind, true);
     return conn;
   }
 
@@ -449,6 +581,15 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     });
   }
 
+  private onMuted(pub: string, trackId: string, muted: boolean): void {
+    const key = `${pub} ${trackId}`;
+    if (muted === this.remoteMuted.has(key)) return;
+    if (muted) this.remoteMuted.add(key);
+    else this.remoteMuted.delete(key);
+    const trackKind = trackId.startsWith('audio') ? 'audio' : 'video';
+    this.emit(muted ? 'trackMuted' : 'trackUnmuted', { ...publisherInfo(pub), trackId, trackKind });
+  }
+
   private onJoin(fullId: string): void {
     const r = this.remote.get(fullId);
     if (r?.joined) return;
@@ -499,6 +640,31 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.emit('activeSpeakers', { speakers: this.activeSpeakers });
   }
 
+  /** A new subscriber connection's snapshot: the differences from what we knew are events. */
+  private onParticipants(list: readonly Participant[]): void {
+    const now = new Set(list.map((p) => p.id));
+    for (const [id, p] of [...this.people]) {
+      if (now.has(id)) continue;
+      this.people.delete(id);
+      this.emit('participantLeft', p);
+    }
+    for (const p of list) this.onParticipant(p);
+  }
+
+  private onParticipant(p: Participant): void {
+    const before = this.people.get(p.id);
+    if (before && sameParticipant(before, p)) return;
+    this.people.set(p.id, p);
+    this.emit(before ? 'participantUpdated' : 'participantJoined', p);
+  }
+
+  private onParticipantLeft(id: string): void {
+    const p = this.people.get(id);
+    if (!p) return;
+    this.people.delete(id);
+    this.emit('participantLeft', p);
+  }
+
   /** The subscriber connection is gone: everyone it showed is gone from our view too. */
   private forgetRemote(): void {
     const gone = [...this.remote.values()];
@@ -535,4 +701,9 @@ async function media(get: () => Promise<MediaStream>): Promise<MediaStream> {
     const name = (err as { name?: string }).name ?? 'Error';
     throw new WeeverError(0, `cannot get media: ${name}: ${(err as Error).message ?? String(err)}`, 'media');
   }
+}
+
+/** Tells the server (`MUTE`/`UNMUTE <kind>`) on our camera connection. */
+function applyMute(conn: Connection, kind: 'audio' | 'video', muted: boolean): void {
+  conn.sendControl(control.mute(kind, muted));
 }

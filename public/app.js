@@ -86,6 +86,14 @@ function renderTile(key, { label, stream, local, kind, user }) {
   if (demo.client) showSpeakers(demo.client, demo.client.activeSpeakers);
 }
 
+/** Shows (or hides) a muted-mic or camera-off mark on a tile; a tile made later asks the SDK. */
+function markTileMuted(key, kind, muted) {
+  const fig = document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`);
+  if (!fig) return;
+  if (muted) fig.dataset[kind === 'audio' ? 'mutedAudio' : 'mutedVideo'] = 'true';
+  else delete fig.dataset[kind === 'audio' ? 'mutedAudio' : 'mutedVideo'];
+}
+
 function removeTile(key) {
   document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`)?.remove();
 }
@@ -105,7 +113,7 @@ function layoutGrid() {
   if (n === 0) return;
   const gap = Number.parseFloat(getComputedStyle(grid).columnGap) || 0;
   const width = grid.clientWidth;
-  const bottomPadding = Number.parseFloat(getComputedStyle(grid.parentElement).paddingBottom) || 0;
+  const bottomPadding = Number.parseFloat(getComputedStyle(document.querySelector('main')).paddingBottom) || 0;
   const height = Math.max(MIN_GRID_HEIGHT, window.innerHeight - (grid.getBoundingClientRect().top + window.scrollY) - bottomPadding);
   let best = { cols: 1, tile: 0 };
   for (let cols = 1; cols <= n; cols++) {
@@ -217,7 +225,53 @@ function explain(err) {
   }
 }
 
+/** The people panel: one entry per participant (a viewer who only watches too), with a name. */
+function showPeople(client) {
+  const list = [...client.participants.values()].sort((a, b) => a.name.localeCompare(b.name));
+  $('people-count').textContent = String(list.length);
+  $('people').replaceChildren(
+    ...list.map((p) => {
+      const li = document.createElement('li');
+      li.dataset.id = p.id;
+      const publishing = p.connections.some((c) => c.role === 'pub');
+      li.textContent = `${p.name}${p.id === client.id ? ' (you)' : ''}${publishing ? '' : ' · watching'}`;
+      return li;
+    }),
+  );
+}
+
+function addChat(name, text, own = false) {
+  const li = document.createElement('li');
+  li.className = own ? 'own' : '';
+  const who = document.createElement('b');
+  who.textContent = `${name}: `;
+  li.append(who, document.createTextNode(text));
+  $('chat').append(li);
+  while ($('chat').children.length > 200) $('chat').firstElementChild.remove();
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+$('chat-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const client = demo.client;
+  const text = $('chat-input').value.trim();
+  if (!client || !text) return;
+  try {
+    client.send(text, { topic: 'chat' });
+    addChat('you', text, true);
+    $('chat-input').value = '';
+  } catch (err) {
+    status(`message not sent: ${explain(err)}`, 'error');
+  }
+});
+
 function setJoined(joined, mode) {
+  $('side').hidden = !joined || !mode?.subscribe;
+  if (!joined) {
+    $('people').replaceChildren();
+    $('chat').replaceChildren();
+    $('people-count').textContent = '0';
+  }
   for (const el of $('join').querySelectorAll('input, select, button')) el.disabled = joined;
   $('join').hidden = joined; // the call gets the screen (phones); the form is back after leaving
   $('toolbar').hidden = !joined;
@@ -268,16 +322,30 @@ $('join').addEventListener('submit', async (e) => {
   });
   client.on('stream', (p) => {
     const label = mode.raw ? p.fullId : who(p);
-    const render = () => renderTile(p.fullId, { label, stream: p.stream, local: false, kind: p.kind, user: p.id });
+    const render = () => {
+      renderTile(p.fullId, { label, stream: p.stream, local: false, kind: p.kind, user: p.id });
+      for (const t of p.stream.getTracks()) {
+        const trackId = t.id; // the server's track id (msid)
+        markTileMuted(p.fullId, t.kind, client.isRemoteMuted(p.fullId, trackId));
+      }
+    };
     render();
     p.stream.addEventListener('addtrack', render);
   });
+  // Mute icons: the server says which remote tracks are muted (nothing of them arrives).
+  const markMuted = ({ fullId, trackKind }, muted) => markTileMuted(fullId, trackKind, muted);
+  client.on('trackMuted', (t) => markMuted(t, true));
+  client.on('trackUnmuted', (t) => markMuted(t, false));
   client.on('screenShareEnded', () => {
     removeTile('local-screen');
     showSharing(false);
   });
   client.on('error', (err) => status(explain(err), 'error'));
   client.on('activeSpeakers', ({ speakers }) => showSpeakers(client, speakers));
+  for (const ev of ['participantJoined', 'participantUpdated', 'participantLeft']) client.on(ev, () => showPeople(client));
+  client.on('data', ({ from, payload, topic }) => {
+    if (topic === 'chat' && typeof payload === 'string') addChat(client.participants.get(from)?.name ?? from, payload);
+  });
 
   try {
     if (mode.publish) {
@@ -315,6 +383,7 @@ for (const [id, t] of Object.entries(TOGGLES)) {
     if (!client) return;
     client.setMuted(t.kind, !client.isMuted(t.kind));
     const muted = client.isMuted(t.kind);
+    markTileMuted('local-camera', t.kind, muted);
     $(id).dataset.active = String(muted);
     $(id).textContent = muted ? t.muted : t.live;
   });

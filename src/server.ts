@@ -291,6 +291,8 @@ async function connectShared(
       // Publishers of a dead instance leave their rooms; we alone reaped them.
       onReaped: (peers) => {
         for (const p of peers) if (p.role === 'pub') bus.publishRoomEvent(p.room, { type: 'pub-left', pub: p.fullId });
+        // and their users leave (or lose those connections)
+        for (const p of peers) void sfu()?.participants.disconnected(p.room, p.fullId);
       },
       onResynced: () => sfu()?.reannounce(),
     });

@@ -3,10 +3,10 @@
  * room events and keyframe requests, addressed by subject. The in-process bus is the
  * default; a NATS bus implements the same interface for several instances.
  */
-import type { RoomEvent } from 'weever-protocol';
+import type { DataEnvelope, RoomEvent } from 'weever-protocol';
 import type { RtpHeader } from 'weever-rtp';
 
-export type { RoomEvent, TrackInfo } from 'weever-protocol';
+export type { DataEnvelope, RoomEvent, TrackInfo } from 'weever-protocol';
 
 /**
  * Receives RTP packets of one track. Implemented by forwarders: no closure per packet.
@@ -28,6 +28,7 @@ export interface BusStats {
   trackChannels: number;
   trackSinks: number;
   roomSubscriptions: number;
+  dataSubscriptions: number;
   keyframeSubscriptions: number;
   /** NATS only: track subjects this instance is subscribed to */
   remoteTrackSubscriptions?: number;
@@ -40,6 +41,9 @@ export interface Bus {
   subscribeTrack(subject: string, sink: PacketSink): Unsubscribe;
   publishRoomEvent(room: string, event: RoomEvent): void;
   subscribeRoom(room: string, handler: (event: RoomEvent) => void): Unsubscribe;
+  /** A data message to the room's participants on every instance (this one included, asynchronously). */
+  publishData(room: string, message: DataEnvelope): void;
+  subscribeData(room: string, handler: (message: DataEnvelope) => void): Unsubscribe;
   /** Asks every instance (this one included) to end the sessions of `fullId` in `room` (admin kick). */
   publishKick(room: string, fullId: string): void;
   /** Kicks from any instance; asynchronous, as a remote one would arrive. */

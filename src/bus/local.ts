@@ -5,7 +5,16 @@
  * while a packet is being fanned out.
  */
 import type { RtpHeader } from 'weever-rtp';
-import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
+import {
+  type Bus,
+  type BusStats,
+  type DataEnvelope,
+  deliverRoomEvent,
+  type PacketSink,
+  type RoomEvent,
+  type TrackSender,
+  type Unsubscribe,
+} from './bus.js';
 
 class TrackChannel {
   sinks: readonly PacketSink[] = [];
@@ -82,6 +91,17 @@ export class LocalBus implements Bus {
     return addTo(this.rooms, room, handler);
   }
 
+  private readonly data = new Map<string, Set<(m: DataEnvelope) => void>>();
+
+  publishData(room: string, message: DataEnvelope): void {
+    const handlers = this.data.get(room);
+    if (handlers) for (const h of [...handlers]) queueMicrotask(() => h(message));
+  }
+
+  subscribeData(room: string, handler: (message: DataEnvelope) => void): Unsubscribe {
+    return addTo(this.data, room, handler);
+  }
+
   private readonly kicks = new Set<(room: string, fullId: string) => void>();
 
   publishKick(room: string, fullId: string): void {
@@ -109,7 +129,9 @@ export class LocalBus implements Bus {
     for (const s of this.rooms.values()) roomSubscriptions += s.size;
     let keyframeSubscriptions = 0;
     for (const s of this.keyframes.values()) keyframeSubscriptions += s.size;
-    return { trackChannels: this.tracks.size, trackSinks, roomSubscriptions, keyframeSubscriptions };
+    let dataSubscriptions = 0;
+    for (const s of this.data.values()) dataSubscriptions += s.size;
+    return { trackChannels: this.tracks.size, trackSinks, roomSubscriptions, dataSubscriptions, keyframeSubscriptions };
   }
 
   health(): string | null {
@@ -119,6 +141,7 @@ export class LocalBus implements Bus {
   async close(): Promise<void> {
     this.tracks.clear();
     this.rooms.clear();
+    this.data.clear();
     this.keyframes.clear();
     this.kicks.clear();
   }

@@ -14,7 +14,15 @@
  * logged once per interval, never per packet.
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { encodeRoomEvent, keyframeSubjectOf, parseRoomEvent, subjects } from 'weever-protocol';
+import {
+  type DataEnvelope,
+  decodeEnvelope,
+  encodeEnvelope,
+  encodeRoomEvent,
+  keyframeSubjectOf,
+  parseRoomEvent,
+  subjects,
+} from 'weever-protocol';
 import { RtpHeader } from 'weever-rtp';
 import type { Logger } from '../observability/log.js';
 import { type Bus, type BusStats, deliverRoomEvent, type PacketSink, type RoomEvent, type TrackSender, type Unsubscribe } from './bus.js';
@@ -298,6 +306,47 @@ export class NatsBus implements Bus {
     };
   }
 
+  private readonly data = new Map<string, { handlers: Set<(m: DataEnvelope) => void>; sub: Subscription }>();
+
+  publishData(room: string, message: DataEnvelope): void {
+    // Here at once (asynchronously), elsewhere over NATS (noEcho: ours does not come back).
+    this.deliverData(room, message);
+    try {
+      this.nc.publish(subjects.data(room), encodeEnvelope(message));
+    } catch (err) {
+      this.counters.publishErrors++;
+      this.log.warn({ err: (err as Error).message, room }, 'could not publish a data message');
+    }
+  }
+
+  private deliverData(room: string, message: DataEnvelope): void {
+    const entry = this.data.get(room);
+    if (entry) for (const h of [...entry.handlers]) queueMicrotask(() => h(message));
+  }
+
+  subscribeData(room: string, handler: (message: DataEnvelope) => void): Unsubscribe {
+    let entry = this.data.get(room);
+    if (!entry) {
+      const sub = this.nc.subscribe(subjects.data(room), {
+        callback: (err, msg) => {
+          if (err) return;
+          const message = decodeEnvelope(msg.data);
+          if (message) this.deliverData(room, message);
+          else this.log.warn({ room }, 'ignored a malformed data message');
+        },
+      });
+      entry = { handlers: new Set(), sub };
+      this.data.set(room, entry);
+    }
+    const e = entry;
+    e.handlers.add(handler);
+    return () => {
+      if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
+      e.sub.unsubscribe();
+      if (this.data.get(room) === e) this.data.delete(room);
+    };
+  }
+
   private readonly kicks = new Set<(room: string, fullId: string) => void>();
   private kickSub: Subscription | undefined;
 
@@ -396,10 +445,13 @@ export class NatsBus implements Bus {
     for (const r of this.rooms.values()) roomSubscriptions += r.handlers.size;
     let keyframeSubscriptions = 0;
     for (const k of this.keyframes.values()) keyframeSubscriptions += k.handlers.size;
+    let dataSubscriptions = 0;
+    for (const d of this.data.values()) dataSubscriptions += d.handlers.size;
     return {
       trackChannels: this.tracks.size,
       trackSinks,
       roomSubscriptions,
+      dataSubscriptions,
       keyframeSubscriptions,
       remoteTrackSubscriptions,
       nats: { ...this.counters },
@@ -412,6 +464,7 @@ export class NatsBus implements Bus {
     this.logErrors();
     this.tracks.clear();
     this.rooms.clear();
+    this.data.clear();
     this.keyframes.clear();
     try {
       await this.nc.drain();

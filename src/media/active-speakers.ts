@@ -97,7 +97,7 @@ class RoomSpeakers {
   private apply(e: RoomEvent): void {
     if (this.closed) return;
     if (e.type === 'pub-join') this.setTracks(e.pub, e.tracks);
-    else this.setTracks(e.pub, []);
+    else if (e.type === 'pub-left') this.setTracks(e.pub, []);
   }
 
   /** `pub`'s audio tracks are now `tracks` (audio ones only count). */

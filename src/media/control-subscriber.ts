@@ -11,6 +11,7 @@ import type { DownTrack } from './down-track.js';
 import { announcePublicIp } from './engine.js';
 import { oneLine } from './errors.js';
 import { type Action, Negotiator } from './negotiator.js';
+import { userOf } from './participants.js';
 import type { CloseReason, PeerContext } from './peer.js';
 import { CODECS, codecByName, extensionsByMid, subscriberExtensions } from './sdp.js';
 import { Subscriber } from './subscriber.js';
@@ -36,6 +37,10 @@ export class ControlSubscriber extends Subscriber {
   offersSent = 0;
   /** leaves the room's active speakers */
   private leaveSpeakers: Unsubscribe | undefined;
+  private leaveParticipants: Unsubscribe | undefined;
+  private leaveData: Unsubscribe | undefined;
+  /** `<pub> <trackId>` of the muted tracks the client was told of (TRACK_MUTED) */
+  private toldMuted = new Set<string>();
 
   constructor(
     ctx: PeerContext,
@@ -51,8 +56,16 @@ export class ControlSubscriber extends Subscriber {
   protected override onControlOpen(): void {
     if (this.closed) return; // an open event that raced with close: nothing would unsubscribe
     this.loadRoom()
-      .then(() => {
+      .then(async () => {
         if (this.closed) return;
+        // The room's participants (PARTICIPANTS first) and its data messages, before the first offer.
+        const leave = await this.ctx.participants.join(this.room, (message) => this.send(message));
+        if (this.closed) {
+          leave();
+          return;
+        }
+        this.leaveParticipants = leave;
+        this.leaveData = this.ctx.data.join(this.room, { user: userOf(this.fullId), deliver: (m) => this.deliverData(m) });
         this.ready = true;
         this.renegotiate();
         // The room's speakers from now on (the current ones at once), after the first offer.
@@ -68,6 +81,10 @@ export class ControlSubscriber extends Subscriber {
   protected override async release(reason: CloseReason): Promise<void> {
     this.leaveSpeakers?.();
     this.leaveSpeakers = undefined;
+    this.leaveParticipants?.();
+    this.leaveParticipants = undefined;
+    this.leaveData?.();
+    this.leaveData = undefined;
     await super.release(reason);
   }
 
@@ -81,6 +98,26 @@ export class ControlSubscriber extends Subscriber {
     const actions = this.negotiator.next(this.desired);
     for (const a of actions) this.apply(a);
     if (this.negotiator.offerOutstanding && actions.length > 0) this.sendOffer();
+    this.tellMuted();
+  }
+
+  /**
+   * TRACK_MUTED / TRACK_UNMUTED for what changed since the client was last told, about the
+   * publishers it was told of (PUB_JOIN); a track or publisher that is gone needs no word.
+   */
+  private tellMuted(): void {
+    const now = new Set<string>();
+    for (const [pub, tracks] of this.desired) {
+      if (!this.negotiator.isJoined(pub)) continue;
+      for (const t of tracks) {
+        const key = `${pub} ${t.trackId}`;
+        if (t.muted) {
+          now.add(key);
+          if (!this.toldMuted.has(key)) this.send(control.trackMuted(pub, t.trackId, true));
+        } else if (this.toldMuted.has(key)) this.send(control.trackMuted(pub, t.trackId, false));
+      }
+    }
+    this.toldMuted = now;
   }
 
   private apply(a: Action): void {
@@ -140,7 +177,7 @@ export class ControlSubscriber extends Subscriber {
     }
   }
 
-  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' | 'DATA' | 'SET_INFO' | 'PING' }>): void {
     if (command.cmd === 'VIDEO_QUALITY') {
       if (!this.downlink.setQuality(command.pub, command.quality)) this.send(control.error('too many publishers capped'));
       else {

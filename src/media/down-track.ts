@@ -116,6 +116,8 @@ export class DownTrack implements PacketSink {
   readonly handles: Track[];
   /** what is on it now */
   source: DownTrackSource | undefined;
+  /** its publisher muted the track: nothing comes, it costs the downlink nothing and carries no probe */
+  muted = false;
   packets = 0;
   bytes = 0;
   /** sender reports sent, over all bindings */

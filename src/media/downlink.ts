@@ -120,7 +120,8 @@ export class Downlink implements DownlinkListener {
     this.owed += (this.paddingBps * dt) / 1000;
     const count = Math.floor(this.owed / PADDING_PACKET_BITS);
     if (count === 0) return;
-    const carrier = this.downTracks().find((d) => d.kind === 'video' && d.state === DownTrackState.Forwarding);
+    // not a muted track's: its subscriber must see no packet of it
+    const carrier = this.downTracks().find((d) => d.kind === 'video' && d.state === DownTrackState.Forwarding && !d.muted);
     if (carrier?.sendPadding(count, now)) this.owed -= count * PADDING_PACKET_BITS;
     else this.owed = 0;
   }
@@ -169,6 +170,12 @@ export class Downlink implements DownlinkListener {
       const src = d.source;
       if (!src || d.state === DownTrackState.Idle) continue;
       d.tickRates(elapsedMs);
+      if (d.muted) {
+        // nothing arrives; the layer it had is kept for its unmute, which starts at a keyframe
+        const prev = this.previous.get(d.mid);
+        if (prev) (kept ??= new Map()).set(d.mid, prev);
+        continue;
+      }
       if (d.kind === 'audio') {
         tracks.push({ id: d.mid, kind: 'audio', source: 'audio', layers: [{ spatial: 0, temporal: 0, bps: AUDIO_BPS }] });
         continue;

@@ -53,6 +53,11 @@ export class Negotiator {
     return this.outstanding;
   }
 
+  /** PUB_JOIN was sent for `pub` (and no PUB_LEFT since). */
+  isJoined(pub: string): boolean {
+    return this.joined.has(pub);
+  }
+
   /** Lines in mid order of creation. */
   all(): readonly Line[] {
     return this.lines;

@@ -4,15 +4,28 @@
  * of it on every exit path (STOP, DELETE, ICE failure, silence, session end, error).
  */
 import { randomUUID } from 'node:crypto';
-import { type ClientCommand, control, idOf, type Kind, parseClientMessage, type Role, type TrackInfo } from 'weever-protocol';
+import {
+  type ClientCommand,
+  control,
+  type DataEnvelope,
+  idOf,
+  type Kind,
+  LOSSY_LABEL,
+  parseClientMessage,
+  payloadBytes,
+  type Role,
+  type TrackInfo,
+} from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
 import type { StateStore } from '../state/store.js';
 import type { ActiveSpeakers } from './active-speakers.js';
+import { type DataRelay, DataSender } from './data-relay.js';
 import { announcePublicIp, type DataChannel, guard, type MediaEngine, type PeerConnection, type Track } from './engine.js';
 import { BadOfferError, IceRestartError, oneLine } from './errors.js';
 import type { LayerRates } from './layer-rates.js';
+import { type Participants, userOf } from './participants.js';
 
 export interface PeerContext {
   /** a publisher told the room its tracks (all of them, each time) */
@@ -26,8 +39,14 @@ export interface PeerContext {
   speakers: ActiveSpeakers;
   /** bitrates of the simulcast layers published here */
   layerRates: LayerRates;
+  /** the rooms' participants: changes made here, and what subscribers here are told */
+  participants: Participants;
+  /** data messages between the rooms' participants */
+  data: DataRelay;
   /** called once when a peer has closed, after its own cleanup started */
   onClosed(peer: Peer, reason: CloseReason): void;
+  /** a connection fell silent past PRESENCE_TIMEOUT_MS (away) or spoke again */
+  onPresence?(peer: Peer, away: boolean): void;
   /** a server offer was answered after `seconds` */
   onRenegotiated(seconds: number): void;
   /** a subscriber's simulcast layer switch waited `seconds` for the new layer's keyframe */
@@ -51,6 +70,12 @@ export type CloseReason =
   | 'kicked';
 
 const GATHERING_TIMEOUT_MS = 5000;
+/**
+ * A connection that pinged (the SDK, every 2 s) and then sent nothing for this long is
+ * away: its participant leaves the lists long before --media-timeout ends the
+ * session (a killed tab shows within 10 s). Traffic brings it back.
+ */
+export const PRESENCE_TIMEOUT_MS = 6000;
 
 /** What a peer moved and repaired since it started, for the instance's totals (all monotonic). */
 export interface Traffic {
@@ -109,11 +134,20 @@ export abstract class Peer {
   readonly log: Logger;
   protected readonly pc: PeerConnection;
   protected control: DataChannel | undefined;
+  /** the client's unordered, unreliable channel for lossy data messages, when it opened one */
+  protected lossy: DataChannel | undefined;
   closed = false;
+  /** false when the JWT said `canUpdateInfo: false`: SET_INFO is refused */
+  canUpdateInfo = true;
+  /** this connection's data-message limits, made on its first DATA */
+  private dataSender: DataSender | undefined;
   /** bumped on inbound RTP/RTCP/control traffic; the sweeper watches it for silence */
   inbound = 0;
   private lastInbound = -1;
   private lastInboundAt = Date.now();
+  /** the client sent PING: its silence means it is gone, not merely idle */
+  private pinged = false;
+  private away = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private gatheringWaiters: (() => void)[] = [];
   private connectTimer: NodeJS.Timeout | undefined;
@@ -246,6 +280,11 @@ export abstract class Peer {
 
   private attachControl(dc: DataChannel): void {
     if (this.closed) return;
+    if (dc.getLabel() === LOSSY_LABEL && !this.lossy) {
+      this.lossy = dc;
+      dc.onMessage(guard(this.log, 'lossy.message', (msg: string | Buffer | ArrayBuffer) => this.onControlMessage(msg, true)));
+      return;
+    }
     if (dc.getLabel() !== 'control' || this.control) {
       // Only one control channel is part of the protocol.
       dc.close();
@@ -258,7 +297,7 @@ export abstract class Peer {
     else dc.onOpen(guard(this.log, 'control.open', () => this.onControlOpen()));
   }
 
-  private onControlMessage(msg: string | Buffer | ArrayBuffer): void {
+  private onControlMessage(msg: string | Buffer | ArrayBuffer, lossy = false): void {
     if (this.closed) return;
     this.inbound++;
     const parsed = parseClientMessage(msg);
@@ -267,11 +306,50 @@ export abstract class Peer {
       this.send(control.error(parsed.error));
       return;
     }
-    if (parsed.command.cmd === 'STOP') {
-      this.close('stop');
+    const c = parsed.command;
+    if (lossy && c.cmd !== 'DATA') {
+      this.send(control.error(`only DATA is sent on the ${LOSSY_LABEL} channel`));
       return;
     }
-    this.onCommand(parsed.command);
+    switch (c.cmd) {
+      case 'STOP':
+        this.close('stop');
+        return;
+      case 'PING':
+        this.pinged = true;
+        return;
+      case 'DATA': {
+        this.dataSender ??= new DataSender(this.ctx.data, this.room, userOf(this.fullId));
+        const refused = this.dataSender.send(c.request, payloadBytes(c.request.payload), lossy);
+        if (refused) this.send(control.error(refused));
+        return;
+      }
+      case 'SET_INFO':
+        if (!this.canUpdateInfo) {
+          this.send(control.error('SET_INFO: this participant may not change its name or attributes (token)'));
+          return;
+        }
+        void this.ctx.participants.setInfo(this.room, this.fullId, c.update).then((refused) => {
+          if (refused) this.send(control.error(`SET_INFO: ${refused}`));
+        });
+        return;
+      default:
+        this.onCommand(c);
+    }
+  }
+
+  /** Delivers a data message on `lossy` when it is lossy and that channel is open, else on `control`. */
+  deliverData(message: DataEnvelope): void {
+    if (this.closed) return;
+    const out = control.data(message);
+    const dc = message.lossy && this.lossy?.isOpen() ? this.lossy : this.control;
+    if (!dc?.isOpen()) return;
+    try {
+      if (typeof out === 'string') dc.sendMessage(out);
+      else dc.sendMessageBinary(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+    } catch (err) {
+      this.log.debug({ err }, 'data send failed');
+    }
   }
 
   /** Sends one text message on `control`; false when it could not be sent. */
@@ -297,10 +375,18 @@ export abstract class Peer {
     if (this.inbound !== this.lastInbound) {
       this.lastInbound = this.inbound;
       this.lastInboundAt = now;
+      if (this.away) this.setAway(false);
       return;
     }
+    if (!this.away && this.pinged && now - this.lastInboundAt > PRESENCE_TIMEOUT_MS) this.setAway(true);
     const limit = this.silenceLimitMs();
     if (limit !== undefined && now - this.lastInboundAt > limit) this.close('media-timeout');
+  }
+
+  private setAway(away: boolean): void {
+    this.away = away;
+    this.log.info({ away }, away ? 'away: silent' : 'back');
+    this.ctx.onPresence?.(this, away);
   }
 
   /** Packets this peer moved since it started (monotonic). */
@@ -314,13 +400,18 @@ export abstract class Peer {
     return undefined;
   }
 
+  /** RTP packets sent per publisher track (`<pubFullId>/<trackId>`), for a subscriber; undefined for any other peer. */
+  forwardedByTrack(): Record<string, number> | undefined {
+    return undefined;
+  }
+
   /** Repeats what this peer told the room (after the state store came back); nothing by default. */
   reannounce(): void {}
 
   /** How long this peer may stay silent, or undefined when it is not expected to send anything. */
   protected abstract silenceLimitMs(): number | undefined;
   protected abstract onControlOpen(): void;
-  protected abstract onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void;
+  protected abstract onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' | 'DATA' | 'SET_INFO' | 'PING' }>): void;
   protected abstract onRemoteTrack(track: Track): void;
   /** Releases what the subclass owns; may return the store cleanup to wait on. */
   protected abstract release(reason: CloseReason): Promise<void>;
@@ -366,10 +457,12 @@ export abstract class Peer {
     this.timers.clear();
     this.flushGathering();
     this.cleanup = this.release(reason).catch((err) => this.log.error({ err }, 'cleanup failed'));
-    try {
-      this.control?.close();
-    } catch {
-      // already closed
+    for (const dc of [this.control, this.lossy]) {
+      try {
+        dc?.close();
+      } catch {
+        // already closed
+      }
     }
     try {
       this.pc.close();

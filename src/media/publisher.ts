@@ -36,6 +36,8 @@ export class Publisher extends Peer {
   private readonly handles: Track[] = [];
   /** sender SSRC of our RTCP to this publisher */
   private readonly localSsrc = randomSsrc();
+  /** kinds muted with `MUTE <kind>`: a track of the kind that starts later starts muted */
+  private readonly mutedKinds = new Set<Kind>();
   /** NACK retries: runs only while some track has packets missing (no wake-ups on a clean uplink) */
   private nackTimer: NodeJS.Timeout | undefined;
 
@@ -83,9 +85,10 @@ export class Publisher extends Peer {
   }
 
   private flowingTracks(): TrackInfo[] {
+    // copies: the room (and, in process, its subscribers) must not see our later changes
     return this.liveTracks()
       .filter((t) => t.flowing)
-      .map((t) => t.info);
+      .map((t) => ({ ...t.info }));
   }
 
   protected override onRemoteTrack(track: Track): void {
@@ -138,6 +141,7 @@ export class Publisher extends Peer {
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
       onMissing: () => this.nacksDue(),
     });
+    if (this.mutedKinds.has(kind)) up.setMuted(true);
     this.tracks.push(up);
     this.log.debug({ mid, track: info.trackId, layers: info.layers }, 'track received');
     return up;
@@ -192,7 +196,11 @@ export class Publisher extends Peer {
     // Nothing to push: a publisher only renegotiates when it asks to.
   }
 
-  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' }>): void {
+  protected override onCommand(command: Exclude<ClientCommand, { cmd: 'STOP' | 'DATA' | 'SET_INFO' | 'PING' }>): void {
+    if (command.cmd === 'MUTE' || command.cmd === 'UNMUTE') {
+      this.mute(command.target, command.cmd === 'MUTE');
+      return;
+    }
     if (command.cmd !== 'SDP_OFFER') {
       this.send(control.error(`${command.cmd} is not expected from a publisher`));
       return;
@@ -231,6 +239,31 @@ export class Publisher extends Peer {
     }
   }
 
+  /**
+   * `MUTE`/`UNMUTE` of a kind (every live track of it, and later ones) or of one track id.
+   * The room is told with the tracks (store and pub-join): every subscriber, on any instance.
+   */
+  private mute(target: string, muted: boolean): void {
+    const kind = target === 'audio' || target === 'video' ? target : undefined;
+    const hit = this.liveTracks().filter((t) => (kind ? t.info.kind === kind : t.info.trackId === target));
+    if (kind) {
+      if (muted) this.mutedKinds.add(kind);
+      else this.mutedKinds.delete(kind);
+    } else if (hit.length === 0) {
+      this.send(control.error(`${muted ? 'MUTE' : 'UNMUTE'}: no track ${target} is published here`));
+      return;
+    }
+    let changed = false;
+    for (const t of hit) {
+      if (t.muted === muted) continue;
+      t.setMuted(muted);
+      changed = true;
+    }
+    if (!changed) return;
+    this.log.info({ target, muted }, muted ? 'muted' : 'unmuted');
+    if (this.announced) this.announce();
+  }
+
   protected override silenceLimitMs(): number | undefined {
     return this.tracks.length > 0 ? this.ctx.config.mediaTimeoutMs : undefined;
   }
@@ -245,7 +278,9 @@ export class Publisher extends Peer {
     if (this.quietForMs(now) >= PEER_QUIET_MS) return;
     let ended = false;
     for (const t of this.liveTracks()) {
-      if (t.stats.silentFor(now, TRACK_SILENCE_MS)) {
+      // A muted track may be silent (the SDK stops sending it), and is given the usual
+      // silence again from its unmute: it is not ended for that.
+      if (!t.muted && now - t.unmutedAt > TRACK_SILENCE_MS && t.stats.silentFor(now, TRACK_SILENCE_MS)) {
         t.end();
         ended = true;
         this.log.info({ track: t.info.trackId }, 'track silent, ended');

@@ -2,16 +2,18 @@
  * The SFU of one instance: creates publishers and subscribers, knows them by session
  * and by (role, room, full id), and runs the one sweep timer that watches them all.
  */
-import type { Role, TrackInfo } from 'weever-protocol';
+import type { InfoUpdate, Role, TrackInfo } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
 import type { StateStore } from '../state/store.js';
 import { ActiveSpeakers } from './active-speakers.js';
 import { ControlSubscriber } from './control-subscriber.js';
+import { DataRelay } from './data-relay.js';
 import type { MediaEngine } from './engine.js';
 import { BadOfferError, DrainingError, DuplicatePeerError, OverloadedError, oneLine, SfuError, StoreUnavailableError } from './errors.js';
 import { LayerRates } from './layer-rates.js';
+import { Participants } from './participants.js';
 import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { Publisher } from './publisher.js';
 import type { RoomHappening } from './room-happening.js';
@@ -24,6 +26,10 @@ const ENGINE_SLEEP_AFTER_MS = 10_000;
 export interface ConnectOptions {
   /** per-publisher WHEP endpoint: play only this publisher (id or full id) */
   whepTarget?: string;
+  /** the participant's name and attributes from its token */
+  info?: InfoUpdate;
+  /** false: the token forbids SET_INFO */
+  canUpdateInfo?: boolean;
 }
 
 export interface Connected {
@@ -38,6 +44,9 @@ export class Sfu {
   private readonly sweeper: NodeJS.Timeout;
   private readonly ctx: PeerContext;
   readonly speakers: ActiveSpeakers;
+  readonly participants: Participants;
+  /** sessions that joined (answered): their participant leaves when they are released */
+  private readonly joined = new Set<string>();
   draining = false;
   /** requests refused before any state was touched, by reason (metrics) */
   readonly refusals = { pending: 0 };
@@ -67,7 +76,10 @@ export class Sfu {
     onLayerSwitch: (seconds: number) => void = () => {},
   ) {
     this.speakers = new ActiveSpeakers(bus, store, log, { thresholdDbov: config.speakerThresholdDbov });
+    this.participants = new Participants(bus, store, log);
     this.ctx = {
+      participants: this.participants,
+      data: new DataRelay(bus),
       config,
       engine,
       store,
@@ -77,6 +89,9 @@ export class Sfu {
       layerRates: new LayerRates(),
       onClosed: (peer, reason) => this.onClosed(peer, reason),
       onTracks: (peer, tracks) => this.onTracks(peer, tracks),
+      onPresence: (peer, away) => {
+        if (this.joined.has(peer.sessionId)) void this.participants.setAway(peer.room, peer.fullId, away);
+      },
       onRenegotiated,
       onLayerSwitch,
     };
@@ -243,6 +258,9 @@ export class Sfu {
       const answer = await peer.answer(offer.sdp);
       if (peer.closed) throw new BadOfferError('connection closed while answering');
       peer.log.info('joined');
+      if (opts.canUpdateInfo === false) peer.canUpdateInfo = false;
+      this.joined.add(peer.sessionId);
+      void this.participants.connected(room, fullId, opts.info);
       this.onJoined(peer);
       peer.log.debug({ offer: offer.sdp, answer }, 'sdp');
       return { answer, sessionId: peer.sessionId, etag: peer.etag };
@@ -269,6 +287,7 @@ export class Sfu {
     const cleanup = peer.released();
     this.cleanups.add(cleanup);
     void cleanup.finally(() => {
+      if (this.joined.delete(peer.sessionId)) void this.participants.disconnected(peer.room, peer.fullId);
       this.onLeft(peer);
       this.cleanups.delete(cleanup);
       this.wakeIdle();
@@ -379,6 +398,16 @@ export class Sfu {
     return out;
   }
 
+  /** RTP packets each subscriber of `room` here was sent, per publisher track (debug API). */
+  roomForwarded(room: string): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const p of this.sessions.values()) {
+      const sent = p.room === room ? p.forwardedByTrack() : undefined;
+      if (sent) out[p.fullId] = sent;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.stopKicks();
@@ -387,6 +416,7 @@ export class Sfu {
     await Promise.all([...this.sessions.values()].map((p) => p.close('shutdown')));
     // and peers that closed just before: their pub-left must go out before the bus closes
     await Promise.allSettled([...this.cleanups]);
+    await this.participants.settled();
     this.speakers.close();
     // the last reports (room_finished) after the cleanups above
     await Promise.allSettled([...this.reports.values()]);

@@ -106,13 +106,14 @@ export abstract class Subscriber extends Peer {
       throw new StoreUnavailableError();
     }
     for (const [pub, tracks] of media) this.setDesired(pub, tracks);
+    this.markMuted();
     const queued = this.queued ?? [];
     this.queued = undefined;
     for (const e of queued) this.applyEvent(e);
   }
 
   private onRoomEvent(event: RoomEvent): void {
-    if (this.closed) return;
+    if (this.closed || (event.type !== 'pub-join' && event.type !== 'pub-left')) return;
     if (this.queued) {
       this.queued.push(event);
       return;
@@ -122,8 +123,20 @@ export abstract class Subscriber extends Peer {
   }
 
   private applyEvent(event: RoomEvent): void {
-    if (event.type === 'pub-join') this.setDesired(event.pub, event.tracks);
-    else this.desired.delete(event.pub);
+    if (event.type === 'pub-join') {
+      this.setDesired(event.pub, event.tracks);
+      this.markMuted();
+    } else if (event.type === 'pub-left') this.desired.delete(event.pub);
+  }
+
+  /** Whether the room has the track muted (its publisher's last pub-join). */
+  protected isMuted(pub: string, trackId: string): boolean {
+    return this.desired.get(pub)?.find((t) => t.trackId === trackId)?.muted === true;
+  }
+
+  /** Each bound DownTrack takes its track's mute state from `desired`. */
+  protected markMuted(): void {
+    for (const d of this.downTracks) d.muted = d.source ? this.isMuted(d.source.pub, d.source.info.trackId) : false;
   }
 
   private setDesired(pub: string, tracks: TrackInfo[]): void {
@@ -223,6 +236,7 @@ export abstract class Subscriber extends Peer {
       source.keyframes = new KeyframeThrottle(() => bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
     }
     down.bind(source);
+    down.muted = this.isMuted(pub, info.trackId);
   }
 
   protected override silenceLimitMs(): number | undefined {
@@ -258,6 +272,12 @@ export abstract class Subscriber extends Peer {
       }
     }
     return t;
+  }
+
+  override forwardedByTrack(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const d of this.downTracks) if (d.source) out[`${d.source.pub}/${d.source.info.trackId}`] = d.packets;
+    return out;
   }
 
   override countTracks(tally: TrackTally): void {

@@ -5,7 +5,7 @@
  * receiver reports (with REMB on video), NACKs for what the uplink lost, PLIs.
  *
  *   engine onMessage ─▶ RtpHeader.read ─┬▶ RTP  PacketSanity, RTX unwrap,
- *                                       │       [SourceSelector, ReceiveStats, Reception, NackGenerator] ─▶ bus ─▶ DownTracks
+ *                                       │       [SourceSelector, ReceiveStats, Reception, NackGenerator, MuteGate] ─▶ bus ─▶ DownTracks
  *                                       └▶ RTCP SR of our source ─▶ Reception (LSR) and, as an SR, on the bus
  */
 import { layerSubject, type TrackInfo } from 'weever-protocol';
@@ -26,6 +26,7 @@ import { RtpChain, type RtpStage } from './chain.js';
 import type { Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import type { LayerRates } from './layer-rates.js';
+import { MuteGate } from './stages/mute-gate.js';
 import { NackGenerator } from './stages/nack-generator.js';
 import { ReceiveStats } from './stages/receive-stats.js';
 import { Reception } from './stages/reception.js';
@@ -79,6 +80,8 @@ export class UpLayer {
   readonly keyframes: KeyframeThrottle | undefined;
   /** which SSRC is the stream (a pinned simulcast layer never switches) */
   readonly source: SourceSelector;
+  /** nothing goes on the bus while the track is muted; video resumes at a keyframe */
+  readonly gate: MuteGate;
   /** sender reports of the publisher forwarded to subscribers */
   senderReports = 0;
   /** keyframe requests (PLI) sent to the publisher */
@@ -122,7 +125,11 @@ export class UpLayer {
     if (kind === 'video') {
       const keyframes = new KeyframeThrottle(() => this.sendPli(), KEYFRAME_MIN_INTERVAL_MS);
       this.keyframes = keyframes;
-      this.unsubscribeKeyframes = onKeyframeRequest(subject, () => keyframes.request());
+      // Not while muted: the keyframe would be dropped, and the unmute's own request must not
+      // wait behind it (the throttle).
+      this.unsubscribeKeyframes = onKeyframeRequest(subject, () => {
+        if (!this.gate.muted) keyframes.request();
+      });
       // Loss is repaired by NACK first; a keyframe only when that failed.
       this.nack = new NackGenerator({
         send: (seqs, count) => this.sendNack(seqs, count),
@@ -131,6 +138,8 @@ export class UpLayer {
       });
       stages.push(this.nack);
     }
+    this.gate = new MuteGate(kind === 'audio' ? 'audio' : owner.info.codec === 'H264' ? 'h264' : 'vp8', () => this.keyframes?.request());
+    stages.push(this.gate);
     this.chain = new RtpChain(stages);
   }
 
@@ -298,9 +307,25 @@ export class UpTrack {
     return n;
   }
 
+  get muted(): boolean {
+    return this.info.muted === true;
+  }
+  /** when it was last unmuted (Date.now()); 0 never */
+  unmutedAt = 0;
+
+  /** Mutes (nothing forwarded from the next packet) or unmutes (video from its next keyframe, asked for). */
+  setMuted(muted: boolean): void {
+    if (muted) this.info.muted = true;
+    else {
+      delete this.info.muted;
+      this.unmutedAt = Date.now();
+    }
+    for (const l of this.layers) l.gate.setMuted(muted);
+  }
+
   /** Asks every layer for a keyframe (throttled per layer). */
   requestKeyframes(): void {
-    for (const l of this.layers) l.keyframes?.request();
+    for (const l of this.layers) if (!l.gate.muted) l.keyframes?.request();
   }
 
   /** The per-packet path: RTP and RTCP from the publisher's m-line. */

@@ -1,6 +1,14 @@
 /** Bearer tokens (docs/protocol.md, authentication): compared in constant time, never logged. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { checkInfoUpdate, type InfoUpdate } from 'weever-protocol';
+
+/** What a valid JWT grants beyond the connection: the participant's name and attributes. */
+export interface JwtGrant {
+  info?: InfoUpdate;
+  /** claim `canUpdateInfo: false` forbids SET_INFO */
+  canUpdateInfo: boolean;
+}
 
 /** Constant-time equality that also hides the length of the expected token. */
 export function tokensEqual(given: string, expected: string): boolean {
@@ -24,13 +32,14 @@ export function looksLikeJwt(token: string): boolean {
 /**
  * Verifies a stateless token (docs/protocol.md, authentication): HS256 with the shared secret, `exp`
  * required, and claims granting this room, this user id and this role (`role`: "pub" |
- * "sub", or `roles`: an array of them). Returns null when it grants the request, else why not.
+ * "sub", or `roles`: an array of them). Optional: `name` and `attributes` (the participant's,
+ * docs/protocol.md "Participants"), `canUpdateInfo`. Returns the grant, or why not (a string).
  */
 export async function verifyJwt(
   token: string,
   secret: Uint8Array,
   want: { role: 'pub' | 'sub'; room: string; id: string },
-): Promise<string | null> {
+): Promise<string | JwtGrant> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], requiredClaims: ['exp'] }));
@@ -45,5 +54,14 @@ export async function verifyJwt(
   if (payload.id !== want.id) return 'token is for another id';
   const roles = Array.isArray(payload.roles) ? payload.roles : [payload.role];
   if (!roles.includes(want.role)) return `token does not grant ${want.role}`;
-  return null;
+  const grant: JwtGrant = { canUpdateInfo: payload.canUpdateInfo !== false };
+  if (payload.name !== undefined || payload.attributes !== undefined) {
+    const c = checkInfoUpdate({
+      ...(payload.name !== undefined ? { name: payload.name } : {}),
+      ...(payload.attributes !== undefined ? { attributes: payload.attributes } : {}),
+    });
+    if (!c.ok) return `token claim invalid: ${c.error}`;
+    grant.info = c.value;
+  }
+  return grant;
 }

@@ -84,9 +84,19 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
       throw new HttpError(503, 'state store unavailable');
     }
   });
-  app.get('/rooms/:room/participants', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
+  app.get('/rooms/:room/participants', async (req: FastifyRequest<{ Params: { room: string }; Querystring: { by?: string } }>, reply) => {
     const invalid = checkName('room', req.params.room);
     if (invalid) throw new HttpError(400, invalid);
+    const by = req.query.by;
+    if (by !== undefined && by !== 'user')
+      throw new HttpError(400, 'by must be "user" (participants with name, attributes and connections)');
+    if (by === 'user') {
+      try {
+        return reply.send(await sfu.participants.list(req.params.room));
+      } catch {
+        throw new HttpError(503, 'state store unavailable');
+      }
+    }
     return reply.send(await participants(sfu, req.params.room));
   });
   // Ends every session of that full id in the room, on whichever instance holds it (a bus
@@ -137,7 +147,7 @@ export function registerPrivateApi(app: FastifyInstance, sfu: Sfu, management: M
   app.get('/debug/traffic/:room', async (req: FastifyRequest<{ Params: { room: string } }>, reply) => {
     const invalid = checkName('room', req.params.room);
     if (invalid) throw new HttpError(400, invalid);
-    return reply.send({ publishers: sfu.roomTraffic(req.params.room) });
+    return reply.send({ publishers: sfu.roomTraffic(req.params.room), subscribers: sfu.roomForwarded(req.params.room) });
   });
   // What the instance holds right now (peers, timers, bus subscriptions, store keys).
   app.get('/debug/resources', async (_req, reply) => reply.send(management.resources()));

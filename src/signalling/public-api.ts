@@ -112,8 +112,8 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     const { room, fullId } = req.params;
     const invalid = checkRoomAndFullId(room, fullId);
     if (invalid) throw new HttpError(400, invalid);
-    if (config.auth) await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization);
-    return answer(req, reply, role, room, fullId);
+    const granted = config.auth ? await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization) : undefined;
+    return answer(req, reply, role, room, fullId, granted);
   };
   app.post<{ Params: PeerParams }>('/pub/:room/:fullId', postLimit, connect('pub'));
   app.post<{ Params: PeerParams }>('/sub/:room/:fullId', postLimit, connect('sub'));
@@ -211,13 +211,21 @@ function idOfUser(role: Role, fullId: string): string {
   return role === 'pub' ? ownerOf(idOf(fullId)) : idOf(fullId);
 }
 
-async function authorize(sfu: Sfu, config: Config, role: Role, room: string, user: string, header: string | undefined): Promise<void> {
+/** Throws the refusal; returns what a JWT grants (name, attributes), else nothing. */
+async function authorize(
+  sfu: Sfu,
+  config: Config,
+  role: Role,
+  room: string,
+  user: string,
+  header: string | undefined,
+): Promise<ConnectOptions | undefined> {
   const given = bearer(header);
   // A JWT grants by itself: no token lookup, no private-API call needed for this peer.
   if (given !== undefined && config.jwtSecret && looksLikeJwt(given)) {
-    const refused = await verifyJwt(given, config.jwtSecret, { role, room, id: user });
-    if (refused) throw new HttpError(401, refused);
-    return;
+    const grant = await verifyJwt(given, config.jwtSecret, { role, room, id: user });
+    if (typeof grant === 'string') throw new HttpError(401, grant);
+    return { ...(grant.info ? { info: grant.info } : {}), ...(grant.canUpdateInfo ? {} : { canUpdateInfo: false }) };
   }
   let expected: string | null;
   try {
@@ -228,4 +236,5 @@ async function authorize(sfu: Sfu, config: Config, role: Role, room: string, use
   if (expected === null) return; // no token set for this peer: open (docs/protocol.md, authentication)
   if (given === undefined) throw new HttpError(401, 'missing bearer token');
   if (!tokensEqual(given, expected)) throw new HttpError(401, 'bad token');
+  return undefined;
 }

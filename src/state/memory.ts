@@ -2,8 +2,8 @@
  * The embedded state store: the same keys and shapes as Redis (docs/protocol.md), held in this
  * process, with the same 24 h expiry. Default when no --redis is given.
  */
-import type { TrackInfo } from 'weever-protocol';
-import { fromKeyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
+import { encodeInfo, type ParticipantInfo, type TrackInfo } from 'weever-protocol';
+import { fromKeyPart, infosOf, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 interface Entry<T> {
   value: T;
@@ -75,6 +75,38 @@ export class MemoryStateStore implements StateStore {
   async getMedia(room: string): Promise<Map<string, TrackInfo[]>> {
     const hash = this.live(this.hashes, keys.media(room));
     return parseMediaHash(hash ? Object.fromEntries(hash) : {});
+  }
+
+  async getParticipantInfos(room: string): Promise<Map<string, ParticipantInfo>> {
+    return infosOf(this.live(this.hashes, keys.participants(room)) ?? new Map());
+  }
+
+  async setParticipantInfo(room: string, id: string, info: ParticipantInfo): Promise<void> {
+    this.touch(this.hashes, keys.participants(room), () => new Map<string, string>()).set(id, encodeInfo(info));
+  }
+
+  async removeParticipantInfo(room: string, id: string): Promise<void> {
+    const key = keys.participants(room);
+    const hash = this.live(this.hashes, key);
+    if (!hash) return;
+    hash.delete(id);
+    if (hash.size === 0) this.hashes.delete(key);
+  }
+
+  async setAway(room: string, fullId: string, away: boolean): Promise<void> {
+    const key = keys.away(room);
+    if (away) {
+      this.touch(this.sets, key, () => new Set<string>()).add(fullId);
+      return;
+    }
+    const set = this.live(this.sets, key);
+    if (!set) return;
+    set.delete(fullId);
+    if (set.size === 0) this.sets.delete(key);
+  }
+
+  async listAway(room: string): Promise<string[]> {
+    return [...(this.live(this.sets, keys.away(room)) ?? [])];
   }
 
   async setToken(role: Role, room: string, id: string, token: string): Promise<void> {

@@ -17,9 +17,9 @@
  * own view and drops those it owns in Redis but no longer has (peers that left meanwhile).
  */
 import { Redis } from 'ioredis';
-import { ownedEntry, parseOwnedEntry, type TrackInfo } from 'weever-protocol';
+import { encodeInfo, ownedEntry, type ParticipantInfo, parseOwnedEntry, type TrackInfo } from 'weever-protocol';
 import type { Logger } from '../observability/log.js';
-import { fromKeyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
+import { fromKeyPart, infosOf, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS, type StateStore } from './store.js';
 
 export const HEARTBEAT_INTERVAL_MS = 1000;
 /** An instance whose heartbeat key is this old is dead. */
@@ -372,6 +372,29 @@ export class RedisStateStore implements StateStore {
 
   async getMedia(room: string): Promise<Map<string, TrackInfo[]>> {
     return parseMediaHash(await this.redis.hgetall(keys.media(room)));
+  }
+
+  async getParticipantInfos(room: string): Promise<Map<string, ParticipantInfo>> {
+    return infosOf(await this.redis.hgetall(keys.participants(room)));
+  }
+
+  async setParticipantInfo(room: string, id: string, info: ParticipantInfo): Promise<void> {
+    const key = keys.participants(room);
+    await this.redis.multi().hset(key, id, encodeInfo(info)).expire(key, STATE_TTL_SECONDS).exec();
+  }
+
+  async removeParticipantInfo(room: string, id: string): Promise<void> {
+    await this.redis.hdel(keys.participants(room), id);
+  }
+
+  async setAway(room: string, fullId: string, away: boolean): Promise<void> {
+    const key = keys.away(room);
+    if (away) await this.redis.multi().sadd(key, fullId).expire(key, STATE_TTL_SECONDS).exec();
+    else await this.redis.srem(key, fullId);
+  }
+
+  async listAway(room: string): Promise<string[]> {
+    return this.redis.smembers(keys.away(room));
   }
 
   /** Redis expires keys by itself. */

@@ -3,7 +3,7 @@
  * Async and key-shaped so the in-memory store and the Redis store are interchangeable.
  * Key and value shapes come from the protocol module.
  */
-import type { Role, TrackInfo } from 'weever-protocol';
+import { type ParticipantInfo, parseInfo, type Role, type TrackInfo } from 'weever-protocol';
 
 export { fromKeyPart, keyPart, keys, mediaValue, parseMediaHash, type Role, STATE_TTL_SECONDS } from 'weever-protocol';
 
@@ -17,6 +17,13 @@ export interface StateStore {
   removeMedia(room: string, pubFullId: string): Promise<void>;
   /** Each publisher's tracks, audio first. */
   getMedia(room: string): Promise<Map<string, TrackInfo[]>>;
+  /** Participants' info (`room#<room>#participants`), by user id; invalid entries are left out. */
+  getParticipantInfos(room: string): Promise<Map<string, ParticipantInfo>>;
+  setParticipantInfo(room: string, id: string, info: ParticipantInfo): Promise<void>;
+  removeParticipantInfo(room: string, id: string): Promise<void>;
+  /** Marks a connection away (silent) or back (`room#<room>#away`). */
+  setAway(room: string, fullId: string, away: boolean): Promise<void>;
+  listAway(room: string): Promise<string[]>;
   setToken(role: Role, room: string, id: string, token: string): Promise<void>;
   removeToken(role: Role, room: string, id: string): Promise<void>;
   getToken(role: Role, room: string, id: string): Promise<string | null>;
@@ -39,4 +46,14 @@ export interface StateStore {
   /** keys (or owned entries) this instance holds; zero when it holds no peer and no token */
   localEntries(): number;
   close(): Promise<void>;
+}
+
+/** A participants hash's valid entries. */
+export function infosOf(fields: Map<string, string> | Record<string, string>): Map<string, ParticipantInfo> {
+  const out = new Map<string, ParticipantInfo>();
+  for (const [id, text] of fields instanceof Map ? fields : Object.entries(fields)) {
+    const info = parseInfo(text);
+    if (info) out.set(id, info);
+  }
+  return out;
 }

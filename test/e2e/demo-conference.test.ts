@@ -38,7 +38,7 @@ describe('demo site: video conference (--debug)', () => {
       (await a.getByRole('list', { name: 'Notifications' }).textContent())?.includes('bob joined'),
     );
 
-    // mic and camera toggles: local tracks disabled, no renegotiation needed, media keeps flowing
+    // mic and camera toggles: muted for everyone (the server forwards nothing and says so), no renegotiation
     await a.getByRole('button', { name: 'Mute mic' }).click();
     await a.getByRole('button', { name: 'Camera off' }).click();
     const muted = () =>
@@ -47,10 +47,18 @@ describe('demo site: video conference (--debug)', () => {
         return [c.isMuted('audio'), c.isMuted('video')];
       });
     assert.deepEqual(await muted(), [true, true]);
-    await waitPlaying(b, 'ann', 'camera', 5); // black frames still decode
+    const annTile = b.locator('figure.tile[data-user="ann"]:not([data-local])');
+    await waitFor(
+      'ann shows muted on bob’s page',
+      async () =>
+        (await annTile.getAttribute('data-muted-audio')) === 'true' && (await annTile.getAttribute('data-muted-video')) === 'true',
+      5000,
+    );
     await a.getByRole('button', { name: 'Unmute mic' }).click();
     await a.getByRole('button', { name: 'Camera on' }).click();
     assert.deepEqual(await muted(), [false, false]);
+    await waitFor('ann unmuted on bob’s page', async () => (await annTile.getAttribute('data-muted-video')) === null, 5000);
+    await waitPlaying(b, 'ann', 'camera', 5); // video again after the unmute
 
     // screen share: a second tile appears on the other page, plays, then goes away
     await b.getByRole('button', { name: 'Share screen' }).click();

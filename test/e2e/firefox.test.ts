@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import puppeteer, { type Browser as FirefoxBrowser } from 'puppeteer-core';
+import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { joinDemo, pageStats, tiles, waitPlaying } from './demo.js';
+import { launchFirefox } from './firefox.js';
 import {
   callIn,
   leaveAndClose,
@@ -23,25 +24,6 @@ import {
   waitFor,
 } from './harness.js';
 import { playerView, stopPlayer, whepPlay } from './whep-player.js';
-
-const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
-
-async function launchFirefox(): Promise<FirefoxBrowser> {
-  return puppeteer.launch({
-    browser: 'firefox',
-    executablePath: FIREFOX,
-    headless: true,
-    extraPrefsFirefox: {
-      'media.navigator.streams.fake': true,
-      'media.navigator.permission.disabled': true,
-      // videos play without a user gesture, as Chromium's --autoplay-policy does for the tests
-      'media.autoplay.default': 0,
-      'media.autoplay.blocking_policy': 0,
-      // plain host candidates, as the server cannot resolve mDNS names
-      'media.peerconnection.ice.obfuscate_host_addresses': false,
-    },
-  });
-}
 
 describe('Firefox ESR with the server', () => {
   const ctx = serverAndBrowser();

@@ -39,6 +39,7 @@ export interface Resources {
     trackChannels: number;
     trackSinks: number;
     roomSubscriptions: number;
+    dataSubscriptions: number;
     keyframeSubscriptions: number;
     remoteTrackSubscriptions?: number;
     nats?: Record<string, number>;
@@ -422,6 +423,7 @@ export async function waitEmpty(server: ServerProcess): Promise<Resources> {
       r.bus.trackChannels === 0 &&
       r.bus.trackSinks === 0 &&
       r.bus.roomSubscriptions === 0 &&
+      r.bus.dataSubscriptions === 0 &&
       r.bus.keyframeSubscriptions === 0;
     return zero ? r : undefined;
   });

@@ -321,7 +321,13 @@ describe('ActiveSpeakers on the bus', () => {
     leave2();
     assert.equal(speakers.size, 0);
     for (const s of Object.values(senders)) s.close();
-    assert.deepEqual(bus.stats(), { trackChannels: 0, trackSinks: 0, roomSubscriptions: 0, keyframeSubscriptions: 0 });
+    assert.deepEqual(bus.stats(), {
+      trackChannels: 0,
+      trackSinks: 0,
+      roomSubscriptions: 0,
+      dataSubscriptions: 0,
+      keyframeSubscriptions: 0,
+    });
   });
 });
 

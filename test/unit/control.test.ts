@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { control, MAX_CONTROL_MESSAGE, parseClientMessage } from 'weever-protocol';
+import {
+  control,
+  MAX_CONTROL_MESSAGE,
+  mediaValue,
+  parseClientMessage,
+  parseMediaHash,
+  parseRoomEvent,
+  parseServerMessage,
+  type TrackInfo,
+} from 'weever-protocol';
 
 const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 
@@ -40,7 +49,7 @@ describe('parseClientMessage', () => {
   });
 
   it('refuses binary messages (Buffer and ArrayBuffer), even when they hold a valid command', () => {
-    const expected = { ok: false, error: 'binary messages are not supported; send UTF-8 text' };
+    const expected = { ok: false, error: 'binary messages other than DATA are not supported; send UTF-8 text' };
     assert.deepEqual(parseClientMessage(Buffer.from('STOP')), expected);
     assert.deepEqual(parseClientMessage(new ArrayBuffer(4)), expected);
   });
@@ -101,5 +110,47 @@ describe('VIDEO_QUALITY', () => {
     const bad = parseClientMessage('VIDEO_QUALITY a.b low');
     assert.equal(bad.ok, false);
     assert.match((bad as { error: string }).error, /^VIDEO_QUALITY: /);
+  });
+});
+
+describe('MUTE / UNMUTE and TRACK_MUTED / TRACK_UNMUTED', () => {
+  it('parses a kind or a track id, and round-trips through the encoders', () => {
+    assert.deepEqual(parseClientMessage(control.mute('video', true)), { ok: true, command: { cmd: 'MUTE', target: 'video' } });
+    assert.deepEqual(parseClientMessage(control.mute('audio0', false)), { ok: true, command: { cmd: 'UNMUTE', target: 'audio0' } });
+    assert.deepEqual(parseServerMessage(control.trackMuted('alice+x1', 'video0', true)), {
+      ok: true,
+      command: { cmd: 'TRACK_MUTED', pub: 'alice+x1', trackId: 'video0' },
+    });
+    assert.deepEqual(parseServerMessage(control.trackMuted('alice+x1', 'audio2', false)), {
+      ok: true,
+      command: { cmd: 'TRACK_UNMUTED', pub: 'alice+x1', trackId: 'audio2' },
+    });
+  });
+
+  it('refuses anything else as the target, with a clear reason', () => {
+    for (const bad of ['MUTE', 'MUTE ', 'MUTE screen', 'MUTE video0 audio0', 'UNMUTE VIDEO', 'MUTE video-1']) {
+      const r = parseClientMessage(bad);
+      assert.equal(r.ok, false, bad);
+      assert.match((r as { error: string }).error, /needs audio, video or a track id/);
+    }
+    assert.equal(parseServerMessage('TRACK_MUTED alice+x1').ok, false);
+    assert.equal(parseServerMessage('TRACK_MUTED alice+x1 camera').ok, false);
+  });
+});
+
+describe('a muted track in the room media and in room events', () => {
+  it('keeps `muted` through the store value and the pub-join event, and only when true', () => {
+    const tracks: TrackInfo[] = [
+      { kind: 'audio', trackId: 'audio0', muted: true },
+      { kind: 'video', trackId: 'video0', layers: 3, muted: true },
+      { kind: 'video', trackId: 'video1', codec: 'H264' },
+    ];
+    const hash = { 'a+1#audio': mediaValue(tracks, 'audio'), 'a+1#video': mediaValue(tracks, 'video') };
+    assert.equal(hash['a+1#audio'], '1;audio0////m');
+    assert.deepEqual(parseMediaHash(hash).get('a+1'), tracks);
+    const event = parseRoomEvent(
+      JSON.stringify({ type: 'pub-join', pub: 'a+1', tracks: [...tracks, { kind: 'video', trackId: 'video2', muted: 'yes' }] }),
+    );
+    assert.deepEqual(event, { type: 'pub-join', pub: 'a+1', tracks: [...tracks, { kind: 'video', trackId: 'video2' }] });
   });
 });

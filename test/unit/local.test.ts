@@ -8,7 +8,7 @@ import { LocalBus } from '../../src/bus/local.js';
 /** Sinks get the original header beside the packet; the local bus passes it through untouched. */
 const H = new RtpHeader();
 
-const EMPTY: BusStats = { trackChannels: 0, trackSinks: 0, roomSubscriptions: 0, keyframeSubscriptions: 0 };
+const EMPTY: BusStats = { trackChannels: 0, trackSinks: 0, roomSubscriptions: 0, dataSubscriptions: 0, keyframeSubscriptions: 0 };
 
 /** A sink that records what it got, tagged with its name, into a shared log. */
 function recorder(name: string, log: string[]): PacketSink {
@@ -311,7 +311,14 @@ describe('LocalBus close', () => {
     bus.subscribeTrack('t', { onPacket() {} });
     bus.subscribeRoom('r', () => {});
     bus.onKeyframeRequest('t', () => {});
-    assert.deepEqual(bus.stats(), { trackChannels: 1, trackSinks: 1, roomSubscriptions: 1, keyframeSubscriptions: 1 });
+    bus.subscribeData('r', () => {});
+    assert.deepEqual(bus.stats(), {
+      trackChannels: 1,
+      trackSinks: 1,
+      roomSubscriptions: 1,
+      dataSubscriptions: 1,
+      keyframeSubscriptions: 1,
+    });
     await bus.close();
     assert.deepEqual(bus.stats(), EMPTY);
   });

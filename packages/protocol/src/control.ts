@@ -3,7 +3,10 @@
  * then one space and the payload if any. Encoders and parsers for both ends.
  */
 
+import { type DataDelivery, type DataPayload, type DataRequest, encodeDataDelivery, parseDataDelivery, parseDataRequest } from './data.js';
 import { checkName } from './ids.js';
+import { checkInfoUpdate, checkParticipant, encodeParticipant, type InfoUpdate, type Participant } from './participants.js';
+import { isTrackId, type Kind } from './tracks.js';
 
 export const MAX_CONTROL_MESSAGE = 64 * 1024;
 
@@ -12,6 +15,14 @@ export type ClientCommand =
   | { cmd: 'SDP_OFFER'; sdp: string }
   | { cmd: 'SDP_ANSWER'; sdp: string }
   | { cmd: 'VIDEO_QUALITY'; pub: string; quality: VideoQuality }
+  /** a participant sets its name or attributes (docs/protocol.md, "Participants") */
+  | { cmd: 'SET_INFO'; update: InfoUpdate }
+  /** a data message to the room or to named participants ("Data messages") */
+  | { cmd: 'DATA'; request: DataRequest }
+  /** a publisher mutes or unmutes its tracks of a kind, or one track (docs/protocol.md, "Mute") */
+  | { cmd: 'MUTE' | 'UNMUTE'; target: MuteTarget }
+  /** keepalive from the SDK every 2 s: a connection that pings and then falls silent is away */
+  | { cmd: 'PING' }
   | { cmd: 'STOP' };
 
 /**
@@ -20,6 +31,9 @@ export type ClientCommand =
  */
 export type VideoQuality = 'low' | 'medium' | 'high';
 export const VIDEO_QUALITIES: readonly VideoQuality[] = ['low', 'medium', 'high'];
+
+/** What `MUTE`/`UNMUTE` name: every track of a kind on that publisher connection, or one track id. */
+export type MuteTarget = Kind | string;
 
 /** One entry of `ACTIVE_SPEAKERS`: a publisher's full id and its smoothed level, dBov (-127 … 0, 0 loudest). */
 export interface ActiveSpeaker {
@@ -34,6 +48,12 @@ export type ServerMessage =
   | { cmd: 'SDP_OFFER'; sdp: string }
   | { cmd: 'SDP_ANSWER'; sdp: string }
   | { cmd: 'ACTIVE_SPEAKERS'; speakers: ActiveSpeaker[] }
+  | { cmd: 'PARTICIPANTS'; participants: Participant[] }
+  | { cmd: 'PARTICIPANT_JOINED'; participant: Participant }
+  | { cmd: 'PARTICIPANT_UPDATED'; participant: Participant }
+  | { cmd: 'PARTICIPANT_LEFT'; id: string }
+  | { cmd: 'DATA'; data: DataDelivery }
+  | { cmd: 'TRACK_MUTED' | 'TRACK_UNMUTED'; pub: string; trackId: string }
   | { cmd: 'OK' }
   | { cmd: 'ERROR'; reason: string };
 
@@ -53,6 +73,18 @@ export const control = {
   },
   /** `VIDEO_QUALITY <pubFullId> <low|medium|high>`: a subscriber caps one publisher's video */
   videoQuality: (pubFullId: string, quality: VideoQuality): string => `VIDEO_QUALITY ${pubFullId} ${quality}`,
+  setInfo: (update: InfoUpdate): string => `SET_INFO ${JSON.stringify(update)}`,
+  participants: (list: readonly Participant[]): string => `PARTICIPANTS [${list.map(encodeParticipant).join(',')}]`,
+  participantJoined: (p: Participant): string => `PARTICIPANT_JOINED ${encodeParticipant(p)}`,
+  participantUpdated: (p: Participant): string => `PARTICIPANT_UPDATED ${encodeParticipant(p)}`,
+  participantLeft: (id: string): string => `PARTICIPANT_LEFT ${id}`,
+  /** server → receiver; text stays text, bytes stay bytes */
+  data: (d: DataDelivery): DataPayload => encodeDataDelivery(d),
+  /** publisher → server: `MUTE audio`, `MUTE video` or `MUTE video0` */
+  mute: (target: MuteTarget, muted: boolean): string => `${muted ? 'MUTE' : 'UNMUTE'} ${target}`,
+  /** server → subscriber */
+  trackMuted: (pubFullId: string, id: string, muted: boolean): string => `${muted ? 'TRACK_MUTED' : 'TRACK_UNMUTED'} ${pubFullId} ${id}`,
+  ping: (): string => 'PING',
   stop: (): string => 'STOP',
   ok: (): string => 'OK',
   error: (reason: string): string => `ERROR ${reason}`,
@@ -78,19 +110,43 @@ function split(text: string): [string, string] {
   return space < 0 ? [text, ''] : [text.slice(0, space), text.slice(space + 1)];
 }
 
-/** Parses a client's message on the server; binary or oversized messages are refused. */
-export function parseClientMessage(msg: string | { byteLength: number }): Parsed<ClientCommand> {
+/** Parses a client's message on the server; oversized messages and binary ones other than `DATA` are refused. */
+export function parseClientMessage(msg: string | Uint8Array | ArrayBuffer): Parsed<ClientCommand> {
   const size = typeof msg === 'string' ? utf8Length(msg) : msg.byteLength;
   if (size > MAX_CONTROL_MESSAGE) return { ok: false, error: `message too large (${size} bytes, limit ${MAX_CONTROL_MESSAGE})` };
-  if (typeof msg !== 'string') return { ok: false, error: 'binary messages are not supported; send UTF-8 text' };
+  if (typeof msg !== 'string') {
+    const bytes = msg instanceof Uint8Array ? msg : new Uint8Array(msg);
+    if (!isDataBytes(bytes)) return { ok: false, error: 'binary messages other than DATA are not supported; send UTF-8 text' };
+    return dataCommand(bytes);
+  }
   const [word, payload] = split(msg);
   switch (word) {
+    case 'DATA':
+      return dataCommand(msg);
+    case 'SET_INFO': {
+      let v: unknown;
+      try {
+        v = JSON.parse(payload);
+      } catch {
+        return { ok: false, error: 'SET_INFO needs a JSON object {"name"?, "attributes"?}' };
+      }
+      const c = checkInfoUpdate(v);
+      if (!c.ok) return { ok: false, error: `SET_INFO: ${c.error}` };
+      return { ok: true, command: { cmd: 'SET_INFO', update: c.value } };
+    }
     case 'SDP_OFFER':
     case 'SDP_ANSWER':
       if (payload.trim() === '') return { ok: false, error: `${word} needs an SDP payload` };
       return { ok: true, command: { cmd: word, sdp: payload } };
     case 'STOP':
       return { ok: true, command: { cmd: 'STOP' } };
+    case 'PING':
+      return { ok: true, command: { cmd: 'PING' } };
+    case 'MUTE':
+    case 'UNMUTE':
+      if (payload !== 'audio' && payload !== 'video' && !isTrackId(payload))
+        return { ok: false, error: `${word} needs audio, video or a track id (audio0, video1, …)` };
+      return { ok: true, command: { cmd: word, target: payload } };
     case 'VIDEO_QUALITY': {
       const [pub, quality, extra] = payload.split(' ');
       if (!pub || !quality || extra !== undefined) return { ok: false, error: 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>' };
@@ -105,10 +161,67 @@ export function parseClientMessage(msg: string | { byteLength: number }): Parsed
   }
 }
 
-/** Parses a server's message in a client. */
-export function parseServerMessage(text: string): Parsed<ServerMessage> {
+function dataCommand(msg: DataPayload): Parsed<ClientCommand> {
+  const r = parseDataRequest(msg);
+  return r.ok ? { ok: true, command: { cmd: 'DATA', request: r.value } } : { ok: false, error: r.error };
+}
+
+/** The bytes start with `DATA ` */
+export function isDataBytes(b: Uint8Array): boolean {
+  return b.length >= 5 && b[0] === 0x44 && b[1] === 0x41 && b[2] === 0x54 && b[3] === 0x41 && b[4] === 0x20;
+}
+
+function participantMessage(word: 'PARTICIPANT_JOINED' | 'PARTICIPANT_UPDATED', payload: string): Parsed<ServerMessage> {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return { ok: false, error: `${word} needs a participant (JSON)` };
+  }
+  const participant = checkParticipant(v);
+  return participant ? { ok: true, command: { cmd: word, participant } } : { ok: false, error: `${word}: not a participant` };
+}
+
+/** Parses a server's message in a client; a binary one is a `DATA` message. */
+export function parseServerMessage(text: string | Uint8Array): Parsed<ServerMessage> {
+  if (typeof text !== 'string') {
+    const d = parseDataDelivery(text);
+    return d.ok ? { ok: true, command: { cmd: 'DATA', data: d.value } } : { ok: false, error: d.error };
+  }
   const [word, payload] = split(text);
   switch (word) {
+    case 'DATA': {
+      const d = parseDataDelivery(text);
+      return d.ok ? { ok: true, command: { cmd: 'DATA', data: d.value } } : { ok: false, error: d.error };
+    }
+    case 'PARTICIPANTS': {
+      let v: unknown;
+      try {
+        v = JSON.parse(payload);
+      } catch {
+        return { ok: false, error: 'PARTICIPANTS needs a JSON array' };
+      }
+      if (!Array.isArray(v)) return { ok: false, error: 'PARTICIPANTS needs a JSON array' };
+      const participants: Participant[] = [];
+      for (const x of v) {
+        const p = checkParticipant(x);
+        if (!p) return { ok: false, error: 'PARTICIPANTS: an entry is not a participant' };
+        participants.push(p);
+      }
+      return { ok: true, command: { cmd: 'PARTICIPANTS', participants } };
+    }
+    case 'PARTICIPANT_JOINED':
+    case 'PARTICIPANT_UPDATED':
+      return participantMessage(word, payload);
+    case 'PARTICIPANT_LEFT':
+      if (checkName('id', payload) !== null) return { ok: false, error: 'PARTICIPANT_LEFT needs an id' };
+      return { ok: true, command: { cmd: 'PARTICIPANT_LEFT', id: payload } };
+    case 'TRACK_MUTED':
+    case 'TRACK_UNMUTED': {
+      const [pub, id, extra] = payload.split(' ');
+      if (!pub || !id || extra !== undefined || !isTrackId(id)) return { ok: false, error: `${word} needs <publisher full id> <track id>` };
+      return { ok: true, command: { cmd: word, pub, trackId: id } };
+    }
     case 'PUB_JOIN':
     case 'PUB_LEFT':
       if (payload === '') return { ok: false, error: `${word} needs a publisher full id` };

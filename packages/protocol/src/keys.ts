@@ -30,6 +30,10 @@ export const keys = {
   mediaField: (pubFullId: string, kind: Kind): string => `${pubFullId}#${kind}`,
   /** set while the room has had a peer since it was last empty (webhooks: room_started/finished) */
   started: (room: string): string => `room#${keyPart(room)}#started`,
+  /** hash: user id → its participant info (name, attributes) as JSON */
+  participants: (room: string): string => `room#${keyPart(room)}#participants`,
+  /** set: full ids whose connection has gone silent (away: not listed as a participant's) */
+  away: (room: string): string => `room#${keyPart(room)}#away`,
   token: (role: Role, room: string, id: string): string => `token#${role}#${keyPart(room)}#${keyPart(id)}`,
   /** the ids of the live instances */
   instances: 'instances',
@@ -57,7 +61,8 @@ export function parseOwnedEntry(entry: string): { role: Role; room: string; full
  * stable track ids, each with its codec when named: `2;video0,video3/H264`; then, when
  * the track has header extensions, a third part `<id>=<uri>+…` with each URI
  * percent-encoded: `1;video0//13=urn%3A3gpp%3Avideo-orientation+2=http%3A%2F%2F…`
- * (readers that split on `/` and take two parts still read id and codec).
+ * (readers that split on `/` and take two parts still read id and codec); a fourth, the
+ * simulcast layer count; a fifth, `m` while the track is muted: `audio0////m`.
  */
 export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
   const own = tracks.filter((t) => t.kind === kind);
@@ -67,6 +72,7 @@ export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
 function trackValue(t: TrackInfo): string {
   const ext = t.ext ? Object.entries(t.ext) : [];
   const extPart = ext.map(([uri, id]) => `${id}=${encodeURIComponent(uri)}`).join('+');
+  if (t.muted) return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers ?? ''}/m`;
   if (t.layers) return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers}`;
   if (ext.length === 0) return t.codec ? `${t.trackId}/${t.codec}` : t.trackId;
   return `${t.trackId}/${t.codec ?? ''}/${extPart}`;
@@ -112,8 +118,8 @@ export function parseMediaHash(hash: Record<string, string>): Map<string, TrackI
     const tracks: TrackInfo[] = [];
     for (let i = 0; i < count; i++) {
       if (withIds) {
-        const [id, codec, ext, layers] = items[i]!.split('/');
-        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext), layers));
+        const [id, codec, ext, layers, flags] = items[i]!.split('/');
+        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext), layers, flags === 'm'));
       } else tracks.push(trackInfo(kind, trackId(kind, i), items[i]));
     }
     const list = out.get(pub) ?? [];

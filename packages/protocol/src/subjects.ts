@@ -9,6 +9,8 @@ export const subjects = {
   track: (room: string, pubFullId: string, kind: Kind, trackId: string): string => `rtc.${room}.${pubFullId}.${kind}.${trackId}`,
   /** room events */
   room: (room: string): string => `cmd.${room}`,
+  /** data messages of the room's participants */
+  data: (room: string): string => `data.${room}`,
   /** keyframe requests for one track, to the publisher's instance */
   keyframe: (room: string, pubFullId: string, kind: Kind, trackId: string): string => `kf.${room}.${pubFullId}.${kind}.${trackId}`,
 };

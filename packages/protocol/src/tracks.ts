@@ -27,6 +27,8 @@ export interface TrackInfo {
    * its own subject (`subjects.layer`). Absent: one stream.
    */
   layers?: number;
+  /** the publisher muted it (`MUTE`): nothing of it is forwarded until it unmutes */
+  muted?: boolean;
 }
 
 /** At most this many simulcast layers are taken from a publisher. */
@@ -74,12 +76,13 @@ export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
 }
 
 /** A TrackInfo with the codec only when it is named, and the header extensions only when there are some. */
-export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown, layers?: unknown): TrackInfo {
+export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown, layers?: unknown, muted?: unknown): TrackInfo {
   const named = namedCodec(kind, codec);
   const info: TrackInfo = named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
   const extensions = headerExtensions(ext);
   if (extensions) info.ext = extensions;
   const n = kind === 'video' ? layerCount(layers) : undefined;
   if (n) info.layers = n;
+  if (muted === true) info.muted = true;
   return info;
 }
