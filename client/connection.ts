@@ -25,8 +25,8 @@ import { layersFor, SIMULCAST_LAYERS, scaleLayers, simulcastOffer } from './simu
 export type { Role } from 'weever-protocol';
 
 export interface ConnectionHandlers {
-  /** `PUB_JOIN <fullId>` (subscriber) */
-  join?(fullId: string): void;
+  /** `PUB_JOIN <fullId>` (subscriber); `conn`: this connection (it may not be handed out yet) */
+  join?(fullId: string, conn: Connection): void;
   /** `PUB_LEFT <fullId>` (subscriber) */
   left?(fullId: string): void;
   /** `ACTIVE_SPEAKERS` (subscriber): the room's speakers, loudest first; empty when nobody speaks */
@@ -79,6 +79,8 @@ export interface ConnectionOptions {
   stream?: MediaStream;
   /** publisher: send video in simulcast layers (client/simulcast.ts) */
   simulcast?: boolean;
+  /** subscriber: receive only what `SUB` asks for (`?subscribe=manual`) */
+  manual?: boolean;
   /** how long ICE gathering may take before the offer goes with the candidates found so far */
   gatherTimeoutMs?: number;
   /** how long `disconnected` may last before the connection counts as lost; default 12000 */
@@ -208,7 +210,7 @@ export class Connection {
     }
     await this.setOffer();
     await this.gathered(opts.gatherTimeoutMs ?? 5000);
-    const path = paths.connect(opts.role, opts.room, opts.fullId);
+    const path = paths.connect(opts.role, opts.room, opts.fullId) + (opts.manual ? '?subscribe=manual' : '');
     const headers: Record<string, string> = { 'Content-Type': SDP_CONTENT_TYPE };
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     let res: Response;
@@ -279,7 +281,7 @@ export class Connection {
         return;
       }
       case 'PUB_JOIN':
-        h.join?.(m.pub);
+        h.join?.(m.pub, this);
         return;
       case 'PUB_LEFT':
         h.left?.(m.pub);

@@ -14,6 +14,8 @@ import {
   type DataPayload,
   type DataRequest,
   type InfoUpdate,
+  KINDS,
+  type Kind,
   MAX_DATA_PAYLOAD,
   mergeInfo,
   type Participant,
@@ -191,6 +193,10 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private readonly reconnectOpts: Required<ReconnectOptions> | null;
   private readonly disconnectGraceMs: number;
   private readonly simulcast: boolean;
+  /** subscribe({ auto: false }): only what subscribeTo asked for is received */
+  private manual = false;
+  /** subscribeTo's choices, by participant id: the kinds of its camera and screen */
+  private readonly chosen = new Map<string, Set<Kind>>();
   /** setVideoQuality's caps, by publisher user id */
   private readonly qualities = new Map<string, VideoQuality>();
   private readonly links = new Map<LinkKind, Link>();
@@ -328,9 +334,40 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     return stream;
   }
 
-  /** Receives every other publisher of the room (events `publisherJoined`, `stream`, `publisherLeft`). */
-  async subscribe(): Promise<void> {
+  /**
+   * Receives every other publisher of the room (events `publisherJoined`, `stream`,
+   * `publisherLeft`); with `{ auto: false }` publishers are announced (`publisherJoined`)
+   * but only those chosen with `subscribeTo` are received.
+   */
+  async subscribe(opts: { auto?: boolean } = {}): Promise<void> {
+    this.manual = opts.auto === false;
     await this.start('subscriber', this.id, null);
+  }
+
+  /**
+   * Manual mode (`subscribe({ auto: false })`): receive participant `id`'s camera and
+   * screen, of `kinds` (both by default). Kept across its reconnects and ours.
+   */
+  subscribeTo(id: string, kinds: readonly Kind[] = KINDS): void {
+    this.choose(id, kinds, true);
+  }
+
+  /** Manual mode: stop receiving `kinds` (both by default) of participant `id`. */
+  unsubscribeFrom(id: string, kinds: readonly Kind[] = KINDS): void {
+    this.choose(id, kinds, false);
+  }
+
+  private choose(id: string, kinds: readonly Kind[], on: boolean): void {
+    if (!this.manual) throw new WeeverError(0, 'subscribeTo/unsubscribeFrom need subscribe({ auto: false })', 'bad-request');
+    if (kinds.length === 0 || kinds.some((k) => k !== 'audio' && k !== 'video'))
+      throw new WeeverError(0, 'kinds are audio and/or video', 'bad-request');
+    const set = this.chosen.get(id) ?? new Set<Kind>();
+    for (const k of kinds) on ? set.add(k) : set.delete(k);
+    if (set.size > 0) this.chosen.set(id, set);
+    else this.chosen.delete(id);
+    const conn = this.links.get('subscriber')?.conn;
+    if (!conn) return; // sent when its publishers are announced
+    for (const [fullId, r] of this.remote) if (r.joined && r.info.id === id) conn.sendControl(control.sub(fullId, kinds, on));
   }
 
   /** Stops publishing the camera/mic (the tracks are stopped too). */
@@ -483,9 +520,10 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
       simulcast: link.kind === 'camera' && this.simulcast,
+      manual: link.kind === 'subscriber' && this.manual,
       connectTimeoutMs: CONNECT_ATTEMPT_MS,
       handlers: {
-        join: (fullId) => this.onJoin(fullId),
+        join: (fullId, c) => this.onJoin(fullId, c),
         left: (fullId) => this.onLeft(fullId),
         track: (stream) => this.onTrack(stream),
         speakers: (list) => this.onSpeakers(list),
@@ -590,13 +628,15 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.emit(muted ? 'trackMuted' : 'trackUnmuted', { ...publisherInfo(pub), trackId, trackKind });
   }
 
-  private onJoin(fullId: string): void {
+  private onJoin(fullId: string, conn: Connection): void {
     const r = this.remote.get(fullId);
     if (r?.joined) return;
     const info = r?.info ?? publisherInfo(fullId);
     this.remote.set(fullId, { info, joined: true, stream: r?.stream ?? null });
     const quality = info.kind === 'camera' ? this.qualities.get(info.id) : undefined;
-    if (quality) this.sendQuality(fullId, quality);
+    if (quality) conn.sendControl(control.videoQuality(fullId, quality));
+    const kinds = this.manual ? this.chosen.get(info.id) : undefined;
+    if (kinds) conn.sendControl(control.sub(fullId, [...kinds]));
     this.emit('publisherJoined', info);
   }
 

@@ -4,7 +4,7 @@
  * the server adds m-lines and sends offers. The Negotiator decides what changes; this
  * class applies its actions to the engine and the channel.
  */
-import { type ClientCommand, control } from 'weever-protocol';
+import { type ClientCommand, control, type SubscribeMode } from 'weever-protocol';
 import { randomSsrc } from 'weever-rtp';
 import type { Unsubscribe } from '../bus/bus.js';
 import type { DownTrack } from './down-track.js';
@@ -15,6 +15,7 @@ import { userOf } from './participants.js';
 import type { CloseReason, PeerContext } from './peer.js';
 import { CODECS, codecByName, extensionsByMid, subscriberExtensions } from './sdp.js';
 import { Subscriber } from './subscriber.js';
+import { Subscriptions } from './subscriptions.js';
 
 /**
  * Our offers say the DTLS role we already have (RFC 8842 §5.5: a subsequent offer keeps the
@@ -41,6 +42,8 @@ export class ControlSubscriber extends Subscriber {
   private leaveData: Unsubscribe | undefined;
   /** `<pub> <trackId>` of the muted tracks the client was told of (TRACK_MUTED) */
   private toldMuted = new Set<string>();
+  /** what the client chose to receive (auto: everything) */
+  private readonly subscriptions: Subscriptions;
 
   constructor(
     ctx: PeerContext,
@@ -48,9 +51,11 @@ export class ControlSubscriber extends Subscriber {
     fullId: string,
     /** mids of the client's offer (its data channel), never reused for our m-lines */
     clientMids: ReadonlySet<string>,
+    mode: SubscribeMode = 'auto',
   ) {
     super(ctx, room, fullId);
     this.negotiator = new Negotiator(clientMids);
+    this.subscriptions = new Subscriptions(mode);
   }
 
   protected override onControlOpen(): void {
@@ -95,7 +100,7 @@ export class ControlSubscriber extends Subscriber {
   /** Brings the connection to `desired` with one offer, unless one is outstanding. */
   private renegotiate(): void {
     if (!this.ready || this.closed) return;
-    const actions = this.negotiator.next(this.desired);
+    const actions = this.negotiator.next(this.desired, this.subscriptions.select(this.desired));
     for (const a of actions) this.apply(a);
     if (this.negotiator.offerOutstanding && actions.length > 0) this.sendOffer();
     this.tellMuted();
@@ -130,7 +135,7 @@ export class ControlSubscriber extends Subscriber {
         break;
       case 'retire': {
         const down = this.byMid.get(a.line.mid)!;
-        down.unbind();
+        this.unbind(down);
         const d = this.describe(a.line.mid, a.line.kind, [CODECS[a.line.kind]]);
         d.setDirection('Inactive');
         down.handles.push(this.pc.addTrack(d));
@@ -184,6 +189,19 @@ export class ControlSubscriber extends Subscriber {
         this.scheduleDownlink(); // the new cap at the next PAD_MS tick
         this.log.debug({ pub: command.pub, quality: command.quality }, 'video quality set');
       }
+      return;
+    }
+    if (command.cmd === 'SUB_MODE') {
+      this.subscriptions.setMode(command.mode, this.desired);
+      this.log.debug({ mode: command.mode }, 'subscribe mode set');
+      this.renegotiate();
+      return;
+    }
+    if (command.cmd === 'SUB' || command.cmd === 'UNSUB') {
+      const on = command.cmd === 'SUB';
+      const refused = this.subscriptions.set(command.pub, command.kinds, on, this.desired.has(command.pub));
+      if (refused) this.send(control.error(refused));
+      else this.renegotiate();
       return;
     }
     if (command.cmd !== 'SDP_ANSWER') {

@@ -2,8 +2,10 @@
  * The renegotiation state machine of a control-channel subscriber, with no engine in it:
  * `desired` (publisher → tracks, as the room has them) against what the m-lines carry.
  *
- * - `next(desired)` says what to change, in order: `pub-left` and its m-lines retired, then
- *   `pub-join` and m-lines attached (an idle m-line of the kind is recycled, else a new mid).
+ * - `next(desired, received)` says what to change, in order: `pub-left` and its m-lines
+ *   retired, then `pub-join` and m-lines attached (an idle m-line of the kind is recycled,
+ *   else a new mid). Every publisher of `desired` is announced; only the tracks of
+ *   `received` (by default all of `desired`; fewer in manual mode) get m-lines.
  *   The caller applies the actions and sends ONE offer.
  * - At most one offer is outstanding: while it is, `next` only marks the state dirty, and
  *   `answered()` says to run `next` again, so every change meanwhile goes in ONE follow-up.
@@ -67,7 +69,7 @@ export class Negotiator {
    * What to change to bring the m-lines to `desired`; empty when nothing changed. While an
    * offer is outstanding, returns empty and remembers to be asked again after the answer.
    */
-  next(desired: ReadonlyMap<string, readonly TrackInfo[]>): Action[] {
+  next(desired: ReadonlyMap<string, readonly TrackInfo[]>, received: ReadonlyMap<string, readonly TrackInfo[]> = desired): Action[] {
     if (this.outstanding) {
       this.dirty = true;
       return [];
@@ -80,11 +82,12 @@ export class Negotiator {
       for (const line of this.linesOf(pub)) actions.push(this.retire(line));
       this.joined.delete(pub);
     }
-    for (const [pub, tracks] of desired) {
+    for (const pub of desired.keys()) {
       if (!this.joined.has(pub)) {
         this.joined.add(pub);
         actions.push({ type: 'pub-join', pub });
       }
+      const tracks = received.get(pub) ?? [];
       const wanted = new Set(tracks.map((t) => t.trackId));
       for (const line of this.linesOf(pub)) if (!wanted.has(line.info!.trackId)) actions.push(this.retire(line));
       const have = new Set(this.linesOf(pub).map((l) => l.info!.trackId));

@@ -2,7 +2,7 @@
  * The SFU of one instance: creates publishers and subscribers, knows them by session
  * and by (role, room, full id), and runs the one sweep timer that watches them all.
  */
-import type { InfoUpdate, Role, TrackInfo } from 'weever-protocol';
+import type { InfoUpdate, Role, SubscribeMode, TrackInfo } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/log.js';
@@ -30,6 +30,8 @@ export interface ConnectOptions {
   info?: InfoUpdate;
   /** false: the token forbids SET_INFO */
   canUpdateInfo?: boolean;
+  /** a control-channel subscriber's starting mode (default auto) */
+  subscribe?: SubscribeMode;
 }
 
 export interface Connected {
@@ -248,7 +250,7 @@ export class Sfu {
                 media: offer.media,
                 ...(opts.whepTarget !== undefined ? { target: opts.whepTarget } : {}),
               })
-            : new ControlSubscriber(this.ctx, room, fullId, offer.mids);
+            : new ControlSubscriber(this.ctx, room, fullId, offer.mids, opts.subscribe);
     } catch (err) {
       await this.store.removePeer(role, room, fullId);
       throw err;

@@ -38,6 +38,10 @@ export abstract class Subscriber extends Peer {
   /** video packets forwarded to this client, and when that count last moved */
   private videoSent = 0;
   private videoSentAt = 0;
+  /** per DownTrack, its packet count when its current source was bound */
+  private readonly boundAt = new WeakMap<DownTrack, number>();
+  /** packets sent of `<pub>/<trackId>` by bindings that ended (the debug counters outlive an UNSUB) */
+  private readonly sentUnbound = new Map<string, number>();
   /** the downlink's tick and its period (PAD_MS or ALLOCATE_MS) */
   private downlinkTimer: NodeJS.Timeout | undefined;
   private downlinkEvery = 0;
@@ -236,7 +240,18 @@ export abstract class Subscriber extends Peer {
       source.keyframes = new KeyframeThrottle(() => bus.requestKeyframe(subject), SUBSCRIBER_PLI_MIN_INTERVAL_MS);
     }
     down.bind(source);
+    this.boundAt.set(down, down.packets);
     down.muted = this.isMuted(pub, info.trackId);
+  }
+
+  /** Takes `down`'s source away; what it sent of it stays counted. */
+  protected unbind(down: DownTrack): void {
+    const s = down.source;
+    if (s) {
+      const key = `${s.pub}/${s.info.trackId}`;
+      this.sentUnbound.set(key, (this.sentUnbound.get(key) ?? 0) + down.packets - (this.boundAt.get(down) ?? 0));
+    }
+    down.unbind();
   }
 
   protected override silenceLimitMs(): number | undefined {
@@ -275,8 +290,12 @@ export abstract class Subscriber extends Peer {
   }
 
   override forwardedByTrack(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const d of this.downTracks) if (d.source) out[`${d.source.pub}/${d.source.info.trackId}`] = d.packets;
+    const out: Record<string, number> = Object.fromEntries(this.sentUnbound);
+    for (const d of this.downTracks) {
+      if (!d.source) continue;
+      const key = `${d.source.pub}/${d.source.info.trackId}`;
+      out[key] = (out[key] ?? 0) + d.packets - (this.boundAt.get(d) ?? 0);
+    }
     return out;
   }
 

@@ -153,7 +153,7 @@ export class WhepSubscriber extends Subscriber {
     for (const { down } of this.slots) {
       const on = down?.source;
       if (!on) continue;
-      if (!this.desired.get(on.pub)?.some((t) => t.trackId === on.info.trackId)) down.unbind();
+      if (!this.desired.get(on.pub)?.some((t) => t.trackId === on.info.trackId)) this.unbind(down);
     }
     const lines: PlayerLine[] = this.slots.map((s) => ({
       kind: s.media.kind,

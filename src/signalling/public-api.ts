@@ -108,15 +108,20 @@ export async function registerPublicApi(app: FastifyInstance, config: Config, sf
     return reply.code(201).type('application/sdp').header('Location', `/session/${sessionId}`).header('ETag', etag).send(answer);
   };
 
-  const connect = (role: Role) => async (req: FastifyRequest<{ Params: PeerParams }>, reply: FastifyReply) => {
-    const { room, fullId } = req.params;
-    const invalid = checkRoomAndFullId(room, fullId);
-    if (invalid) throw new HttpError(400, invalid);
-    const granted = config.auth ? await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization) : undefined;
-    return answer(req, reply, role, room, fullId, granted);
-  };
-  app.post<{ Params: PeerParams }>('/pub/:room/:fullId', postLimit, connect('pub'));
-  app.post<{ Params: PeerParams }>('/sub/:room/:fullId', postLimit, connect('sub'));
+  const connect =
+    (role: Role) => async (req: FastifyRequest<{ Params: PeerParams; Querystring: { subscribe?: string } }>, reply: FastifyReply) => {
+      const { room, fullId } = req.params;
+      const invalid = checkRoomAndFullId(room, fullId);
+      if (invalid) throw new HttpError(400, invalid);
+      // ?subscribe=manual|auto (a subscriber's starting mode; docs/protocol.md, "Choosing what to receive")
+      const mode = req.query.subscribe;
+      if (mode !== undefined && (role !== 'sub' || (mode !== 'auto' && mode !== 'manual')))
+        throw new HttpError(400, role === 'sub' ? 'subscribe must be auto or manual' : 'subscribe is a subscriber option');
+      const granted = config.auth ? await authorize(sfu, config, role, room, idOfUser(role, fullId), req.headers.authorization) : undefined;
+      return answer(req, reply, role, room, fullId, { ...granted, ...(mode === 'manual' ? { subscribe: 'manual' as const } : {}) });
+    };
+  app.post<{ Params: PeerParams; Querystring: { subscribe?: string } }>('/pub/:room/:fullId', postLimit, connect('pub'));
+  app.post<{ Params: PeerParams; Querystring: { subscribe?: string } }>('/sub/:room/:fullId', postLimit, connect('sub'));
 
   // WHEP for one publisher: the "watch this stream" link. The viewer is a subscriber with
   // id `whep` (its token, when auth is on, is the subscriber token of id `whep`).

@@ -2,7 +2,7 @@
  * The demo site's active speaker and grid (--debug): ann's page sends a tone as her
  * microphone (an AudioContext oscillator in place of the fake mic), bob joins with his mic
  * muted. Bob's page highlights ann's tile, ann's page her own preview; the grid fills the
- * window at 1280×720 and at a phone's width. The screenshot of bob's page goes to
+ * window beside the people and chat panel at 1280×720 and at a phone's width. The screenshot of bob's page goes to
  * test-results/demo-active-speaker.png, and to docs/ with UPDATE_SCREENSHOTS=1.
  */
 import assert from 'node:assert/strict';
@@ -41,8 +41,10 @@ function layout(page: Page) {
       const r = f.getBoundingClientRect();
       return { peer: f.dataset.peer ?? '', x: r.x, y: r.y, width: r.width, height: r.height, speaking: f.dataset.speaking ?? null };
     });
+    const grid = document.querySelector<HTMLElement>('#grid')!.getBoundingClientRect();
     return {
       tiles,
+      gridWidth: grid.width,
       viewport: { width: window.innerWidth, height: window.innerHeight },
       scrollsX: document.documentElement.scrollWidth > window.innerWidth,
       scrollsY: document.documentElement.scrollHeight > window.innerHeight,
@@ -81,8 +83,10 @@ describe('demo site: active speaker and a grid that fills the window', () => {
     assert.equal(wide.tiles.length, 2);
     assert.ok(!wide.tiles.some((t) => t.speaking && t.peer === 'local-camera'), 'bob (muted) is not highlighted');
     assert.equal(wide.tiles[0]!.y, wide.tiles[1]!.y, 'side by side');
+    // the people and chat panel sits beside the grid at this width; the grid keeps the rest
+    assert.ok(wide.gridWidth > 0.7 * viewport.width, `the grid takes most of the window (${wide.gridWidth} px)`);
     for (const t of wide.tiles) {
-      assert.ok(t.width > 0.45 * viewport.width, `a tile takes about half the width (${t.width} px)`);
+      assert.ok(t.width > 0.45 * wide.gridWidth, `a tile takes about half the grid (${t.width} of ${wide.gridWidth} px)`);
       assert.ok(t.y + t.height <= viewport.height + 1, 'and fits the window’s height');
     }
     assert.ok(!wide.scrollsX && !wide.scrollsY, 'no scrolling');

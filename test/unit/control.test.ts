@@ -113,6 +113,40 @@ describe('VIDEO_QUALITY', () => {
   });
 });
 
+describe('SUB_MODE, SUB and UNSUB', () => {
+  it('parse and round-trip through the encoders; no kind is both kinds', () => {
+    assert.deepEqual(parseClientMessage(control.subMode('manual')), { ok: true, command: { cmd: 'SUB_MODE', mode: 'manual' } });
+    assert.deepEqual(parseClientMessage('SUB_MODE auto'), { ok: true, command: { cmd: 'SUB_MODE', mode: 'auto' } });
+    assert.equal(control.sub('alice+x1'), 'SUB alice+x1');
+    assert.equal(control.sub('alice+x1', ['video']), 'SUB alice+x1 video');
+    assert.equal(control.sub('alice+x1', ['audio', 'video'], false), 'UNSUB alice+x1');
+    assert.deepEqual(parseClientMessage('SUB alice+x1'), { ok: true, command: { cmd: 'SUB', pub: 'alice+x1', kinds: ['audio', 'video'] } });
+    assert.deepEqual(parseClientMessage('UNSUB alice+x1 video'), {
+      ok: true,
+      command: { cmd: 'UNSUB', pub: 'alice+x1', kinds: ['video'] },
+    });
+    assert.deepEqual(parseClientMessage('SUB alice+x1 video video'), {
+      ok: true,
+      command: { cmd: 'SUB', pub: 'alice+x1', kinds: ['video'] },
+    });
+  });
+
+  it('refuses a bad mode, a missing or bad full id, an unknown kind and extra parts', () => {
+    for (const [msg, error] of [
+      ['SUB_MODE', 'SUB_MODE needs auto or manual'],
+      ['SUB_MODE Manual', 'SUB_MODE needs auto or manual'],
+      ['SUB', 'SUB needs <publisher full id> [audio|video]…'],
+      ['UNSUB alice+x1 audio video audio', 'UNSUB needs <publisher full id> [audio|video]…'],
+      ['SUB alice+x1 screen', 'SUB: a kind is audio or video, not "screen"'],
+    ] as const) {
+      assert.deepEqual(parseClientMessage(msg), { ok: false, error });
+    }
+    const bad = parseClientMessage('SUB a.b');
+    assert.equal(bad.ok, false);
+    assert.match((bad as { error: string }).error, /^SUB: /);
+  });
+});
+
 describe('MUTE / UNMUTE and TRACK_MUTED / TRACK_UNMUTED', () => {
   it('parses a kind or a track id, and round-trips through the encoders', () => {
     assert.deepEqual(parseClientMessage(control.mute('video', true)), { ok: true, command: { cmd: 'MUTE', target: 'video' } });

@@ -98,6 +98,20 @@ describe('Negotiator', () => {
     assert.equal(n.attachedCount(), 2);
   });
 
+  it('announces every publisher of the room but gives m-lines only to the tracks received (manual mode)', () => {
+    const n = new Negotiator(new Set(['0']));
+    const all = room(['a+1', tracksOf(1, 1)], ['b+2', tracksOf(1, 1)]);
+    assert.deepEqual(show(n.next(all, room())), ['join a+1', 'join b+2']);
+    assert.equal(n.offerOutstanding, false, 'announcements alone need no offer');
+    assert.deepEqual(show(n.next(all, room(['b+2', tracksOf(0, 1)]))), ['attach 1 b+2/video0 new']);
+    n.answered();
+    // b's audio too, then nothing of b: its lines are retired, b stays announced
+    assert.deepEqual(show(n.next(all, room(['b+2', tracksOf(1, 1)]))), ['attach 2 b+2/audio0 new']);
+    n.answered();
+    assert.deepEqual(show(n.next(all, room())), ['retire 1', 'retire 2']);
+    assert.equal(n.isJoined('b+2'), true);
+  });
+
   it('an unchanged room after an answer needs no offer', () => {
     const n = new Negotiator(new Set());
     const r = room(['a+1', tracksOf(1, 1)]);

@@ -6,7 +6,7 @@
 import { type DataDelivery, type DataPayload, type DataRequest, encodeDataDelivery, parseDataDelivery, parseDataRequest } from './data.js';
 import { checkName } from './ids.js';
 import { checkInfoUpdate, checkParticipant, encodeParticipant, type InfoUpdate, type Participant } from './participants.js';
-import { isTrackId, type Kind } from './tracks.js';
+import { isTrackId, KINDS, type Kind } from './tracks.js';
 
 export const MAX_CONTROL_MESSAGE = 64 * 1024;
 
@@ -23,6 +23,10 @@ export type ClientCommand =
   | { cmd: 'MUTE' | 'UNMUTE'; target: MuteTarget }
   /** keepalive from the SDK every 2 s: a connection that pings and then falls silent is away */
   | { cmd: 'PING' }
+  /** a subscriber receives every publisher (`auto`, the default) or only what it asks for ("Choosing what to receive") */
+  | { cmd: 'SUB_MODE'; mode: SubscribeMode }
+  /** manual mode: receive (`SUB`) or stop receiving (`UNSUB`) a publisher's tracks of these kinds */
+  | { cmd: 'SUB' | 'UNSUB'; pub: string; kinds: readonly Kind[] }
   | { cmd: 'STOP' };
 
 /**
@@ -31,6 +35,10 @@ export type ClientCommand =
  */
 export type VideoQuality = 'low' | 'medium' | 'high';
 export const VIDEO_QUALITIES: readonly VideoQuality[] = ['low', 'medium', 'high'];
+
+/** `auto`: every publisher of the room is received; `manual`: only those named by `SUB`. */
+export type SubscribeMode = 'auto' | 'manual';
+export const SUBSCRIBE_MODES: readonly SubscribeMode[] = ['auto', 'manual'];
 
 /** What `MUTE`/`UNMUTE` name: every track of a kind on that publisher connection, or one track id. */
 export type MuteTarget = Kind | string;
@@ -84,6 +92,10 @@ export const control = {
   mute: (target: MuteTarget, muted: boolean): string => `${muted ? 'MUTE' : 'UNMUTE'} ${target}`,
   /** server → subscriber */
   trackMuted: (pubFullId: string, id: string, muted: boolean): string => `${muted ? 'TRACK_MUTED' : 'TRACK_UNMUTED'} ${pubFullId} ${id}`,
+  subMode: (mode: SubscribeMode): string => `SUB_MODE ${mode}`,
+  /** `SUB alice+x1` (both kinds) or `SUB alice+x1 video`; `UNSUB` likewise */
+  sub: (pubFullId: string, kinds: readonly Kind[] = [], subscribe = true): string =>
+    `${subscribe ? 'SUB' : 'UNSUB'} ${pubFullId}${kinds.length === 0 || kinds.length === 2 ? '' : ` ${kinds[0]}`}`,
   ping: (): string => 'PING',
   stop: (): string => 'STOP',
   ok: (): string => 'OK',
@@ -147,6 +159,23 @@ export function parseClientMessage(msg: string | Uint8Array | ArrayBuffer): Pars
       if (payload !== 'audio' && payload !== 'video' && !isTrackId(payload))
         return { ok: false, error: `${word} needs audio, video or a track id (audio0, video1, …)` };
       return { ok: true, command: { cmd: word, target: payload } };
+    case 'SUB_MODE':
+      if (!(SUBSCRIBE_MODES as readonly string[]).includes(payload)) return { ok: false, error: 'SUB_MODE needs auto or manual' };
+      return { ok: true, command: { cmd: 'SUB_MODE', mode: payload as SubscribeMode } };
+    case 'SUB':
+    case 'UNSUB': {
+      const [pub, ...rest] = payload.split(' ');
+      if (!pub || rest.length > 2) return { ok: false, error: `${word} needs <publisher full id> [audio|video]…` };
+      const bad = checkName('full id', pub);
+      if (bad) return { ok: false, error: `${word}: ${bad}` };
+      const kinds: Kind[] = [];
+      for (const k of rest) {
+        if (k !== 'audio' && k !== 'video')
+          return { ok: false, error: `${word}: a kind is audio or video, not ${JSON.stringify(k.slice(0, 16))}` };
+        if (!kinds.includes(k)) kinds.push(k);
+      }
+      return { ok: true, command: { cmd: word, pub, kinds: kinds.length === 0 ? KINDS : kinds } };
+    }
     case 'VIDEO_QUALITY': {
       const [pub, quality, extra] = payload.split(' ');
       if (!pub || !quality || extra !== undefined) return { ok: false, error: 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>' };

@@ -111,6 +111,6 @@ describe('weever-load', () => {
     const bad = await fetch(`${server.privateUrl}/debug/traffic/a.b`);
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /room must not contain '\.'/);
-    assert.deepEqual(await (await fetch(`${server.privateUrl}/debug/traffic/nobody`)).json(), { publishers: {} });
+    assert.deepEqual(await (await fetch(`${server.privateUrl}/debug/traffic/nobody`)).json(), { publishers: {}, subscribers: {} });
   });
 });
