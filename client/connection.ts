@@ -306,6 +306,9 @@ export class Connection {
       case 'TRACK_UNMUTED':
         h.muted?.(m.pub, m.trackId, m.cmd === 'TRACK_MUTED');
         return;
+      case 'LAYERS':
+        await this.setActiveLayers(m.mask);
+        return;
       case 'ERROR': {
         const err = new WeeverError(0, m.reason, 'protocol');
         const waiter = this.answerWaiter;
@@ -317,6 +320,31 @@ export class Connection {
       default:
         return; // OK: nothing to do
     }
+  }
+
+  /** simulcast layers the server last asked for (`LAYERS`; bit 0 the smallest) */
+  layerMask = 0b111;
+
+  /**
+   * Dynacast (`LAYERS`): sends only the simulcast layers of `mask` (bit i = encoding i,
+   * smallest first, as the server numbers them); the encoder pauses the others until asked
+   * again. A publisher has one camera video sender.
+   */
+  private async setActiveLayers(mask: number): Promise<void> {
+    this.layerMask = mask;
+    const sender = this.pc.getSenders().find((x) => x.track?.kind === 'video');
+    if (!sender) return;
+    const params = sender.getParameters();
+    if (params.encodings.length < 2) return;
+    let changed = false;
+    params.encodings.forEach((e, i) => {
+      const active = (mask & (1 << i)) !== 0;
+      if (e.active !== active) {
+        e.active = active;
+        changed = true;
+      }
+    });
+    if (changed) await sender.setParameters(params);
   }
 
   /** Creates and applies our offer; a simulcast publisher's video goes in layers. */

@@ -197,6 +197,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private manual = false;
   /** subscribeTo's choices, by participant id: the kinds of its camera and screen */
   private readonly chosen = new Map<string, Set<Kind>>();
+  /** setVideoSize's sizes (device pixels), by `<kind> <participant id>` */
+  private readonly viewSizes = new Map<string, { width: number; height: number }>();
   /** setVideoQuality's caps, by publisher user id */
   private readonly qualities = new Map<string, VideoQuality>();
   private readonly links = new Map<LinkKind, Link>();
@@ -635,6 +637,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.remote.set(fullId, { info, joined: true, stream: r?.stream ?? null });
     const quality = info.kind === 'camera' ? this.qualities.get(info.id) : undefined;
     if (quality) conn.sendControl(control.videoQuality(fullId, quality));
+    const view = this.viewSizes.get(`${info.kind} ${info.id}`);
+    if (view) conn.sendControl(control.videoSize(fullId, view.width, view.height));
     const kinds = this.manual ? this.chosen.get(info.id) : undefined;
     if (kinds) conn.sendControl(control.sub(fullId, [...kinds]));
     this.emit('publisherJoined', info);
@@ -651,6 +655,64 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     if (quality === 'high') this.qualities.delete(id);
     else this.qualities.set(id, quality);
     for (const [fullId, r] of this.remote) if (r.info.id === id && r.info.kind === 'camera') this.sendQuality(fullId, quality);
+  }
+
+  /**
+   * Adaptive stream: participant `id`'s camera (or `'screen'`) is shown at `width`×`height`
+   * CSS pixels (0×0: not shown). The server sends the smallest simulcast layer at least
+   * that size in device pixels, and nothing of a simulcast video that is not shown. Kept
+   * across reconnects; `observeVideo` calls it for an element.
+   */
+  setVideoSize(id: string, width: number, height: number, kind: PublisherKind = 'camera'): void {
+    if (!(width >= 0 && height >= 0 && Number.isFinite(width) && Number.isFinite(height)))
+      throw new WeeverError(0, 'width and height are numbers ≥ 0', 'bad-request');
+    const dpr = globalThis.devicePixelRatio || 1;
+    const shown = width > 0 && height > 0;
+    const size = shown
+      ? { width: Math.min(16383, Math.max(1, Math.round(width * dpr))), height: Math.min(16383, Math.max(1, Math.round(height * dpr))) }
+      : { width: 0, height: 0 };
+    const key = `${kind} ${id}`;
+    const before = this.viewSizes.get(key);
+    if (before && before.width === size.width && before.height === size.height) return;
+    this.viewSizes.set(key, size);
+    const conn = this.links.get('subscriber')?.conn;
+    for (const [fullId, r] of this.remote)
+      if (r.joined && r.info.id === id && r.info.kind === kind) conn?.sendControl(control.videoSize(fullId, size.width, size.height));
+  }
+
+  /**
+   * Adaptive stream for a `<video>` element showing participant `id`'s camera (or screen):
+   * its size as laid out, and 0×0 while it is not in the viewport, not displayed, or the
+   * page is hidden, sent as it changes. Returns a function that stops observing.
+   */
+  observeVideo(el: HTMLElement, id: string, kind: PublisherKind = 'camera'): () => void {
+    let visible: boolean | undefined;
+    let width: number | undefined;
+    let height = 0;
+    const update = () => {
+      // both observers report at once when observing starts: nothing is sent before both did
+      if (visible === undefined || width === undefined) return;
+      const shown = visible && document.visibilityState === 'visible';
+      this.setVideoSize(id, shown ? width : 0, shown ? height : 0, kind);
+    };
+    const resize = new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1]!.contentRect;
+      width = r.width;
+      height = r.height;
+      update();
+    });
+    const seen = new IntersectionObserver((entries) => {
+      visible = entries[entries.length - 1]!.isIntersecting;
+      update();
+    });
+    resize.observe(el);
+    seen.observe(el);
+    document.addEventListener('visibilitychange', update);
+    return () => {
+      resize.disconnect();
+      seen.disconnect();
+      document.removeEventListener('visibilitychange', update);
+    };
   }
 
   private sendQuality(pubFullId: string, quality: VideoQuality): void {

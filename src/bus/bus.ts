@@ -49,6 +49,12 @@ export interface Bus {
   /** Kicks from any instance; asynchronous, as a remote one would arrive. */
   onKick(handler: (room: string, fullId: string) => void): Unsubscribe;
   requestKeyframe(trackSubject: string): void;
+  /**
+   * Dynacast: the highest simulcast layer of a track that subscribers on instance `from`
+   * want (−1: none), to the track's publisher instance (this one: in process).
+   */
+  publishLayerWants(trackSubject: string, from: string, max: number): void;
+  onLayerWants(trackSubject: string, handler: (from: string, max: number) => void): Unsubscribe;
   onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe;
   stats(): BusStats;
   /** null when usable, else why not (readiness) */

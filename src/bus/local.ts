@@ -122,6 +122,17 @@ export class LocalBus implements Bus {
     return addTo(this.keyframes, trackSubject, handler);
   }
 
+  private readonly wants = new Map<string, Set<(from: string, max: number) => void>>();
+
+  publishLayerWants(trackSubject: string, from: string, max: number): void {
+    const handlers = this.wants.get(trackSubject);
+    if (handlers) for (const h of [...handlers]) h(from, max);
+  }
+
+  onLayerWants(trackSubject: string, handler: (from: string, max: number) => void): Unsubscribe {
+    return addTo(this.wants, trackSubject, handler);
+  }
+
   stats(): BusStats {
     let trackSinks = 0;
     for (const ch of this.tracks.values()) trackSinks += ch.sinks.length;
@@ -143,6 +154,7 @@ export class LocalBus implements Bus {
     this.rooms.clear();
     this.data.clear();
     this.keyframes.clear();
+    this.wants.clear();
     this.kicks.clear();
   }
 }

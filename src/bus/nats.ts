@@ -20,6 +20,8 @@ import {
   encodeEnvelope,
   encodeRoomEvent,
   keyframeSubjectOf,
+  layerWantsSubjectOf,
+  parseLayerWants,
   parseRoomEvent,
   subjects,
 } from 'weever-protocol';
@@ -105,6 +107,7 @@ export class NatsBus implements Bus {
   private readonly tracks = new Map<string, TrackChannel>();
   private readonly rooms = new Map<string, { handlers: Set<(e: RoomEvent) => void>; sub: Subscription }>();
   private readonly keyframes = new Map<string, { handlers: Set<() => void>; sub: Subscription }>();
+  private readonly wants = new Map<string, { handlers: Set<(from: string, max: number) => void>; sub: Subscription }>();
   private readonly errorLog: NodeJS.Timeout;
   private logged: NatsCounters;
   private readonly log: Logger;
@@ -434,6 +437,49 @@ export class NatsBus implements Bus {
     };
   }
 
+  publishLayerWants(trackSubject: string, from: string, max: number): void {
+    const local = this.wants.get(trackSubject);
+    if (local) {
+      for (const h of [...local.handlers]) h(from, max);
+      return;
+    }
+    try {
+      this.nc.publish(layerWantsSubjectOf(trackSubject), `${from} ${max}`);
+    } catch {
+      this.counters.publishErrors++;
+    }
+  }
+
+  onLayerWants(trackSubject: string, handler: (from: string, max: number) => void): Unsubscribe {
+    let entry = this.wants.get(trackSubject);
+    if (!entry) {
+      const handlers = new Set<(from: string, max: number) => void>();
+      const sub = this.nc.subscribe(layerWantsSubjectOf(trackSubject), {
+        callback: (err, msg) => {
+          if (err) return;
+          const w = parseLayerWants(msg.string());
+          if (!w) return; // not ours, or malformed: nothing to do
+          for (const h of [...handlers]) {
+            try {
+              h(w.from, w.max);
+            } catch (e) {
+              this.onError(e);
+            }
+          }
+        },
+      });
+      entry = { handlers, sub };
+      this.wants.set(trackSubject, entry);
+    }
+    const e = entry;
+    e.handlers.add(handler);
+    return () => {
+      if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
+      e.sub.unsubscribe();
+      if (this.wants.get(trackSubject) === e) this.wants.delete(trackSubject);
+    };
+  }
+
   stats(): BusStats {
     let trackSinks = 0;
     let remoteTrackSubscriptions = 0;
@@ -466,6 +512,7 @@ export class NatsBus implements Bus {
     this.rooms.clear();
     this.data.clear();
     this.keyframes.clear();
+    this.wants.clear();
     try {
       await this.nc.drain();
     } catch {

@@ -187,7 +187,16 @@ export class ControlSubscriber extends Subscriber {
       if (!this.downlink.setQuality(command.pub, command.quality)) this.send(control.error('too many publishers capped'));
       else {
         this.scheduleDownlink(); // the new cap at the next PAD_MS tick
+        this.ctx.onLayerWantsChanged?.();
         this.log.debug({ pub: command.pub, quality: command.quality }, 'video quality set');
+      }
+      return;
+    }
+    if (command.cmd === 'VIDEO_SIZE') {
+      if (!this.downlink.setViewSize(command.pub, command.width, command.height)) this.send(control.error('too many video sizes set'));
+      else {
+        this.scheduleDownlink();
+        this.ctx.onLayerWantsChanged?.();
       }
       return;
     }

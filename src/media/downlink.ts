@@ -32,6 +32,26 @@ const MAX_CAPS = 256;
 /** Cameras are paused only when the estimate is below this share of their smallest layers (with audio). */
 const MIN_SHARE_BEFORE_PAUSE = 0.35;
 
+/**
+ * Adaptive stream: the spatial layer a video shown at `view` (device pixels) needs — the
+ * smallest whose key frames are at least that wide and that high. Undefined when no layer
+ * size is known or none is that large (then the size does not cap it).
+ */
+export function layerForView(sizes: readonly (readonly [number, number])[] | undefined, view: ViewSize): number | undefined {
+  if (!sizes) return undefined;
+  for (let i = 0; i < sizes.length; i++) {
+    const [w, h] = sizes[i]!;
+    if (w > 0 && h > 0 && w >= view.width && h >= view.height) return i;
+  }
+  return undefined;
+}
+
+/** How large a subscriber shows a video (`VIDEO_SIZE`); 0×0: not shown. */
+export interface ViewSize {
+  width: number;
+  height: number;
+}
+
 export class Downlink implements DownlinkListener {
   /**
    * Starts at 500 kbit/s: a camera's smallest layer plus audio fits with the allocator's
@@ -50,6 +70,10 @@ export class Downlink implements DownlinkListener {
   private lastAllocateAt = 0;
   /** the app's caps, by publisher full id (VIDEO_QUALITY) */
   private readonly caps = new Map<string, VideoQuality>();
+  /** the sizes the app shows videos at, by publisher full id (VIDEO_SIZE) */
+  private readonly views = new Map<string, ViewSize>();
+  /** a track's layer sizes as its publisher's key frames say (the room's latest track info) */
+  sizesOf: (pub: string, trackId: string) => readonly (readonly [number, number])[] | undefined = () => undefined;
   private lastPadAt = 0;
   /** the estimator's probe counters at the last tick (onProbe) */
   private seenProbes = 0;
@@ -90,6 +114,37 @@ export class Downlink implements DownlinkListener {
     else this.caps.set(pub, quality);
     this.lastAllocateAt = 0; // reallocate at the next tick
     return true;
+  }
+
+  /**
+   * Adaptive stream: publisher `pub`'s video is shown at `width`×`height` (0×0: hidden, so
+   * nothing of a simulcast camera is sent); false when too many are set already.
+   */
+  setViewSize(pub: string, width: number, height: number): boolean {
+    if (!this.views.has(pub) && this.views.size >= MAX_CAPS) return false;
+    this.views.set(pub, { width, height });
+    this.lastAllocateAt = 0;
+    return true;
+  }
+
+  /**
+   * Dynacast: the highest layer of `pub`'s `n`-layer track this subscriber would take on any
+   * path — its caps (VIDEO_QUALITY, VIDEO_SIZE), not the estimate; −1 when it is hidden.
+   */
+  wantedLayer(pub: string, trackId: string, n: number): number {
+    const view = this.views.get(pub);
+    if (view && view.width === 0) return -1;
+    const quality = this.caps.get(pub);
+    let max = quality === 'low' ? 0 : quality === 'medium' ? Math.max(0, n - 2) : n - 1;
+    const fit = view ? layerForView(this.sizesOf(pub, trackId), view) : undefined;
+    if (fit !== undefined) max = Math.min(max, fit);
+    return max;
+  }
+
+  /** The publisher left: its cap and size go too. */
+  forget(pub: string): void {
+    this.caps.delete(pub);
+    this.views.delete(pub);
   }
 
   /**
@@ -165,6 +220,8 @@ export class Downlink implements DownlinkListener {
     const tracks: AllocTrack[] = [];
     /** cameras whose every layer is silent, with the layer they keep */
     let kept: Map<string, Layer> | undefined;
+    /** simulcast videos the app does not show (VIDEO_SIZE 0x0) */
+    let hidden: DownTrack[] | undefined;
     const downs = this.downTracks();
     for (const d of downs) {
       const src = d.source;
@@ -182,6 +239,13 @@ export class Downlink implements DownlinkListener {
       }
       const n = d.layerCount;
       if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
+      // the app's caps: VIDEO_QUALITY and VIDEO_SIZE (−1: not shown, so nothing is sent; it
+      // resumes at a keyframe when shown again)
+      const maxSpatial = this.wantedLayer(src.pub, src.info.trackId, n);
+      if (maxSpatial < 0) {
+        (hidden ??= []).push(d);
+        continue;
+      }
       const layers: { spatial: number; temporal: number; bps: number }[] = [];
       for (let i = 0; i < n; i++) {
         // Published here: its rate as measured; 0 when the encoder does not send it (a small
@@ -212,8 +276,7 @@ export class Downlink implements DownlinkListener {
       // for key every layer, and the smallest can then measure dearer than the next.
       for (let k = 1; k < layers.length; k++)
         if (layers[k]!.bps < layers[k - 1]!.bps) layers[k] = { ...layers[k]!, bps: layers[k - 1]!.bps };
-      const quality = this.caps.get(src.pub);
-      const cap = quality === 'low' ? { maxSpatial: 0 } : quality === 'medium' ? { maxSpatial: Math.max(0, n - 2) } : undefined;
+      const cap = maxSpatial < n - 1 ? { maxSpatial } : undefined;
       tracks.push({ id: d.mid, kind: 'video', source: publisherInfo(src.pub).kind, layers, ...(cap ? { cap } : {}) });
     }
     const a = allocate(this.budget(tracks), tracks, this.previous);
@@ -228,6 +291,11 @@ export class Downlink implements DownlinkListener {
     }
     const chosen = new Map(a.layers);
     if (kept) for (const [mid, l] of kept) chosen.set(mid, l);
+    if (hidden)
+      for (const d of hidden) {
+        d.setLayer(-1, MAX_TEMPORAL);
+        chosen.set(d.mid, null);
+      }
     if (this.onChange && changedTracks(this.previous, chosen).length > 0) this.onChange(this.estimator.estimateBps, chosen);
     this.previous = chosen;
   }

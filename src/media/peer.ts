@@ -51,6 +51,8 @@ export interface PeerContext {
   onRenegotiated(seconds: number): void;
   /** a subscriber's simulcast layer switch waited `seconds` for the new layer's keyframe */
   onLayerSwitch(seconds: number): void;
+  /** a subscriber's caps changed: the dynacast reports should go out soon */
+  onLayerWantsChanged?(): void;
 }
 
 export type CloseReason =

@@ -7,12 +7,15 @@ import { type ClientCommand, control, type Kind, subjects, type TrackInfo, track
 import { isRtcp, randomSsrc } from 'weever-rtp';
 import { announcePublicIp, type Track } from './engine.js';
 import { oneLine } from './errors.js';
+import { LayerWants } from './layer-wants.js';
 import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
 import { forwardedExtensions, type OfferedMedia, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 import { UpTrack } from './up-track.js';
 
 /** Announce with the tracks that flow when the others stay silent this long. */
 const ANNOUNCE_GRACE_MS = 3000;
+/** Layer size changes are announced together, at most this often. */
+const SIZES_ANNOUNCE_MS = 500;
 /** A track without packets this long is ended (docs/protocol.md, "Media"). */
 const TRACK_SILENCE_MS = 10_000;
 /** the publisher counts as wholly silent (an outage, not one track ending) after this long */
@@ -32,6 +35,7 @@ export class Publisher extends Peer {
   private negotiated = new Map<string, OfferedMedia>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
+  private sizesTimer: NodeJS.Timeout | undefined;
   /** engine handles of the received m-lines, closed with the peer */
   private readonly handles: Track[] = [];
   /** sender SSRC of our RTCP to this publisher */
@@ -140,8 +144,10 @@ export class Publisher extends Peer {
       onFlowing: (t) => this.onTrackFlowing(t),
       onKeyframeRequest: (s, h) => this.ctx.bus.onKeyframeRequest(s, h),
       onMissing: () => this.nacksDue(),
+      onSizes: () => this.sizesChanged(),
     });
     if (this.mutedKinds.has(kind)) up.setMuted(true);
+    if (up.layers.length > 1) this.startDynacast(up);
     this.tracks.push(up);
     this.log.debug({ mid, track: info.trackId, layers: info.layers }, 'track received');
     return up;
@@ -164,6 +170,48 @@ export class Publisher extends Peer {
     } else if (!this.announceTimer) {
       this.announceTimer = this.setTimer(ANNOUNCE_GRACE_MS, () => this.announce());
     }
+  }
+
+  /**
+   * Dynacast for a simulcast track: the layers subscribers want (reports of every instance
+   * on `lw.…`, keyframe requests) decide which the publisher sends; a change goes to it as
+   * `LAYERS <trackId> <mask>` (the SDK sets those encodings active). A publisher without a
+   * control channel (WHIP) is told nothing and sends what it sends.
+   */
+  private startDynacast(up: UpTrack): void {
+    const wants = new LayerWants(up.layers.length);
+    let timer: NodeJS.Timeout | undefined;
+    const apply = (mask: number | undefined) => {
+      if (up.ended || this.closed) return;
+      if (mask !== undefined) {
+        this.send(control.layers(up.info.trackId, mask));
+        this.log.debug({ track: up.info.trackId, mask }, 'dynacast layers');
+      }
+      const next = wants.nextCheck();
+      this.clearTimer(timer);
+      timer =
+        next === undefined ? undefined : this.setTimer(Math.max(0, next - performance.now()), () => apply(wants.update(performance.now())));
+    };
+    const stop = this.ctx.bus.onLayerWants(up.subject, (from, max) => apply(wants.onReport(from, max, performance.now())));
+    up.onLayerKeyframeRequest = (layer) => apply(wants.onKeyframeRequest(layer, performance.now()));
+    up.onEnd = () => {
+      stop();
+      this.clearTimer(timer);
+    };
+  }
+
+  /**
+   * A video layer's picture size changed (its first key frame, or the encoder scaled it):
+   * the room is told with the tracks, at most once per SIZES_ANNOUNCE_MS — the sizes of a
+   * track's layers arrive within a moment of each other, and an encoder adapting to its CPU
+   * may rescale often. Before the first announcement they simply go with it.
+   */
+  private sizesChanged(): void {
+    if (!this.announced || this.sizesTimer) return;
+    this.sizesTimer = this.setTimer(SIZES_ANNOUNCE_MS, () => {
+      this.sizesTimer = undefined;
+      if (this.announced) this.announce();
+    });
   }
 
   /** Writes the flowing tracks to the store and tells the room (PUB_JOIN happens on the subscriber side). */

@@ -2,6 +2,7 @@
  * The SFU of one instance: creates publishers and subscribers, knows them by session
  * and by (role, room, full id), and runs the one sweep timer that watches them all.
  */
+import { randomBytes } from 'node:crypto';
 import type { InfoUpdate, Role, SubscribeMode, TrackInfo } from 'weever-protocol';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
@@ -18,6 +19,7 @@ import { addTraffic, type CloseReason, emptyTraffic, type Peer, type PeerContext
 import { Publisher } from './publisher.js';
 import type { RoomHappening } from './room-happening.js';
 import { prepareOffer } from './sdp.js';
+import { Subscriber } from './subscriber.js';
 import { WhepSubscriber } from './whep-subscriber.js';
 
 /** An instance with no peer this long lets its engine sleep (issue 22: idle CPU). */
@@ -96,6 +98,13 @@ export class Sfu {
       },
       onRenegotiated,
       onLayerSwitch,
+      onLayerWantsChanged: () => {
+        if (this.wantsDue) return;
+        this.wantsDue = true;
+        setImmediate(() => {
+          if (this.wantsDue) this.reportLayerWants();
+        });
+      },
     };
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
@@ -358,7 +367,22 @@ export class Sfu {
         peer.log.error({ err }, 'sweep failed');
       }
     }
+    this.reportLayerWants();
   }
+
+  /**
+   * Dynacast: to each simulcast track's publisher instance, the highest layer subscribers
+   * here want of it (every second, and soon after a subscriber's caps changed).
+   */
+  private reportLayerWants(): void {
+    this.wantsDue = false;
+    const wants = new Map<string, number>();
+    for (const peer of this.sessions.values()) if (peer instanceof Subscriber) peer.layerWants(wants);
+    for (const [subject, max] of wants) this.bus.publishLayerWants(subject, this.instanceId, max);
+  }
+  private wantsDue = false;
+  /** names this instance in its dynacast reports */
+  private readonly instanceId = randomBytes(6).toString('hex');
 
   /** After the state store came back: tells the rooms again about our publishers (idempotent for subscribers). */
   reannounce(): void {

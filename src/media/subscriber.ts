@@ -72,6 +72,7 @@ export abstract class Subscriber extends Peer {
 
   constructor(ctx: PeerContext, room: string, fullId: string) {
     super(ctx, room, fullId, 'sub');
+    this.downlink.sizesOf = (pub, trackId) => this.desired.get(pub)?.find((t) => t.trackId === trackId)?.sizes;
     this.scheduleDownlink();
   }
 
@@ -130,7 +131,10 @@ export abstract class Subscriber extends Peer {
     if (event.type === 'pub-join') {
       this.setDesired(event.pub, event.tracks);
       this.markMuted();
-    } else if (event.type === 'pub-left') this.desired.delete(event.pub);
+    } else if (event.type === 'pub-left') {
+      this.desired.delete(event.pub);
+      this.downlink.forget(event.pub);
+    }
   }
 
   /** Whether the room has the track muted (its publisher's last pub-join). */
@@ -297,6 +301,17 @@ export abstract class Subscriber extends Peer {
       out[key] = (out[key] ?? 0) + d.packets - (this.boundAt.get(d) ?? 0);
     }
     return out;
+  }
+
+  /** Dynacast: raises `out[track subject]` to the highest layer this subscriber would take of each simulcast track it has. */
+  layerWants(out: Map<string, number>): void {
+    for (const d of this.downTracks) {
+      const src = d.source;
+      if (!src || d.layerCount < 2) continue;
+      const w = this.downlink.wantedLayer(src.pub, src.info.trackId, d.layerCount);
+      const before = out.get(src.subject);
+      if (before === undefined || w > before) out.set(src.subject, w);
+    }
   }
 
   override countTracks(tally: TrackTally): void {

@@ -26,6 +26,7 @@ import { RtpChain, type RtpStage } from './chain.js';
 import type { Track } from './engine.js';
 import { KeyframeThrottle } from './keyframes.js';
 import type { LayerRates } from './layer-rates.js';
+import { FrameSize } from './stages/frame-size.js';
 import { MuteGate } from './stages/mute-gate.js';
 import { NackGenerator } from './stages/nack-generator.js';
 import { ReceiveStats } from './stages/receive-stats.js';
@@ -66,6 +67,8 @@ export interface UpTrackOptions {
   onKeyframeRequest: (subject: string, handler: () => void) => Unsubscribe;
   /** a layer has packets missing: `tick` must run (every NACK_TICK_MS) until `missing` is 0 */
   onMissing?: () => void;
+  /** video: a layer's picture size changed (`info.sizes` has it): rare, from its key frames */
+  onSizes?: (t: UpTrack) => void;
 }
 
 /**
@@ -128,6 +131,7 @@ export class UpLayer {
       // Not while muted: the keyframe would be dropped, and the unmute's own request must not
       // wait behind it (the throttle).
       this.unsubscribeKeyframes = onKeyframeRequest(subject, () => {
+        owner.onLayerKeyframeRequest?.(index);
         if (!this.gate.muted) keyframes.request();
       });
       // Loss is repaired by NACK first; a keyframe only when that failed.
@@ -137,6 +141,10 @@ export class UpLayer {
         onMissing: () => owner.onMissing?.(),
       });
       stages.push(this.nack);
+    }
+    if (kind === 'video') {
+      const size = new FrameSize(owner.info.codec === 'H264' ? 'h264' : 'vp8', () => owner.onLayerSize(index, size.width, size.height));
+      stages.push(size);
     }
     this.gate = new MuteGate(kind === 'audio' ? 'audio' : owner.info.codec === 'H264' ? 'h264' : 'vp8', () => this.keyframes?.request());
     stages.push(this.gate);
@@ -239,8 +247,13 @@ export class UpTrack {
   private readonly rtxSsrcs: Uint32Array;
   readonly onMissing: (() => void) | undefined;
 
+  private readonly onSizes: ((t: UpTrack) => void) | undefined;
+  /** simulcast: a subscriber asked for a keyframe of this layer (dynacast switches it on) */
+  onLayerKeyframeRequest: ((layer: number) => void) | undefined;
+
   constructor(o: UpTrackOptions) {
     this.onMissing = o.onMissing;
+    this.onSizes = o.onSizes;
     this.info = o.info;
     this.mid = o.mid;
     this.subject = o.subject;
@@ -321,6 +334,13 @@ export class UpTrack {
       this.unmutedAt = Date.now();
     }
     for (const l of this.layers) l.gate.setMuted(muted);
+  }
+
+  /** A layer's key frames are `width`×`height` now: recorded in the track info for subscribers. */
+  onLayerSize(layer: number, width: number, height: number): void {
+    const sizes = (this.info.sizes ??= this.layers.map(() => [0, 0] as [number, number]));
+    sizes[layer] = [width, height];
+    this.onSizes?.(this);
   }
 
   /** Asks every layer for a keyframe (throttled per layer). */
@@ -407,9 +427,13 @@ export class UpTrack {
     this.sendReport();
   }
 
+  /** told once when the track ends */
+  onEnd: (() => void) | undefined;
+
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.onEnd?.();
     for (const l of this.layers) {
       l.end();
       this.rates?.delete(l.subject);

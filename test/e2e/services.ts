@@ -11,8 +11,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ServerProcess, startServer, waitFor } from './harness.js';
 
-/** A port that was free a moment ago: TCP on 127.0.0.1, or UDP on every interface (as the server's --rtc-udp-port binds). */
+/** Ports handed out by this process: never handed out twice (the OS may give a closed port again at once). */
+const handedOut = new Set<number>();
+
+/**
+ * A port that was free a moment ago: TCP on 127.0.0.1, or UDP on every interface (as the
+ * server's --rtc-udp-port binds), and not one this process handed out before.
+ */
 export async function freePort(protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort(protocol);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+async function anyFreePort(protocol: 'tcp' | 'udp'): Promise<number> {
   if (protocol === 'udp') {
     const sock = createSocket('udp4');
     sock.bind(0);
@@ -97,8 +112,23 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
-/** `n` nats-server processes forming one cluster; resolves when every route is up. */
+/**
+ * `n` nats-server processes forming one cluster; resolves when every route is up. A node
+ * that cannot start (a port taken between our check and its bind) fails the attempt: its
+ * nodes are killed and the cluster is started again on other ports, up to 3 times.
+ */
 export async function startNatsCluster(n = 3): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(n);
+    } catch (err) {
+      if (attempt === 3) throw err;
+      console.error(`NATS cluster attempt ${attempt} failed (${(err as Error).message}); trying other ports`);
+    }
+  }
+}
+
+async function startNatsClusterOnce(n: number): Promise<NatsCluster> {
   const ports = await Promise.all(
     Array.from({ length: n }, async () => ({ client: await freePort(), route: await freePort(), http: await freePort() })),
   );
@@ -126,9 +156,13 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       { stdio: 'ignore' },
     ),
   }));
+  let exited = '';
+  for (const [i, x] of nodes.entries()) x.proc.once('exit', (code, signal) => (exited ||= `node ${i} exited (${code ?? signal})`));
+  const stop = () => Promise.all(nodes.map((x) => endProcess(x.proc, 'SIGKILL')));
   await waitFor(
     'a fully routed NATS cluster',
     async () => {
+      if (exited) return true; // fails below, without waiting for the timeout
       for (const p of ports) {
         const r = await fetch(`http://127.0.0.1:${p.http}/routez`);
         const j = (await r.json()) as { num_routes: number };
@@ -138,12 +172,19 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
     },
     15_000,
     100,
-  );
+  ).catch(async (err) => {
+    await stop();
+    throw err;
+  });
+  if (exited) {
+    await stop();
+    throw new Error(exited);
+  }
   return {
     nodes,
     kill: (i) => endProcess(nodes[i]!.proc, 'SIGKILL'),
     async stop() {
-      await Promise.all(nodes.map((x) => endProcess(x.proc, 'SIGKILL')));
+      await stop();
     },
   };
 }
@@ -158,15 +199,28 @@ export interface Cluster {
 /** The reference topology: 1 Redis, a 3-node NATS cluster, `n` instances, instance i on NATS node i. */
 export async function startCluster(n = 3, extraArgs: string[] = []): Promise<Cluster> {
   const redis = await startRedis();
-  const nats = await startNatsCluster(3);
+  let nats: NatsCluster;
+  try {
+    nats = await startNatsCluster(3);
+  } catch (err) {
+    await redis.stop(); // nothing left behind to keep the test process alive
+    throw err;
+  }
   const urls = nats.nodes.map((x) => x.url);
-  const servers = await Promise.all(
+  const started = await Promise.allSettled(
     Array.from({ length: n }, (_, i) => {
       const own = i % urls.length;
       const ordered = [urls[own]!, ...urls.filter((_, j) => j !== own)];
       return startServer(['--redis', redis.url, '--nats', ordered.join(','), ...extraArgs]);
     }),
   );
+  const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    await Promise.allSettled([nats.stop(), redis.stop()]);
+    throw failed.reason;
+  }
   return {
     redis,
     nats,

@@ -113,6 +113,45 @@ describe('VIDEO_QUALITY', () => {
   });
 });
 
+describe('VIDEO_SIZE', () => {
+  it('round-trips; 0x0 is hidden', () => {
+    assert.equal(control.videoSize('alice+x1', 320, 180), 'VIDEO_SIZE alice+x1 320x180');
+    assert.deepEqual(parseClientMessage('VIDEO_SIZE alice+x1 320x180'), {
+      ok: true,
+      command: { cmd: 'VIDEO_SIZE', pub: 'alice+x1', width: 320, height: 180 },
+    });
+    assert.deepEqual(parseClientMessage(control.videoSize('alice+x1', 0, 0)), {
+      ok: true,
+      command: { cmd: 'VIDEO_SIZE', pub: 'alice+x1', width: 0, height: 0 },
+    });
+  });
+
+  it('refuses a missing or malformed size, one zero side, a side over 16383 and a bad full id', () => {
+    const usage = 'VIDEO_SIZE needs <publisher full id> <width>x<height>';
+    const range = 'VIDEO_SIZE: width and height are 1–16383, or both 0 (hidden)';
+    for (const [msg, error] of [
+      ['VIDEO_SIZE alice+x1', usage],
+      ['VIDEO_SIZE alice+x1 320', usage],
+      ['VIDEO_SIZE alice+x1 -1x180', usage],
+      ['VIDEO_SIZE alice+x1 320x180 now', usage],
+      ['VIDEO_SIZE alice+x1 0x180', range],
+      ['VIDEO_SIZE alice+x1 16384x9', range],
+    ] as const) {
+      assert.deepEqual(parseClientMessage(msg), { ok: false, error });
+    }
+    assert.match((parseClientMessage('VIDEO_SIZE a.b 1x1') as { error: string }).error, /^VIDEO_SIZE: /);
+  });
+});
+
+describe('LAYERS (dynacast)', () => {
+  it('round-trips a video track id and a mask of 1-7; refuses anything else', () => {
+    assert.equal(control.layers('video0', 1), 'LAYERS video0 1');
+    assert.deepEqual(parseServerMessage('LAYERS video1 3'), { ok: true, command: { cmd: 'LAYERS', trackId: 'video1', mask: 3 } });
+    for (const bad of ['LAYERS', 'LAYERS video0', 'LAYERS audio0 1', 'LAYERS video0 0', 'LAYERS video0 8', 'LAYERS video0 1 2'])
+      assert.deepEqual(parseServerMessage(bad), { ok: false, error: 'LAYERS needs <video track id> <mask 1-7>' }, bad);
+  });
+});
+
 describe('SUB_MODE, SUB and UNSUB', () => {
   it('parse and round-trip through the encoders; no kind is both kinds', () => {
     assert.deepEqual(parseClientMessage(control.subMode('manual')), { ok: true, command: { cmd: 'SUB_MODE', mode: 'manual' } });

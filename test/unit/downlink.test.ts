@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DownTrack } from '../../src/media/down-track.js';
 import { DownTrackState } from '../../src/media/down-track.js';
-import { Downlink } from '../../src/media/downlink.js';
+import { Downlink, layerForView } from '../../src/media/downlink.js';
 
 interface Fake {
   mid: string;
   kind: 'audio' | 'video';
   state: DownTrackState;
-  source: { pub: string; subject: string };
+  source: { pub: string; subject: string; info: { trackId: string } };
   layerCount: number;
   layerBps: Float64Array;
   chosen: [number, number][];
@@ -28,7 +28,7 @@ function track(mid: string, kind: 'audio' | 'video', pub: string, layers = 0): F
     mid,
     kind,
     state: DownTrackState.Forwarding,
-    source: { pub, subject: `rtc.r.${pub}.${kind}.${kind}0` },
+    source: { pub, subject: `rtc.r.${pub}.${kind}.${kind}0`, info: { trackId: `${kind}0` } },
     layerCount: layers,
     layerBps: new Float64Array(4),
     chosen: [],
@@ -166,5 +166,62 @@ describe('Downlink', () => {
     assert.equal(d.setQuality('one-more+x', 'low'), false);
     assert.equal(d.setQuality('p0+x', 'medium'), true, 'changing an existing cap is fine');
     assert.equal(d.setQuality('one-more+x', 'high'), true, 'lifting is always fine');
+  });
+
+  it('adaptive stream: the smallest layer at least the size shown (with VIDEO_QUALITY a further cap); hidden: paused', () => {
+    const cam = track('1', 'video', 'alice+1', 3);
+    const d = downlink([cam], RATES, 5_000_000);
+    const sizes: [number, number][] = [
+      [320, 180],
+      [640, 360],
+      [1280, 720],
+    ];
+    d.sizesOf = (pub, trackId) => (pub === 'alice+1' && trackId === 'video0' ? sizes : undefined);
+    d.tick(1000);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3]);
+    assert.equal(d.setViewSize('alice+1', 320, 180), true);
+    d.tick(1050);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3], '320×180: the ¼ layer');
+    d.setViewSize('alice+1', 400, 200);
+    d.tick(1100);
+    assert.deepEqual(cam.chosen.at(-1), [1, 3], 'wider than ¼: the ½ layer');
+    d.setQuality('alice+1', 'low');
+    d.tick(1150);
+    assert.deepEqual(cam.chosen.at(-1), [0, 3], 'the quality cap still holds');
+    d.setQuality('alice+1', 'high');
+    d.setViewSize('alice+1', 0, 0);
+    d.tick(1200);
+    assert.deepEqual(cam.chosen.at(-1), [-1, 3], 'not shown: paused');
+    assert.equal(d.layers.get('1'), null);
+    d.setViewSize('alice+1', 2560, 1440);
+    d.tick(1250);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3], 'larger than every layer: what the path carries');
+    d.forget('alice+1');
+    d.sizesOf = () => undefined;
+    d.setViewSize('alice+1', 320, 180);
+    d.tick(1300);
+    assert.deepEqual(cam.chosen.at(-1), [2, 3], 'no layer size known: the size caps nothing');
+  });
+
+  it('layerForView: the smallest known layer at least as wide and as high', () => {
+    const sizes: [number, number][] = [
+      [0, 0],
+      [640, 480],
+      [1280, 960],
+    ];
+    assert.equal(layerForView(sizes, { width: 100, height: 100 }), 1, 'an unknown layer is skipped');
+    assert.equal(layerForView(sizes, { width: 640, height: 360 }), 1);
+    assert.equal(layerForView(sizes, { width: 641, height: 360 }), 2);
+    assert.equal(layerForView(sizes, { width: 320, height: 500 }), 2, 'height counts too');
+    assert.equal(layerForView(sizes, { width: 1920, height: 1080 }), undefined);
+    assert.equal(layerForView(undefined, { width: 1, height: 1 }), undefined);
+  });
+
+  it('bounds the video sizes one subscriber keeps', () => {
+    const d = downlink([], {}, 1_000_000);
+    for (let i = 0; i < 256; i++) assert.equal(d.setViewSize(`p${i}+x`, 320, 180), true);
+    assert.equal(d.setViewSize('one-more+x', 320, 180), false);
+    d.forget('p0+x');
+    assert.equal(d.setViewSize('one-more+x', 320, 180), true, 'a departed publisher frees its place');
   });
 });

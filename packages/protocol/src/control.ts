@@ -6,7 +6,7 @@
 import { type DataDelivery, type DataPayload, type DataRequest, encodeDataDelivery, parseDataDelivery, parseDataRequest } from './data.js';
 import { checkName } from './ids.js';
 import { checkInfoUpdate, checkParticipant, encodeParticipant, type InfoUpdate, type Participant } from './participants.js';
-import { isTrackId, KINDS, type Kind } from './tracks.js';
+import { isTrackId, KINDS, type Kind, MAX_PICTURE_SIDE } from './tracks.js';
 
 export const MAX_CONTROL_MESSAGE = 64 * 1024;
 
@@ -15,6 +15,8 @@ export type ClientCommand =
   | { cmd: 'SDP_OFFER'; sdp: string }
   | { cmd: 'SDP_ANSWER'; sdp: string }
   | { cmd: 'VIDEO_QUALITY'; pub: string; quality: VideoQuality }
+  /** adaptive stream: the size a subscriber shows a publisher's video at, 0×0 when hidden */
+  | { cmd: 'VIDEO_SIZE'; pub: string; width: number; height: number }
   /** a participant sets its name or attributes (docs/protocol.md, "Participants") */
   | { cmd: 'SET_INFO'; update: InfoUpdate }
   /** a data message to the room or to named participants ("Data messages") */
@@ -62,6 +64,8 @@ export type ServerMessage =
   | { cmd: 'PARTICIPANT_LEFT'; id: string }
   | { cmd: 'DATA'; data: DataDelivery }
   | { cmd: 'TRACK_MUTED' | 'TRACK_UNMUTED'; pub: string; trackId: string }
+  /** dynacast, to a publisher: send the simulcast layers of `mask` (bit 0 the smallest) of that track, pause the others */
+  | { cmd: 'LAYERS'; trackId: string; mask: number }
   | { cmd: 'OK' }
   | { cmd: 'ERROR'; reason: string };
 
@@ -81,6 +85,8 @@ export const control = {
   },
   /** `VIDEO_QUALITY <pubFullId> <low|medium|high>`: a subscriber caps one publisher's video */
   videoQuality: (pubFullId: string, quality: VideoQuality): string => `VIDEO_QUALITY ${pubFullId} ${quality}`,
+  /** `VIDEO_SIZE <pubFullId> <width>x<height>` (device pixels); `0x0`: not shown */
+  videoSize: (pubFullId: string, width: number, height: number): string => `VIDEO_SIZE ${pubFullId} ${width}x${height}`,
   setInfo: (update: InfoUpdate): string => `SET_INFO ${JSON.stringify(update)}`,
   participants: (list: readonly Participant[]): string => `PARTICIPANTS [${list.map(encodeParticipant).join(',')}]`,
   participantJoined: (p: Participant): string => `PARTICIPANT_JOINED ${encodeParticipant(p)}`,
@@ -96,6 +102,8 @@ export const control = {
   /** `SUB alice+x1` (both kinds) or `SUB alice+x1 video`; `UNSUB` likewise */
   sub: (pubFullId: string, kinds: readonly Kind[] = [], subscribe = true): string =>
     `${subscribe ? 'SUB' : 'UNSUB'} ${pubFullId}${kinds.length === 0 || kinds.length === 2 ? '' : ` ${kinds[0]}`}`,
+  /** server → publisher: `LAYERS video0 1` (only the smallest layer), `LAYERS video0 7` (three) */
+  layers: (trackId: string, mask: number): string => `LAYERS ${trackId} ${mask}`,
   ping: (): string => 'PING',
   stop: (): string => 'STOP',
   ok: (): string => 'OK',
@@ -176,6 +184,18 @@ export function parseClientMessage(msg: string | Uint8Array | ArrayBuffer): Pars
       }
       return { ok: true, command: { cmd: word, pub, kinds: kinds.length === 0 ? KINDS : kinds } };
     }
+    case 'VIDEO_SIZE': {
+      const [pub, size, extra] = payload.split(' ');
+      const m = size ? /^(\d{1,5})x(\d{1,5})$/.exec(size) : null;
+      if (!pub || !m || extra !== undefined) return { ok: false, error: 'VIDEO_SIZE needs <publisher full id> <width>x<height>' };
+      const bad = checkName('full id', pub);
+      if (bad) return { ok: false, error: `VIDEO_SIZE: ${bad}` };
+      const width = Number(m[1]);
+      const height = Number(m[2]);
+      if (width > MAX_PICTURE_SIDE || height > MAX_PICTURE_SIDE || (width === 0) !== (height === 0))
+        return { ok: false, error: `VIDEO_SIZE: width and height are 1–${MAX_PICTURE_SIDE}, or both 0 (hidden)` };
+      return { ok: true, command: { cmd: 'VIDEO_SIZE', pub, width, height } };
+    }
     case 'VIDEO_QUALITY': {
       const [pub, quality, extra] = payload.split(' ');
       if (!pub || !quality || extra !== undefined) return { ok: false, error: 'VIDEO_QUALITY needs <publisher full id> <low|medium|high>' };
@@ -250,6 +270,12 @@ export function parseServerMessage(text: string | Uint8Array): Parsed<ServerMess
       const [pub, id, extra] = payload.split(' ');
       if (!pub || !id || extra !== undefined || !isTrackId(id)) return { ok: false, error: `${word} needs <publisher full id> <track id>` };
       return { ok: true, command: { cmd: word, pub, trackId: id } };
+    }
+    case 'LAYERS': {
+      const [id, mask, extra] = payload.split(' ');
+      if (!id || !isTrackId(id, 'video') || !mask || !/^[1-7]$/.test(mask) || extra !== undefined)
+        return { ok: false, error: 'LAYERS needs <video track id> <mask 1-7>' };
+      return { ok: true, command: { cmd: 'LAYERS', trackId: id, mask: Number(mask) } };
     }
     case 'PUB_JOIN':
     case 'PUB_LEFT':

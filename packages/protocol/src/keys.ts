@@ -62,7 +62,8 @@ export function parseOwnedEntry(entry: string): { role: Role; room: string; full
  * the track has header extensions, a third part `<id>=<uri>+…` with each URI
  * percent-encoded: `1;video0//13=urn%3A3gpp%3Avideo-orientation+2=http%3A%2F%2F…`
  * (readers that split on `/` and take two parts still read id and codec); a fourth, the
- * simulcast layer count; a fifth, `m` while the track is muted: `audio0////m`.
+ * simulcast layer count; a fifth, `m` while the track is muted: `audio0////m`; a sixth, the
+ * layers' picture sizes, when known: `video0///3//320x180+640x360+1280x720`.
  */
 export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
   const own = tracks.filter((t) => t.kind === kind);
@@ -72,6 +73,8 @@ export function mediaValue(tracks: readonly TrackInfo[], kind: Kind): string {
 function trackValue(t: TrackInfo): string {
   const ext = t.ext ? Object.entries(t.ext) : [];
   const extPart = ext.map(([uri, id]) => `${id}=${encodeURIComponent(uri)}`).join('+');
+  if (t.sizes)
+    return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers ?? ''}/${t.muted ? 'm' : ''}/${t.sizes.map(([w, h]) => `${w}x${h}`).join('+')}`;
   if (t.muted) return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers ?? ''}/m`;
   if (t.layers) return `${t.trackId}/${t.codec ?? ''}/${extPart}/${t.layers}`;
   if (ext.length === 0) return t.codec ? `${t.trackId}/${t.codec}` : t.trackId;
@@ -118,8 +121,8 @@ export function parseMediaHash(hash: Record<string, string>): Map<string, TrackI
     const tracks: TrackInfo[] = [];
     for (let i = 0; i < count; i++) {
       if (withIds) {
-        const [id, codec, ext, layers, flags] = items[i]!.split('/');
-        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext), layers, flags === 'm'));
+        const [id, codec, ext, layers, flags, sizes] = items[i]!.split('/');
+        tracks.push(trackInfo(kind, id!, codec, parseExtPart(ext), layers, flags === 'm', sizes));
       } else tracks.push(trackInfo(kind, trackId(kind, i), items[i]));
     }
     const list = out.get(pub) ?? [];

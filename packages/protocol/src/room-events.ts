@@ -37,11 +37,19 @@ export function parseRoomEvent(text: string): RoomEvent | null {
   if (e.type !== 'pub-join' || !Array.isArray(e.tracks)) return null;
   const tracks: TrackInfo[] = [];
   for (const t of e.tracks as unknown[]) {
-    const tt = (t ?? {}) as { kind?: unknown; trackId?: unknown; codec?: unknown; ext?: unknown; layers?: unknown; muted?: unknown };
+    const tt = (t ?? {}) as {
+      kind?: unknown;
+      trackId?: unknown;
+      codec?: unknown;
+      ext?: unknown;
+      layers?: unknown;
+      muted?: unknown;
+      sizes?: unknown;
+    };
     if ((tt.kind !== 'audio' && tt.kind !== 'video') || typeof tt.trackId !== 'string' || !isTrackId(tt.trackId, tt.kind)) return null;
     // An unknown codec is left out: the track is then taken as the kind's default codec.
     // A malformed `ext` is left out too: the track's header extensions are then not forwarded.
-    tracks.push(trackInfo(tt.kind, tt.trackId, tt.codec, tt.ext, tt.layers, tt.muted));
+    tracks.push(trackInfo(tt.kind, tt.trackId, tt.codec, tt.ext, tt.layers, tt.muted, tt.sizes));
   }
   return { type: 'pub-join', pub: e.pub, tracks };
 }

@@ -23,6 +23,20 @@ export function layerSubject(trackSubject: string, n: number): string {
   return n === 0 ? trackSubject : `${trackSubject}.l${n}`;
 }
 
+/** `rtc.<room>.<pub>.<kind>.<trackId>` → `lw.<room>.<pub>.<kind>.<trackId>`: dynacast reports to the publisher's instance */
+export function layerWantsSubjectOf(trackSubject: string): string {
+  return `lw.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;
+}
+
+/**
+ * A dynacast report on `lw.…`: `<instance> <max layer>`, the highest layer that instance's
+ * subscribers want (−1: none). Undefined when malformed.
+ */
+export function parseLayerWants(text: string): { from: string; max: number } | undefined {
+  const m = /^([A-Za-z0-9_-]{1,64}) (-1|[0-9])$/.exec(text);
+  return m ? { from: m[1]!, max: Number(m[2]) } : undefined;
+}
+
 /** `rtc.<room>.<pub>.<kind>.<trackId>` → `kf.<room>.<pub>.<kind>.<trackId>` */
 export function keyframeSubjectOf(trackSubject: string): string {
   return `kf.${trackSubject.slice(trackSubject.indexOf('.') + 1)}`;

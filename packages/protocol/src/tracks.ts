@@ -29,6 +29,35 @@ export interface TrackInfo {
   layers?: number;
   /** the publisher muted it (`MUTE`): nothing of it is forwarded until it unmutes */
   muted?: boolean;
+  /**
+   * Video: each layer's picture size as its key frames say (`[width, height]`, layer 0
+   * first; `[0, 0]` not seen yet), for adaptive stream. Absent: not known (H.264, or no
+   * key frame yet).
+   */
+  sizes?: [number, number][];
+}
+
+/** Largest picture side taken from a key frame or a `VIDEO_SIZE` (VP8 allows 16383). */
+export const MAX_PICTURE_SIDE = 16383;
+
+/** Layer sizes from JSON (`[[w, h], …]`) or a store value part (`320x180+640x360`); undefined when none is readable. */
+export function layerSizes(v: unknown): [number, number][] | undefined {
+  const items: unknown[] =
+    typeof v === 'string'
+      ? v.split('+').map((x) => x.split('x').map((n) => (/^\d{1,5}$/.test(n) ? Number(n) : Number.NaN)))
+      : Array.isArray(v)
+        ? v
+        : [];
+  if (items.length === 0 || items.length > MAX_LAYERS) return undefined;
+  const out: [number, number][] = [];
+  for (const it of items) {
+    if (!Array.isArray(it) || it.length !== 2) return undefined;
+    const [w, h] = it as unknown[];
+    if (!Number.isInteger(w) || !Number.isInteger(h) || (w as number) < 0 || (h as number) < 0) return undefined;
+    if ((w as number) > MAX_PICTURE_SIDE || (h as number) > MAX_PICTURE_SIDE) return undefined;
+    out.push([w as number, h as number]);
+  }
+  return out.some(([w, h]) => w > 0 && h > 0) ? out : undefined;
 }
 
 /** At most this many simulcast layers are taken from a publisher. */
@@ -76,7 +105,15 @@ export function namedCodec(kind: Kind, name: unknown): CodecName | undefined {
 }
 
 /** A TrackInfo with the codec only when it is named, and the header extensions only when there are some. */
-export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown, layers?: unknown, muted?: unknown): TrackInfo {
+export function trackInfo(
+  kind: Kind,
+  id: string,
+  codec?: unknown,
+  ext?: unknown,
+  layers?: unknown,
+  muted?: unknown,
+  sizes?: unknown,
+): TrackInfo {
   const named = namedCodec(kind, codec);
   const info: TrackInfo = named ? { kind, trackId: id, codec: named } : { kind, trackId: id };
   const extensions = headerExtensions(ext);
@@ -84,5 +121,7 @@ export function trackInfo(kind: Kind, id: string, codec?: unknown, ext?: unknown
   const n = kind === 'video' ? layerCount(layers) : undefined;
   if (n) info.layers = n;
   if (muted === true) info.muted = true;
+  const sz = kind === 'video' ? layerSizes(sizes) : undefined;
+  if (sz) info.sizes = sz;
   return info;
 }

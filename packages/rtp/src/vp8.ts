@@ -175,3 +175,18 @@ export function isH264Keyframe(p: Buffer, off: number, end: number): boolean {
   }
   return false;
 }
+
+/**
+ * The frame size of a VP8 key frame (RFC 6386 §9.1, §19.1) from the first packet of the
+ * frame, `p[off, end)` being the VP8 payload after the descriptor: a 3-byte frame tag, the
+ * start code 9d 01 2a, then 16-bit little-endian width and height whose top 2 bits are a
+ * scaling hint. Returns `width << 16 | height` (no allocation), or 0 when the bytes are not
+ * a key frame's header.
+ */
+export function vp8KeyframeSize(p: Buffer, off: number, end: number): number {
+  if (off < 0 || off + 10 > end || end > p.length) return 0;
+  if ((p[off]! & 0x01) !== 0 || p[off + 3] !== 0x9d || p[off + 4] !== 0x01 || p[off + 5] !== 0x2a) return 0;
+  const width = (p[off + 6]! | (p[off + 7]! << 8)) & 0x3fff;
+  const height = (p[off + 8]! | (p[off + 9]! << 8)) & 0x3fff;
+  return width === 0 || height === 0 ? 0 : ((width << 16) | height) >>> 0;
+}
