@@ -79,6 +79,9 @@ function renderTile(key, { label, stream, local, kind, user }) {
     el.muted = local; // never play our own microphone back
     el.setAttribute('aria-label', `${hasVideo ? 'video' : 'audio'} of ${label}`);
     fig.prepend(el);
+    // adaptive stream: the server sends the layer this tile's size needs, nothing while it is off screen
+    stopObserving(fig);
+    if (hasVideo && !local && demo.client) fig.stopObserving = demo.client.observeVideo(el, user, kind);
   }
   if (el.srcObject !== stream) el.srcObject = stream;
   fig.classList.toggle('audio-only', !hasVideo);
@@ -94,8 +97,16 @@ function markTileMuted(key, kind, muted) {
   else delete fig.dataset[kind === 'audio' ? 'mutedAudio' : 'mutedVideo'];
 }
 
+function stopObserving(fig) {
+  fig.stopObserving?.();
+  fig.stopObserving = undefined;
+}
+
 function removeTile(key) {
-  document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`)?.remove();
+  const fig = document.querySelector(`figure[data-peer="${CSS.escape(key)}"]`);
+  if (!fig) return;
+  stopObserving(fig);
+  fig.remove();
 }
 
 /**
@@ -368,6 +379,7 @@ async function leave(say = true) {
   const client = demo.client;
   demo.client = null;
   await client?.close();
+  for (const fig of $('grid').children) stopObserving(fig);
   $('grid').replaceChildren();
   $('paths').textContent = '';
   setJoined(false);

@@ -161,12 +161,29 @@ export async function audioRoom(o: CommonOptions & { publishers: number; subscri
   );
 }
 
-export async function conference(o: CommonOptions & { participants: number[] }): Promise<Row[]> {
+export async function conference(o: CommonOptions & { participants: number[]; layers?: number; manual?: number[] }): Promise<Row[]> {
+  const layers = o.layers ?? 1;
+  const manual = o.manual ? { top: o.manual[0]!, low: o.manual[1]! } : undefined;
+  const video =
+    layers > 1
+      ? `VP8 ${layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers)
+          .map((l) => `${l.width}×${l.height} ${l.bitrate / 1000}`)
+          .join(' + ')} kbit/s simulcast`
+      : `VP8 ${o.videoBitrate / 1000} kbit/s`;
+  const receiving = manual
+    ? `receiving ${manual.top} others at the quality the path carries and ${manual.low} at their smallest layer (manual subscription)`
+    : 'receiving all others';
   return oneRoom(
     o,
     'conference',
     o.participants,
-    (p) => ({ publishers: p, subscribers: 0, conference: true }),
-    `conference: P participants, each publishing VP8 ${o.videoBitrate / 1000} kbit/s + Opus and receiving all others, ${o.seconds} s window after ${o.warmup} s warm-up`,
+    (p) => ({
+      publishers: p,
+      subscribers: 0,
+      conference: true,
+      ...(layers > 1 ? { layers, receiverReports: true } : {}),
+      ...(manual ? { manual } : {}),
+    }),
+    `conference: P participants, each publishing ${video} ${o.fps} fps + Opus and ${receiving}, ${o.seconds} s window after ${o.warmup} s warm-up`,
   );
 }

@@ -40,7 +40,15 @@ commonOptions(program.command('audio-room').description('K audio-only publishers
   });
 commonOptions(program.command('conference').description('P participants, each publishing and subscribing to all others'), false)
   .option('--participants <list>', 'values of P, comma separated', intList, [3, 5, 8])
+  .option('--layers <n>', 'VP8 simulcast layers each participant sends (implies receiver reports)', int, 1)
+  .option(
+    '--manual <top,low>',
+    'manual subscription: each receives `top` others at full quality and `low` others at the smallest layer (a paged grid), e.g. 1,8',
+    intList,
+  )
   .action(async (o) => {
+    if (o.layers < 1 || o.layers > 3) throw new Error('--layers: 1 to 3');
+    if (o.manual && (o.manual.length !== 2 || o.target !== 'weever')) throw new Error('--manual <top,low>: two numbers; weever only');
     console.log(lastLine('conference', await conference(o)));
   });
 commonOptions(

@@ -27,6 +27,31 @@ export interface ClientsConfig {
   layers?: number;
   /** subscribers send an RTCP receiver report per received track every second, as browsers do */
   receiverReports?: boolean;
+  /** conference with manual subscription: see `manualChoice` */
+  manual?: ManualConference;
+}
+
+/**
+ * A conference where each participant receives only some others, as a paged grid does:
+ * participant i subscribes to the `top` participants after it (i+1 …) at the quality its
+ * path carries, and to the `low` ones after those at their smallest layer (VIDEO_QUALITY low).
+ */
+export interface ManualConference {
+  participants: number;
+  top: number;
+  low: number;
+}
+
+/** What subscriber `p<i>+sub` of a manual conference takes of publisher `p<j>+pub`. */
+export function manualChoice(m: ManualConference, subscriberId: string): (pubFullId: string) => 'high' | 'low' | undefined {
+  const i = Number(/^p(\d+)\+sub/.exec(subscriberId)?.[1] ?? Number.NaN);
+  return (pub) => {
+    const j = Number(/^p(\d+)\+pub/.exec(pub)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(i) || !Number.isInteger(j)) return undefined;
+    const d = (j - i + m.participants) % m.participants;
+    if (d === 0) return undefined;
+    return d <= m.top ? 'high' : d <= m.top + m.low ? 'low' : undefined;
+  };
 }
 
 /** A kind's counters at zero. */
@@ -187,7 +212,8 @@ export class LoadClients {
     await pool(ids, this.cfg.concurrency, async (id) => {
       const recorder = new SubscriberRecorder(id, nowMs(), this.delays);
       try {
-        const connection = await this.subscribeTarget.subscribe(this.cfg.room, id);
+        const choose = this.cfg.manual ? manualChoice(this.cfg.manual, id) : undefined;
+        const connection = await this.subscribeTarget.subscribe(this.cfg.room, id, choose);
         connection.onRtp((kind, p) => recorder.onRtp(kind, p));
         if (this.stopped) return void (await connection.close());
         this.receiving.push({ connection, recorder, rtcpSsrc: randomSsrc() });

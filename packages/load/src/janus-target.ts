@@ -341,7 +341,8 @@ export class JanusTarget implements Target {
     return pub;
   }
 
-  async subscribe(room: string, id: string): Promise<SubscriberConnection> {
+  async subscribe(room: string, id: string, choose?: unknown): Promise<SubscriberConnection> {
+    if (choose) throw new Error('manual subscription: weever only');
     const roomId = await this.room(room);
     const session = await this.session();
     const { data } = await session.message(await this.admin(), { request: 'listparticipants', room: roomId });

@@ -46,6 +46,8 @@ export interface LoadOptions {
   layers?: number;
   /** subscribers send RTCP receiver reports (every second per track) */
   receiverReports?: boolean;
+  /** conference only: each participant subscribes to `top` others at full quality and `low` at the smallest layer */
+  manual?: { top: number; low: number };
 }
 
 export const publisherId = (o: Pick<LoadOptions, 'conference'>, i: number) => (o.conference ? `p${i}+pub` : `pub${i}`);
@@ -83,6 +85,7 @@ export class LoadRun {
       concurrency: o.concurrency ?? 4,
       ...(o.layers && o.layers > 1 ? { layers: o.layers } : {}),
       ...(o.receiverReports ? { receiverReports: true } : {}),
+      ...(o.manual && o.conference ? { manual: { participants: o.publishers, ...o.manual } } : {}),
     };
     const shards: Shard[] =
       o.workers <= 1

@@ -45,6 +45,12 @@ export interface Target {
    * Joins `room` as subscriber `id` and receives the publishers present now (Janus:
    * the feeds listed at join time; weever: also later ones through renegotiation).
    */
-  subscribe(room: string, id: string): Promise<SubscriberConnection>;
+  subscribe(room: string, id: string, choose?: Choose): Promise<SubscriberConnection>;
   close(): Promise<void>;
 }
+
+/**
+ * Manual subscription (weever only): for each publisher announced, whether to receive it
+ * and at which quality (`high`: what the path carries; `low`: its smallest simulcast layer).
+ */
+export type Choose = (pubFullId: string) => 'high' | 'low' | undefined;

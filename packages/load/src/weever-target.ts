@@ -14,7 +14,7 @@ import {
   simulcastOffer,
   watchLayerKeyframeRequests,
 } from './peer.js';
-import type { Kind, MediaSender, PublisherConnection, PublishMedia, SubscriberConnection, Target } from './target.js';
+import type { Choose, Kind, MediaSender, PublisherConnection, PublishMedia, SubscriberConnection, Target } from './target.js';
 
 type PC = nodeDataChannel.PeerConnection;
 type DataChannel = nodeDataChannel.DataChannel;
@@ -73,7 +73,7 @@ function opened(pc: PC, ch: { isOpen(): boolean; onOpen(cb: () => void): void },
 }
 
 /** Answers the server's offers on the control channel; records PUB_JOIN and ERROR lines. */
-function handleControl(pc: PC, dc: DataChannel, peer: { offers: number; joins: string[]; errors: string[] }): void {
+function handleControl(pc: PC, dc: DataChannel, peer: { offers: number; joins: string[]; errors: string[] }, choose?: Choose): void {
   // A throw inside a native callback aborts the process: catch everything here.
   dc.onMessage((msg) => {
     try {
@@ -86,8 +86,12 @@ function handleControl(pc: PC, dc: DataChannel, peer: { offers: number; joins: s
         pc.setRemoteDescription(m.sdp, 'offer');
         const answer = pc.localDescription();
         if (answer) dc.sendMessage(controlMessage.sdpAnswer(answer.sdp));
-      } else if (m.cmd === 'PUB_JOIN') peer.joins.push(m.pub);
-      else if (m.cmd === 'ERROR') peer.errors.push(m.reason);
+      } else if (m.cmd === 'PUB_JOIN') {
+        peer.joins.push(m.pub);
+        const q = choose?.(m.pub);
+        if (q === 'low') dc.sendMessage(controlMessage.videoQuality(m.pub, 'low'));
+        if (q) dc.sendMessage(controlMessage.sub(m.pub));
+      } else if (m.cmd === 'ERROR') peer.errors.push(m.reason);
     } catch (err) {
       peer.errors.push(`client: ${String(err)}`);
     }
@@ -270,19 +274,20 @@ export class WeeverTarget implements Target {
     return p;
   }
 
-  async subscribe(room: string, id: string): Promise<WeeverSubscriber> {
-    return retryConnect(id, (fullId) => this.subscribeOnce(room, fullId));
+  async subscribe(room: string, id: string, choose?: Choose): Promise<WeeverSubscriber> {
+    return retryConnect(id, (fullId) => this.subscribeOnce(room, fullId, choose));
   }
 
-  private async subscribeOnce(room: string, id: string): Promise<WeeverSubscriber> {
+  private async subscribeOnce(room: string, id: string, choose?: Choose): Promise<WeeverSubscriber> {
     // forceMediaTransport: tracks only arrive later, by renegotiation, on a data-channel-only connection
     const pc = new nodeDataChannel.PeerConnection(id, { iceServers: [], forceMediaTransport: true, ...this.bind });
     const control = pc.createDataChannel('control');
     const sub = new WeeverSubscriber(id, pc, control);
-    handleControl(pc, control, sub);
+    handleControl(pc, control, sub, choose);
     try {
       await gathered(pc, this.openTimeoutMs);
-      const answer = await postOffer(`${this.base}${paths.connect('sub', room, id)}`, asDtlsClient(pc.localDescription()!.sdp));
+      const url = `${this.base}${paths.connect('sub', room, id)}${choose ? '?subscribe=manual' : ''}`;
+      const answer = await postOffer(url, asDtlsClient(pc.localDescription()!.sdp));
       pc.setRemoteDescription(answer, 'answer');
       await opened(pc, control, `subscriber ${id} control channel`, this.openTimeoutMs);
     } catch (err) {

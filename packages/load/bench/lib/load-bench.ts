@@ -187,6 +187,8 @@ export interface Row {
    * many tracks' last keyframe had each size (with simulcast layers: which layer arrived)
    */
   receivedVideo?: { kbitPerTrack: number; paddingPacketsPerTrack: number; keyframeSizes: Record<string, number> };
+  /** what one subscriber received in the window, all its tracks: mean kbit/s */
+  downlinkKbitPerSubscriber?: number;
 }
 
 /** Waits (bounded) until every connected subscriber gets packets. */
@@ -270,6 +272,11 @@ export async function steadyWindow(
     jitterMs: main?.jitterMsMean ?? null,
     failures: report.failures.length,
   };
+  if (row.subscribers > 0 && tracks1.length > 0) {
+    let all = 0;
+    for (const t of tracks1) all += t.bytes - (tracks0.find((x) => x.subscriber === t.subscriber && x.ssrc === t.ssrc)?.bytes ?? 0);
+    row.downlinkKbitPerSubscriber = Math.round((all * 8) / 1000 / report.seconds / row.subscribers);
+  }
   const video1 = tracks1.filter((t) => t.kind === 'video');
   if (video1.length > 0) {
     const sizes: Record<string, number> = {};
@@ -331,7 +338,7 @@ export function printRows(title: string, sut: ServerUnderTest, rows: Row[]): voi
       .map(([size, n]) => `${size} ×${n}`)
       .join(', ');
     console.log(
-      `${r.target} N=${r.subscribers}: video per subscriber ${v.kbitPerTrack} kbit/s (RTP bytes, probe padding included), ${v.paddingPacketsPerTrack} padding packets in the window, last keyframe size: ${sizes}`,
+      `${r.target} N=${r.subscribers}: video per track ${v.kbitPerTrack} kbit/s (RTP bytes, probe padding included), ${v.paddingPacketsPerTrack} padding packets in the window, last keyframe size: ${sizes}${r.downlinkKbitPerSubscriber !== undefined ? `; downlink per subscriber ${r.downlinkKbitPerSubscriber} kbit/s` : ''}`,
     );
   }
 }
