@@ -209,11 +209,46 @@ function mediaConstraints(mode) {
   const video = !mode.audioOnly && $('video').checked;
   const height = Number($('resolution').value);
   const fps = Number($('fps').value) || 30;
+  const camera = $('camera-device').value;
+  const mic = $('mic-device').value;
   return {
-    audio,
-    video: video ? { height: { ideal: height }, width: { ideal: Math.round((height * 16) / 9) }, frameRate: { ideal: fps } } : false,
+    audio: audio && mic ? { deviceId: { exact: mic } } : audio,
+    video: video
+      ? {
+          height: { ideal: height },
+          width: { ideal: Math.round((height * 16) / 9) },
+          frameRate: { ideal: fps },
+          ...(camera ? { deviceId: { exact: camera } } : {}),
+        }
+      : false,
   };
 }
+
+/**
+ * Device choice before joining: the cameras and microphones the browser lists (names once
+ * the page may use them; before that "Camera 1", …), kept current when devices come and go.
+ */
+async function listDevices() {
+  let devices;
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    return; // no media devices API (plain http from another host): the defaults stay
+  }
+  for (const [id, kind, name] of [
+    ['camera-device', 'videoinput', 'Camera'],
+    ['mic-device', 'audioinput', 'Microphone'],
+  ]) {
+    const select = $(id);
+    const chosen = select.value;
+    const found = devices.filter((d) => d.kind === kind && d.deviceId !== '' && d.deviceId !== 'default');
+    const options = [new Option('Default', ''), ...found.map((d, i) => new Option(d.label || `${name} ${i + 1}`, d.deviceId))];
+    select.replaceChildren(...options);
+    if (found.some((d) => d.deviceId === chosen)) select.value = chosen;
+  }
+}
+void listDevices();
+navigator.mediaDevices?.addEventListener('devicechange', () => void listDevices());
 
 function explain(err) {
   // The SDK's typed errors: decide on status/code, show the server's reason as is.
@@ -361,6 +396,7 @@ $('join').addEventListener('submit', async (e) => {
   try {
     if (mode.publish) {
       const stream = await client.publish(mediaConstraints(mode));
+      void listDevices(); // with the permission granted now, the devices have their names
       renderTile('local-camera', { label: `${id} (you)`, stream, local: true, kind: 'camera', user: id });
     }
     if (mode.subscribe) await client.subscribe();

@@ -8,6 +8,7 @@
  *   `trackMuted`;
  * - unmute: `trackUnmuted`, and a newly decoded frame within 500 ms at every subscriber;
  * - the same for the mic (no packets of the audio track while muted, audio back after);
+ * - the mute survives alice's reconnect (her new connection starts muted);
  * - a subscriber that joins while alice is muted is told at once.
  */
 import assert from 'node:assert/strict';
@@ -177,9 +178,45 @@ describe('mute that everyone sees, across two instances (Redis + NATS)', () => {
     });
   }
 
+  it('the mute survives a reconnect of the publisher: its new connection starts muted', async () => {
+    await alice.evaluate(() => (window as unknown as W).c.setMuted('audio', true));
+    const bob = subs[0]!.page;
+    await waitFor('bob sees the mic muted', async () =>
+      (await events(bob)).some((e) => e.type === 'trackMuted' && e.fullId === aliceCam && e.trackId === 'audio0'),
+    );
+    // A's instance ends alice's camera session; the SDK reconnects with a new full id
+    const kicked = await fetch(`${a.privateUrl}/rooms/${room}/participants/${encodeURIComponent(aliceCam)}`, { method: 'DELETE' });
+    assert.ok(kicked.ok, `kick: ${kicked.status}`);
+    const next = await waitFor('alice reconnected', async () => {
+      const id = await alice.evaluate(() => (window as unknown as W).c.fullIds.camera);
+      return id && id !== aliceCam ? id : null;
+    });
+    for (const s of subs) {
+      await waitFor(`${s.name} is told the new connection's mic is muted`, async () =>
+        (await events(s.page)).some((e) => e.type === 'trackMuted' && e.fullId === next && e.trackId === 'audio0'),
+      );
+    }
+    // video of the new connection flows to bob, its audio does not
+    const bobSub = await bob.evaluate(() => (window as unknown as W).c.fullIds.subscriber!);
+    const sent = async () =>
+      (
+        (await fetch(`${a.privateUrl}/debug/traffic/${room}`).then((r) => r.json())) as {
+          subscribers: Record<string, Record<string, number>>;
+        }
+      ).subscribers[bobSub] ?? {};
+    await waitFor('the new camera flows to bob', async () => ((await sent())[`${next}/video0`] ?? 0) > 50, 10_000);
+    assert.equal((await sent())[`${next}/audio0`] ?? 0, 0, 'no audio packet of the muted mic after the reconnect');
+    await alice.evaluate(() => (window as unknown as W).c.setMuted('audio', false));
+    aliceCam = next;
+  });
+
   it('a subscriber joining while the camera is muted is told at once, and gets no video of it', async () => {
     await alice.evaluate(() => (window as unknown as W).c.setMuted('video', true));
-    await waitFor('bob sees the mute', async () => (await events(subs[0]!.page)).filter((e) => e.type === 'trackMuted').length >= 3, 5000);
+    await waitFor(
+      'bob sees the mute',
+      async () => (await events(subs[0]!.page)).some((e) => e.type === 'trackMuted' && e.fullId === aliceCam && e.trackId === 'video0'),
+      5000,
+    );
     const dave = await join(browser, b, room, 'dave');
     const ev = await waitFor(
       'dave is told',
