@@ -42,12 +42,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Attacks until `seconds` have passed; one entry per attack. */
 export async function fuzzRecovery(o: FuzzOptions): Promise<FuzzDown[]> {
   const s = o.s;
-  const target = new WeeverTarget({ url: s.publicUrl });
-  // The fresh pair gives up on a connection as a client retrying elsewhere would: an
-  // instance killed for a wedge after answering its POST leaves it waiting for an ICE
-  // peer that is gone, and the default 15 s open timeout would count as down time while
-  // the restarted instance already serves (seen: 15.5 s for an outage of ~4 s).
+  // Every client (the victims and the fresh pair) gives up on a connection as a client
+  // retrying elsewhere would: an instance killed for a wedge after answering its POST
+  // leaves it waiting for an ICE peer that is gone, and the default 15 s open timeout
+  // would count as down time while the restarted instance already serves (seen: 15.5 s
+  // for an outage of ~4 s with the fresh pair; 15.8 s with the next attack's victim).
   const probe = new WeeverTarget({ url: s.publicUrl, openTimeoutMs: FRESH_OPEN_TIMEOUT_MS });
+  const target = probe;
   const r = prng(o.seed);
   const downs: FuzzDown[] = [];
   const until = Date.now() + o.seconds * 1000;
