@@ -30,6 +30,8 @@ export interface BusStats {
   roomSubscriptions: number;
   dataSubscriptions: number;
   keyframeSubscriptions: number;
+  /** dynacast report handlers (a simulcast track published here each) */
+  layerWantsSubscriptions: number;
   /** NATS only: track subjects this instance is subscribed to */
   remoteTrackSubscriptions?: number;
   /** NATS only: message and error counters */

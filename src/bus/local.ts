@@ -142,7 +142,16 @@ export class LocalBus implements Bus {
     for (const s of this.keyframes.values()) keyframeSubscriptions += s.size;
     let dataSubscriptions = 0;
     for (const s of this.data.values()) dataSubscriptions += s.size;
-    return { trackChannels: this.tracks.size, trackSinks, roomSubscriptions, dataSubscriptions, keyframeSubscriptions };
+    let layerWantsSubscriptions = 0;
+    for (const s of this.wants.values()) layerWantsSubscriptions += s.size;
+    return {
+      trackChannels: this.tracks.size,
+      trackSinks,
+      roomSubscriptions,
+      dataSubscriptions,
+      keyframeSubscriptions,
+      layerWantsSubscriptions,
+    };
   }
 
   health(): string | null {

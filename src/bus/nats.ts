@@ -491,6 +491,8 @@ export class NatsBus implements Bus {
     for (const r of this.rooms.values()) roomSubscriptions += r.handlers.size;
     let keyframeSubscriptions = 0;
     for (const k of this.keyframes.values()) keyframeSubscriptions += k.handlers.size;
+    let layerWantsSubscriptions = 0;
+    for (const w of this.wants.values()) layerWantsSubscriptions += w.handlers.size;
     let dataSubscriptions = 0;
     for (const d of this.data.values()) dataSubscriptions += d.handlers.size;
     return {
@@ -499,6 +501,7 @@ export class NatsBus implements Bus {
       roomSubscriptions,
       dataSubscriptions,
       keyframeSubscriptions,
+      layerWantsSubscriptions,
       remoteTrackSubscriptions,
       nats: { ...this.counters },
     };

@@ -65,7 +65,8 @@ async function empty(s: Supervised): Promise<Resources> {
       b.trackChannels === 0 &&
       b.trackSinks === 0 &&
       b.roomSubscriptions === 0 &&
-      b.keyframeSubscriptions === 0;
+      b.keyframeSubscriptions === 0 &&
+      b.layerWantsSubscriptions === 0;
     return zero ? r : undefined;
   });
 }

@@ -41,6 +41,7 @@ export interface Resources {
     roomSubscriptions: number;
     dataSubscriptions: number;
     keyframeSubscriptions: number;
+    layerWantsSubscriptions: number;
     remoteTrackSubscriptions?: number;
     nats?: Record<string, number>;
   };
@@ -424,7 +425,8 @@ export async function waitEmpty(server: ServerProcess): Promise<Resources> {
       r.bus.trackSinks === 0 &&
       r.bus.roomSubscriptions === 0 &&
       r.bus.dataSubscriptions === 0 &&
-      r.bus.keyframeSubscriptions === 0;
+      r.bus.keyframeSubscriptions === 0 &&
+      r.bus.layerWantsSubscriptions === 0;
     return zero ? r : undefined;
   });
 }

@@ -292,6 +292,31 @@ describe('NatsBus on a 3-node nats-server cluster', { timeout: 120_000 }, () => 
     sender.close();
   });
 
+  it('carries dynacast reports to the publishing instance (in process there), and stops after unregistering', async (t) => {
+    const subject = 'rtc.room5.fred+w.video.video0';
+    const got: string[] = [];
+    const off = undo(
+      t,
+      a.bus.onLayerWants(subject, (from, max) => got.push(`${from} ${max}`)),
+    );
+    assert.equal(a.bus.stats().layerWantsSubscriptions, 1);
+    await waitFor(
+      "B's report at A",
+      () => {
+        if (got.includes('inst-b 1')) return true;
+        b.bus.publishLayerWants(subject, 'inst-b', 1);
+        return false;
+      },
+      10_000,
+      50,
+    );
+    const n = got.length;
+    a.bus.publishLayerWants(subject, 'inst-a', -1);
+    assert.deepEqual(got.slice(n), ['inst-a -1'], 'its own report goes to the handler directly');
+    off();
+    assert.equal(a.bus.stats().layerWantsSubscriptions, 0);
+  });
+
   it('carries keyframe requests to the publishing instance, and stops after unregistering', async (t) => {
     const subject = 'rtc.room4.erin+v.video.video0';
     let onA = 0;

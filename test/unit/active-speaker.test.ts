@@ -327,6 +327,7 @@ describe('ActiveSpeakers on the bus', () => {
       roomSubscriptions: 0,
       dataSubscriptions: 0,
       keyframeSubscriptions: 0,
+      layerWantsSubscriptions: 0,
     });
   });
 });

@@ -8,7 +8,14 @@ import { LocalBus } from '../../src/bus/local.js';
 /** Sinks get the original header beside the packet; the local bus passes it through untouched. */
 const H = new RtpHeader();
 
-const EMPTY: BusStats = { trackChannels: 0, trackSinks: 0, roomSubscriptions: 0, dataSubscriptions: 0, keyframeSubscriptions: 0 };
+const EMPTY: BusStats = {
+  trackChannels: 0,
+  trackSinks: 0,
+  roomSubscriptions: 0,
+  dataSubscriptions: 0,
+  keyframeSubscriptions: 0,
+  layerWantsSubscriptions: 0,
+};
 
 /** A sink that records what it got, tagged with its name, into a shared log. */
 function recorder(name: string, log: string[]): PacketSink {
@@ -312,12 +319,14 @@ describe('LocalBus close', () => {
     bus.subscribeRoom('r', () => {});
     bus.onKeyframeRequest('t', () => {});
     bus.subscribeData('r', () => {});
+    bus.onLayerWants('t', () => {});
     assert.deepEqual(bus.stats(), {
       trackChannels: 1,
       trackSinks: 1,
       roomSubscriptions: 1,
       dataSubscriptions: 1,
       keyframeSubscriptions: 1,
+      layerWantsSubscriptions: 1,
     });
     await bus.close();
     assert.deepEqual(bus.stats(), EMPTY);
