@@ -136,21 +136,13 @@ export class LocalBus implements Bus {
   stats(): BusStats {
     let trackSinks = 0;
     for (const ch of this.tracks.values()) trackSinks += ch.sinks.length;
-    let roomSubscriptions = 0;
-    for (const s of this.rooms.values()) roomSubscriptions += s.size;
-    let keyframeSubscriptions = 0;
-    for (const s of this.keyframes.values()) keyframeSubscriptions += s.size;
-    let dataSubscriptions = 0;
-    for (const s of this.data.values()) dataSubscriptions += s.size;
-    let layerWantsSubscriptions = 0;
-    for (const s of this.wants.values()) layerWantsSubscriptions += s.size;
     return {
       trackChannels: this.tracks.size,
       trackSinks,
-      roomSubscriptions,
-      dataSubscriptions,
-      keyframeSubscriptions,
-      layerWantsSubscriptions,
+      roomSubscriptions: handlerCount(this.rooms),
+      dataSubscriptions: handlerCount(this.data),
+      keyframeSubscriptions: handlerCount(this.keyframes),
+      layerWantsSubscriptions: handlerCount(this.wants),
     };
   }
 
@@ -166,6 +158,13 @@ export class LocalBus implements Bus {
     this.wants.clear();
     this.kicks.clear();
   }
+}
+
+/** Handlers over all keys of a subject → handlers map. */
+function handlerCount(map: Map<string, Set<unknown>>): number {
+  let n = 0;
+  for (const s of map.values()) n += s.size;
+  return n;
 }
 
 function addTo<T>(map: Map<string, Set<T>>, key: string, value: T): Unsubscribe {

@@ -107,16 +107,18 @@ export function lastLine(scenario: string, rows: Row[]): string {
   return JSON.stringify(rows.length === 1 ? rows[0] : { scenario, results: rows });
 }
 
+/** What the publishers send, for a table's title: `VP8 1000 kbit/s` or the simulcast layers' sizes and rates. */
+function videoLabel(o: CommonOptions, layers: number): string {
+  if (layers < 2) return `VP8 ${o.videoBitrate / 1000} kbit/s`;
+  const shapes = layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers);
+  return `VP8 ${shapes.map((l) => `${l.width}×${l.height} ${l.bitrate / 1000}`).join(' + ')} kbit/s simulcast`;
+}
+
 export async function fanout(o: CommonOptions & { subscribers: number[]; layers?: number; receiverReports?: boolean }): Promise<Row[]> {
   const layers = o.layers ?? 1;
   // The downlink estimate behind the layer choice rises only on receiver reports: layers need them.
   const receiverReports = layers > 1 || o.receiverReports === true;
-  const video =
-    layers > 1
-      ? `VP8 ${layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers)
-          .map((l) => `${l.width}×${l.height} ${l.bitrate / 1000}`)
-          .join(' + ')} kbit/s simulcast`
-      : `VP8 ${o.videoBitrate / 1000} kbit/s`;
+  const video = videoLabel(o, layers);
   const rows = await oneRoom(
     o,
     'fanout',
@@ -164,12 +166,7 @@ export async function audioRoom(o: CommonOptions & { publishers: number; subscri
 export async function conference(o: CommonOptions & { participants: number[]; layers?: number; manual?: number[] }): Promise<Row[]> {
   const layers = o.layers ?? 1;
   const manual = o.manual ? { top: o.manual[0]!, low: o.manual[1]! } : undefined;
-  const video =
-    layers > 1
-      ? `VP8 ${layerShapes({ bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: 2 }, layers)
-          .map((l) => `${l.width}×${l.height} ${l.bitrate / 1000}`)
-          .join(' + ')} kbit/s simulcast`
-      : `VP8 ${o.videoBitrate / 1000} kbit/s`;
+  const video = videoLabel(o, layers);
   const receiving = manual
     ? `receiving ${manual.top} others at the quality the path carries and ${manual.low} at their smallest layer (manual subscription)`
     : 'receiving all others';
