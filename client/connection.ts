@@ -79,6 +79,8 @@ export interface ConnectionOptions {
   stream?: MediaStream;
   /** publisher: send video in simulcast layers (client/simulcast.ts) */
   simulcast?: boolean;
+  /** camera publisher: also carry this screen share, published as `fullId` (`<id>-screen+<suffix>`) */
+  screen?: ScreenShare;
   /** subscriber: receive only what `SUB` asks for (`?subscribe=manual`) */
   manual?: boolean;
   /** how long ICE gathering may take before the offer goes with the candidates found so far */
@@ -105,6 +107,13 @@ const SESSION_PROBE_MS = 2000;
  */
 const PING_MS = 2000;
 
+/** A screen share carried on a camera connection. */
+export interface ScreenShare {
+  stream: MediaStream;
+  /** the publisher it is published as: `<id>-screen+<suffix>` */
+  fullId: string;
+}
+
 export class Connection {
   readonly pc: RTCPeerConnection;
   readonly role: Role;
@@ -121,6 +130,10 @@ export class Connection {
   /** unordered, no retransmission: lossy data messages both ways */
   readonly lossy: RTCDataChannel;
   private readonly opts: ConnectionOptions;
+  /** the screen share carried now, if any */
+  screen: ScreenShare | null = null;
+  /** the transceivers the screen share used: reused by the next one, so m-lines never change mid */
+  private readonly screenTransceivers: RTCRtpTransceiver[] = [];
   /** the publisher's own renegotiation (`addTrack`) waiting for the server's SDP_ANSWER */
   private answerWaiter: { resolve(sdp: string): void; reject(err: WeeverError): void } | null = null;
   private queue: Promise<void> = Promise.resolve();
@@ -208,6 +221,7 @@ export class Connection {
     for (const track of opts.tracks ?? []) {
       pc.addTransceiver(track, { direction: 'sendonly', streams: opts.stream ? [opts.stream] : [] });
     }
+    if (opts.screen) await this.attachScreen(opts.screen);
     await this.setOffer();
     await this.gathered(opts.gatherTimeoutMs ?? 5000);
     const path = paths.connect(opts.role, opts.room, opts.fullId) + (opts.manual ? '?subscribe=manual' : '');
@@ -215,7 +229,7 @@ export class Connection {
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     let res: Response;
     try {
-      res = await fetch(new URL(path, opts.url), { method: 'POST', headers, body: pc.localDescription!.sdp });
+      res = await fetch(new URL(path, opts.url), { method: 'POST', headers, body: this.offerToSend() });
     } catch (err) {
       throw new WeeverError(0, `cannot reach ${opts.url}: ${String(err)}`, 'network');
     }
@@ -332,7 +346,7 @@ export class Connection {
    */
   private async setActiveLayers(mask: number): Promise<void> {
     this.layerMask = mask;
-    const sender = this.pc.getSenders().find((x) => x.track?.kind === 'video');
+    const sender = this.cameraVideoSender();
     if (!sender) return;
     const params = sender.getParameters();
     if (params.encodings.length < 2) return;
@@ -347,19 +361,99 @@ export class Connection {
     if (changed) await sender.setParameters(params);
   }
 
-  /** Creates and applies our offer; a simulcast publisher's video goes in layers. */
+  /** The camera's video sender (not the screen share's). */
+  private cameraVideoSender(): RTCRtpSender | undefined {
+    return this.pc.getSenders().find((x) => x.track?.kind === 'video' && !this.screenTransceivers.some((t) => t.sender === x));
+  }
+
+  /** Creates and applies our offer; a simulcast publisher's camera video goes in layers. */
   private async setOffer(): Promise<void> {
     const offer = await this.pc.createOffer();
     if (this.opts.simulcast && offer.sdp) {
-      const video = this.pc
-        .getSenders()
-        .find((x) => x.track?.kind === 'video')
-        ?.track?.getSettings();
+      const video = this.cameraVideoSender()?.track?.getSettings();
       const layers = video?.width && video.height ? layersFor(video.width, video.height) : SIMULCAST_LAYERS;
-      offer.sdp = simulcastOffer(offer.sdp, layers);
+      // the screen share's m-lines are sent whole: by their mid once known, by their track before
+      const screenTracks = new Set(this.screen?.stream.getTracks().map((t) => t.id) ?? []);
+      const screenMids = new Set(this.screenTransceivers.map((t) => t.mid).filter((m): m is string => m !== null));
+      const camera = new Set<string>();
+      for (const [mid, track] of tracksOfMids(offer.sdp)) if (!screenMids.has(mid) && !screenTracks.has(track)) camera.add(mid);
+      offer.sdp = simulcastOffer(offer.sdp, layers, camera);
     }
     await this.pc.setLocalDescription(offer);
     if (this.opts.simulcast) await scaleLayers(this.pc);
+  }
+
+  /** Our offer as the server gets it: the screen share's m-lines marked with its full id (msid). */
+  private offerToSend(): string {
+    const sdp = this.pc.localDescription!.sdp;
+    if (!this.screen) return sdp;
+    const mids = new Set(this.screenTransceivers.map((t) => t.mid).filter((m): m is string => m !== null));
+    return markStream(sdp, mids, this.screen.fullId);
+  }
+
+  /** Puts the screen share's tracks on transceivers: the idle ones of an earlier share first. */
+  private async attachScreen(screen: ScreenShare): Promise<void> {
+    const idle = this.screenTransceivers.filter((t) => t.sender.track === null);
+    for (const track of screen.stream.getTracks()) {
+      const reuse = idle.find((t) => t.receiver.track.kind === track.kind);
+      if (reuse) {
+        idle.splice(idle.indexOf(reuse), 1);
+        await reuse.sender.replaceTrack(track);
+        reuse.direction = 'sendonly';
+      } else {
+        this.screenTransceivers.push(this.pc.addTransceiver(track, { direction: 'sendonly', streams: [screen.stream] }));
+      }
+    }
+    this.screen = screen;
+  }
+
+  /**
+   * Camera publisher: starts (`screen`) or ends (`null`) carrying a screen share, by
+   * renegotiating on the control channel. Subscribers see it as the separate publisher
+   * `screen.fullId`; ending it leaves the camera untouched.
+   */
+  async setScreen(screen: ScreenShare | null): Promise<void> {
+    this.checkRenegotiation();
+    if (screen) {
+      if (this.screen) throw new WeeverError(0, 'a screen share is carried already', 'protocol');
+      await this.attachScreen(screen);
+    } else {
+      if (!this.screen) return;
+      this.screen = null;
+      for (const t of this.screenTransceivers) {
+        t.direction = 'inactive';
+        await t.sender.replaceTrack(null);
+      }
+    }
+    await this.renegotiate();
+  }
+
+  /** The publisher the stats of m-line `mid` belong to: ours, or the screen share's. */
+  publisherOfMid(mid: string | undefined): string {
+    if (this.screen && mid !== undefined && this.screenTransceivers.some((t) => t.mid === mid)) return this.screen.fullId;
+    return this.fullId;
+  }
+
+  private checkRenegotiation(): void {
+    if (this.role !== 'pub') throw new WeeverError(0, 'only a publisher sends tracks', 'protocol');
+    if (this.closed) throw new WeeverError(0, 'the connection is closed', 'protocol');
+    if (this.answerWaiter) throw new WeeverError(0, 'a renegotiation is already under way', 'protocol');
+  }
+
+  /** Our offer (`SDP_OFFER`), the server's `SDP_ANSWER` applied; its `ERROR` rejects. */
+  private async renegotiate(): Promise<void> {
+    await this.setOffer();
+    const answer = new Promise<string>((resolve, reject) => {
+      this.answerWaiter = { resolve, reject };
+    });
+    this.dc.send(control.sdpOffer(this.offerToSend()));
+    let sdp: string;
+    try {
+      sdp = await withTimeout(answer, 15_000, 'no SDP_ANSWER to our offer');
+    } finally {
+      this.answerWaiter = null;
+    }
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
   }
 
   /**
@@ -368,22 +462,9 @@ export class Connection {
    * `ERROR` reason, or when no answer comes within 15 s. One at a time.
    */
   async addTrack(track: MediaStreamTrack): Promise<void> {
-    if (this.role !== 'pub') throw new WeeverError(0, 'only a publisher sends tracks', 'protocol');
-    if (this.closed) throw new WeeverError(0, 'the connection is closed', 'protocol');
-    if (this.answerWaiter) throw new WeeverError(0, 'a renegotiation is already under way', 'protocol');
+    this.checkRenegotiation();
     this.pc.addTransceiver(track, { direction: 'sendonly', streams: this.opts.stream ? [this.opts.stream] : [] });
-    await this.setOffer();
-    const answer = new Promise<string>((resolve, reject) => {
-      this.answerWaiter = { resolve, reject };
-    });
-    this.dc.send(control.sdpOffer(this.pc.localDescription!.sdp));
-    let sdp: string;
-    try {
-      sdp = await withTimeout(answer, 15_000, 'no SDP_ANSWER to our offer');
-    } finally {
-      this.answerWaiter = null;
-    }
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    await this.renegotiate();
   }
 
   private onState(): void {
@@ -525,6 +606,46 @@ function isIceServer(x: unknown): x is IceServer {
 }
 
 /** mid → MediaStream id (the publisher's full id) of each active m-line of an SDP. */
+/** Each m-section's mid → the track id of its `a=msid` (sections without one are left out). */
+export function tracksOfMids(sdp: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    const track = /^a=msid:\S+ (\S+)/m.exec(section)?.[1];
+    if (mid && track) out.set(mid, track);
+  }
+  return out;
+}
+
+/**
+ * `sdp` with the stream id of the m-sections of `mids` set to `stream`, in `a=msid` and in
+ * the SSRCs' msid attributes: how the server learns that those m-lines are the screen
+ * share `stream` (docs/protocol.md, "One connection for camera and screen"). Only the copy
+ * sent to the server is changed; the browser's own description keeps its ids.
+ */
+export function markStream(sdp: string, mids: ReadonlySet<string>, stream: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(eol);
+  let inMarked = false;
+  const sectionMid = (from: number): string | undefined => {
+    for (let i = from + 1; i < lines.length && !lines[i]!.startsWith('m='); i++)
+      if (lines[i]!.startsWith('a=mid:')) return lines[i]!.slice(6);
+    return undefined;
+  };
+  return lines
+    .map((line, i) => {
+      if (line.startsWith('m=')) {
+        const mid = sectionMid(i);
+        inMarked = mid !== undefined && mids.has(mid);
+        return line;
+      }
+      if (!inMarked) return line;
+      if (line.startsWith('a=msid:')) return line.replace(/^a=msid:\S+/, `a=msid:${stream}`);
+      return line.replace(/^(a=ssrc:\d+ msid:)\S+/, `$1${stream}`);
+    })
+    .join(eol);
+}
+
 export function msidsOf(sdp: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const section of sdp.split(/\r?\nm=/).slice(1)) {

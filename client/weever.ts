@@ -202,6 +202,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   /** setVideoQuality's caps, by publisher user id */
   private readonly qualities = new Map<string, VideoQuality>();
   private readonly links = new Map<LinkKind, Link>();
+  /** the screen share carried on the camera connection (then there is no `screen` link) */
+  private screenOnCamera: { stream: MediaStream; fullId: string } | null = null;
   /** publishers seen by the subscriber connection, by full id */
   private readonly remote = new Map<string, { info: PublisherInfo; joined: boolean; stream: MediaStream | null }>();
   /** per stream: the sample the quality hint is graded against, and when it was taken */
@@ -256,13 +258,14 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   }
 
   get screenStream(): MediaStream | null {
-    return this.links.get('screen')?.stream ?? null;
+    return this.screenOnCamera?.stream ?? this.links.get('screen')?.stream ?? null;
   }
 
   /** full ids of our current connections (they change on every reconnect) */
   get fullIds(): { camera?: string; screen?: string; subscriber?: string } {
     const out: { camera?: string; screen?: string; subscriber?: string } = {};
     for (const [k, l] of this.links) if (l.conn) out[k] = l.conn.fullId;
+    if (this.screenOnCamera && this.links.get('camera')?.conn) out.screen = this.screenOnCamera.fullId;
     return out;
   }
 
@@ -327,12 +330,32 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     return stream;
   }
 
-  /** Shares the screen as `<id>-screen` (a second publisher); resolves with the stream sent. */
+  /**
+   * Shares the screen as publisher `<id>-screen+<suffix>`: on the camera's connection when
+   * the camera is published (its tracks are added by renegotiation), else on a connection
+   * of its own. Resolves with the stream sent.
+   */
   async publishScreen(source: MediaStream | DisplayMediaStreamOptions = { video: true, audio: false }): Promise<MediaStream> {
+    if (this.closed) throw new WeeverError(0, 'this client is closed', 'protocol');
+    if (this.screenOnCamera || this.links.has('screen')) throw new WeeverError(0, 'screen already started', 'protocol');
     const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getDisplayMedia(source));
     // The browser's own "stop sharing" button ends the track: stop publishing it too.
     for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => void this.unpublishScreen(), { once: true });
-    await this.start('screen', screenIdOf(this.id), stream);
+    const camera = this.links.get('camera');
+    if (!camera) {
+      await this.start('screen', screenIdOf(this.id), stream);
+      return stream;
+    }
+    const share = { stream, fullId: newFullId(screenIdOf(this.id)) };
+    this.screenOnCamera = share;
+    // reconnecting: the camera's next connection carries it
+    if (!camera.conn) return stream;
+    try {
+      await camera.conn.setScreen(share);
+    } catch (err) {
+      if (this.screenOnCamera === share) this.screenOnCamera = null;
+      throw err;
+    }
     return stream;
   }
 
@@ -372,12 +395,28 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     for (const [fullId, r] of this.remote) if (r.joined && r.info.id === id) conn.sendControl(control.sub(fullId, kinds, on));
   }
 
-  /** Stops publishing the camera/mic (the tracks are stopped too). */
+  /**
+   * Stops publishing the camera/mic (the tracks are stopped too). A screen share it
+   * carried goes on, on a connection of its own.
+   */
   async unpublish(): Promise<void> {
+    const share = this.screenOnCamera;
+    this.screenOnCamera = null;
     await this.stop('camera');
+    if (share && !this.closed) await this.start('screen', screenIdOf(this.id), share.stream);
   }
 
   async unpublishScreen(): Promise<void> {
+    const share = this.screenOnCamera;
+    if (share) {
+      this.screenOnCamera = null;
+      for (const t of share.stream.getTracks()) t.stop();
+      const conn = this.links.get('camera')?.conn;
+      // a camera connection that is reconnecting simply comes back without it
+      if (conn) await conn.setScreen(null);
+      this.emit('screenShareEnded', { fullId: share.fullId });
+      return;
+    }
     const link = this.links.get('screen');
     if (!link) return;
     const fullId = link.conn?.fullId ?? '';
@@ -423,7 +462,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       const report = await conn.pc.getStats();
       const inbound = link.kind === 'subscriber';
       const { perStream, rttMs } = collect(report, inbound ? 'inbound' : 'outbound', (mid) =>
-        inbound ? (mid === undefined ? undefined : conn.streamOfMid.get(mid)) : conn.fullId,
+        inbound ? (mid === undefined ? undefined : conn.streamOfMid.get(mid)) : conn.publisherOfMid(mid),
       );
       for (const [fullId, kinds] of perStream) {
         if (inbound && !this.remote.has(fullId)) continue; // a stopped m-line of a publisher who left
@@ -456,6 +495,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       if (!link.conn) continue;
       const path = selectedPath(await link.conn.pc.getStats());
       if (path) out[link.kind] = path;
+      if (path && link.kind === 'camera' && this.screenOnCamera) out.screen = path;
     }
     return out;
   }
@@ -466,6 +506,8 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     this.closed = true;
     for (const wake of this.wakers) wake();
     globalThis.removeEventListener?.('pagehide', this.onPageHide);
+    for (const t of this.screenOnCamera?.stream.getTracks() ?? []) t.stop();
+    this.screenOnCamera = null;
     await Promise.all([...this.links.keys()].map((k) => this.stop(k)));
     this.setState('closed');
   }
@@ -522,6 +564,10 @@ export class WeeverClient extends Emitter<WeeverEvents> {
       ...(link.stream ? { tracks: link.stream.getTracks(), stream: link.stream } : {}),
       disconnectGraceMs: this.disconnectGraceMs,
       simulcast: link.kind === 'camera' && this.simulcast,
+      // a reconnect is a new peer: the screen share it carries gets a new full id too
+      ...(link.kind === 'camera' && this.screenOnCamera
+        ? { screen: (this.screenOnCamera = { ...this.screenOnCamera, fullId: newFullId(screenIdOf(this.id)) }) }
+        : {}),
       manual: link.kind === 'subscriber' && this.manual,
       connectTimeoutMs: CONNECT_ATTEMPT_MS,
       handlers: {
@@ -553,7 +599,14 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     }
     // what we set about ourselves, again (a reconnect, or a connection after setInfo)
     if (this.ownInfo) conn.sendControl(control.setInfo(this.ownInfo));
-    if (link.kind === 'camera') for (const kind of this.ownMuted) applyMute(conn, kind, true);
+    if (link.kind === 'camera') {
+      for (const kind of this.ownMuted) applyMute(conn, kind, true);
+      // the screen share started or ended while this connection was being made
+      const share = this.screenOnCamera;
+      if (share && conn.screen === null) await conn.setScreen({ ...share, fullId: newFullId(screenIdOf(this.id)) });
+      else if (!share && conn.screen) await conn.setScreen(null);
+      if (conn.screen && this.screenOnCamera) this.screenOnCamera = conn.screen;
+    }
     return conn;
   }
 
@@ -738,6 +791,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   private onSpeakers(list: readonly { pub: string; level: number }[]): void {
     const own = new Set<string>();
     for (const [k, l] of this.links) if (k !== 'subscriber' && l.conn) own.add(l.conn.fullId);
+    if (this.screenOnCamera) own.add(this.screenOnCamera.fullId);
     this.speakers = list.map((s) => ({ ...(this.remote.get(s.pub)?.info ?? publisherInfo(s.pub)), level: s.level, local: own.has(s.pub) }));
     this.emit('activeSpeakers', { speakers: this.activeSpeakers });
   }

@@ -1,15 +1,31 @@
 /**
  * A publisher: receives a client's tracks, one UpTrack per received m-line stream, each
  * on the bus under its own subject. Announces itself to the room (store + room event)
- * once its tracks flow.
+ * once its tracks flow. A camera connection may also carry its user's screen share
+ * (m-lines whose msid stream id is `<id>-screen+<suffix>`): those tracks are published
+ * as that separate publisher, announced and left on their own (docs/protocol.md, "One
+ * connection for camera and screen").
  */
-import { type ClientCommand, control, type Kind, subjects, type TrackInfo, trackId, trackInfo } from 'weever-protocol';
+import {
+  type ClientCommand,
+  checkName,
+  control,
+  idOf,
+  type Kind,
+  publisherInfo,
+  SCREEN_SUFFIX,
+  screenIdOf,
+  subjects,
+  type TrackInfo,
+  trackId,
+  trackInfo,
+} from 'weever-protocol';
 import { isRtcp, randomSsrc } from 'weever-rtp';
 import { announcePublicIp, type Track } from './engine.js';
 import { oneLine } from './errors.js';
 import { LayerWants } from './layer-wants.js';
 import { type CloseReason, emptyTraffic, Peer, type PeerContext, type TrackTally, type Traffic } from './peer.js';
-import { forwardedExtensions, type OfferedMedia, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
+import { answerInactive, forwardedExtensions, type OfferedMedia, type PreparedOffer, prepareOffer, SdpError } from './sdp.js';
 import { UpTrack } from './up-track.js';
 
 /** Announce with the tracks that flow when the others stay silent this long. */
@@ -24,6 +40,45 @@ const REPORT_INTERVAL_MS = 1000;
 /** NACK retries and give-ups are checked this often. */
 const NACK_TICK_MS = 20;
 
+/**
+ * Which publisher each m-line of a connection publishes as, by mid: the connection's own
+ * full id, or — on a camera connection — the screen share `<id>-screen+<suffix>` its
+ * msid names. Throws (the offer is refused) for a screen share of another user, a bad
+ * screen id, or two screen shares on one connection.
+ */
+export function publishersOfMids(fullId: string, media: readonly OfferedMedia[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const own = idOf(fullId);
+  const camera = publisherInfo(fullId).kind === 'camera';
+  let screen: string | undefined;
+  for (const m of media) {
+    const s = m.stream;
+    const sid = s?.includes('+') ? idOf(s) : undefined;
+    if (!camera || s === undefined || sid === undefined || !sid.endsWith(SCREEN_SUFFIX)) {
+      out.set(m.mid, fullId);
+      continue;
+    }
+    if (sid !== screenIdOf(own)) throw new SdpError(`a=msid names ${sid}, which is not the screen share of ${own}`);
+    const bad = checkName('screen share full id', s);
+    if (bad) throw new SdpError(bad);
+    if (screen !== undefined && screen !== s) throw new SdpError('one screen share per connection');
+    screen = s;
+    out.set(m.mid, s);
+  }
+  return out;
+}
+
+/** A screen share carried by a camera connection: published and left apart from the camera. */
+interface ScreenShare {
+  fullId: string;
+  /** its store reservation is held (the same rules as a publisher connection's) */
+  reserved: boolean;
+  announced: boolean;
+  /** its store calls and events, in order */
+  chain: Promise<void>;
+  gone: boolean;
+}
+
 export class Publisher extends Peer {
   readonly role = 'pub' as const;
   readonly tracks: UpTrack[] = [];
@@ -33,6 +88,12 @@ export class Publisher extends Peer {
   private expectedMids = new Set<string>();
   /** what each m-line negotiated: the codec it was cut to, its payload type, its RTX, its header extensions */
   private negotiated = new Map<string, OfferedMedia>();
+  /** the publisher each m-line publishes as (this one, or the screen share it carries) */
+  private pubOfMid = new Map<string, string>();
+  /** the publisher each track was published as */
+  private readonly pubOfTrack = new Map<UpTrack, string>();
+  /** screen shares carried on this connection, by full id */
+  private readonly screens = new Map<string, ScreenShare>();
   private announced = false;
   private announceTimer: NodeJS.Timeout | undefined;
   private sizesTimer: NodeJS.Timeout | undefined;
@@ -79,7 +140,9 @@ export class Publisher extends Peer {
     });
   }
 
-  private expectFrom(offer: PreparedOffer): void {
+  /** Throws SdpError before anything changed when the offer's m-lines name a screen share we cannot take. */
+  private expectFrom(offer: PreparedOffer, pubs = publishersOfMids(this.fullId, offer.media)): void {
+    this.pubOfMid = pubs;
     this.expectedMids = new Set(offer.media.filter((m) => m.direction === 'sendonly' || m.direction === 'sendrecv').map((m) => m.mid));
     this.negotiated = new Map(offer.media.map((m) => [m.mid, m]));
   }
@@ -88,11 +151,19 @@ export class Publisher extends Peer {
     return this.tracks.filter((t) => !t.ended);
   }
 
-  private flowingTracks(): TrackInfo[] {
+  /** The flowing tracks published as `pub` (every one when omitted). */
+  private flowingTracks(pub?: string): TrackInfo[] {
     // copies: the room (and, in process, its subscribers) must not see our later changes
     return this.liveTracks()
-      .filter((t) => t.flowing)
+      .filter((t) => t.flowing && (pub === undefined || this.pubOfTrack.get(t) === pub))
       .map((t) => ({ ...t.info }));
+  }
+
+  /** Something of this connection (its own tracks or a screen share) was announced. */
+  private anyAnnounced(): boolean {
+    if (this.announced) return true;
+    for (const s of this.screens.values()) if (s.announced) return true;
+    return false;
   }
 
   protected override onRemoteTrack(track: Track): void {
@@ -130,7 +201,11 @@ export class Publisher extends Peer {
       forwardedExtensions(m?.extensions ?? []),
       sim?.ssrcs.length,
     );
-    const subject = subjects.track(this.room, this.fullId, kind, info.trackId);
+    const pub = this.pubOfMid.get(mid) ?? this.fullId;
+    if (pub !== this.fullId && !this.screens.has(pub)) {
+      this.screens.set(pub, { fullId: pub, reserved: false, announced: false, chain: Promise.resolve(), gone: false });
+    }
+    const subject = subjects.track(this.room, pub, kind, info.trackId);
     const up = new UpTrack({
       info,
       mid,
@@ -146,10 +221,11 @@ export class Publisher extends Peer {
       onMissing: () => this.nacksDue(),
       onSizes: () => this.sizesChanged(),
     });
-    if (this.mutedKinds.has(kind)) up.setMuted(true);
+    if (pub === this.fullId && this.mutedKinds.has(kind)) up.setMuted(true);
     if (up.layers.length > 1) this.startDynacast(up);
     this.tracks.push(up);
-    this.log.debug({ mid, track: info.trackId, layers: info.layers }, 'track received');
+    this.pubOfTrack.set(up, pub);
+    this.log.debug({ mid, track: info.trackId, layers: info.layers, ...(pub !== this.fullId ? { screen: pub } : {}) }, 'track received');
     return up;
   }
 
@@ -165,7 +241,7 @@ export class Publisher extends Peer {
         .map((x) => x.mid),
     );
     const all = [...this.expectedMids].every((mid) => flowing.has(mid));
-    if (all || this.announced) {
+    if (all || this.anyAnnounced()) {
       this.announce();
     } else if (!this.announceTimer) {
       this.announceTimer = this.setTimer(ANNOUNCE_GRACE_MS, () => this.announce());
@@ -207,19 +283,25 @@ export class Publisher extends Peer {
    * may rescale often. Before the first announcement they simply go with it.
    */
   private sizesChanged(): void {
-    if (!this.announced || this.sizesTimer) return;
+    if (!this.anyAnnounced() || this.sizesTimer) return;
     this.sizesTimer = this.setTimer(SIZES_ANNOUNCE_MS, () => {
       this.sizesTimer = undefined;
-      if (this.announced) this.announce();
+      if (this.anyAnnounced()) this.announce();
     });
   }
 
-  /** Writes the flowing tracks to the store and tells the room (PUB_JOIN happens on the subscriber side). */
+  /**
+   * Writes the flowing tracks to the store and tells the room (PUB_JOIN happens on the
+   * subscriber side): our own, and each screen share's under its own id; a screen share
+   * with no live track left leaves.
+   */
   private announce(): void {
     if (this.closed) return;
     this.clearTimer(this.announceTimer);
     this.announceTimer = undefined;
-    const tracks = this.flowingTracks();
+    for (const s of [...this.screens.values()]) this.announceScreen(s);
+    this.ctx.onTracks?.(this, this.flowingTracks());
+    const tracks = this.flowingTracks(this.fullId);
     if (tracks.length === 0) return;
     this.announced = true;
     // Store first, so a subscriber joining after the event finds us; the event goes out even
@@ -230,13 +312,84 @@ export class Publisher extends Peer {
       .then(() => {
         if (!this.closed) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
       });
-    this.ctx.onTracks?.(this, tracks);
     this.log.info({ tracks: tracks.map((t) => t.trackId) }, 'publishing');
   }
 
+  /**
+   * A screen share carried here: reserved in the store like a publisher connection (a
+   * second one of the same full id is refused), then its tracks written and the room told;
+   * with no live track left it leaves. Its steps run in order on its own chain.
+   */
+  private announceScreen(s: ScreenShare): void {
+    if (s.gone) return;
+    const live = this.liveTracks().some((t) => this.pubOfTrack.get(t) === s.fullId);
+    if (!live) {
+      this.leaveScreen(s);
+      return;
+    }
+    const tracks = this.flowingTracks(s.fullId);
+    if (tracks.length === 0) return;
+    const { store, bus } = this.ctx;
+    s.chain = s.chain.then(async () => {
+      if (s.gone || this.closed) return;
+      if (!s.reserved) {
+        const ok = await store.addPeer('pub', this.room, s.fullId).catch(() => undefined);
+        if (ok === false) {
+          this.send(control.error(`a publisher with full id ${s.fullId} is already in room ${this.room}`));
+          this.endScreen(s.fullId);
+          return;
+        }
+        // store down: published anyway, as for a connection's own tracks (rewritten when it returns)
+        s.reserved = ok === true;
+      }
+      if (s.gone || this.closed) return;
+      await store.setMedia(this.room, s.fullId, tracks).catch((err) => this.log.warn({ err: oneLine(err) }, 'could not record media'));
+      if (s.gone || this.closed) return;
+      s.announced = true;
+      bus.publishRoomEvent(this.room, { type: 'pub-join', pub: s.fullId, tracks });
+      this.log.info({ screen: s.fullId, tracks: tracks.map((t) => t.trackId) }, 'publishing screen share');
+    });
+  }
+
+  /** The screen share is over (its tracks ended, or the connection closes): the room is told. */
+  private leaveScreen(s: ScreenShare): Promise<void> {
+    if (s.gone) return s.chain;
+    s.gone = true;
+    this.screens.delete(s.fullId);
+    const { store, bus } = this.ctx;
+    s.chain = s.chain.then(async () => {
+      // the store first: a subscriber that hears pub-left and re-reads the room must not find it
+      await Promise.allSettled([
+        store.removeMedia(this.room, s.fullId),
+        s.reserved ? store.removePeer('pub', this.room, s.fullId) : Promise.resolve(),
+      ]);
+      if (s.announced) bus.publishRoomEvent(this.room, { type: 'pub-left', pub: s.fullId });
+      this.log.info({ screen: s.fullId }, 'screen share ended');
+    });
+    return s.chain;
+  }
+
+  /** Ends the screen share `fullId` carried here (admin kick); false when there is none. */
+  endScreen(fullId: string): boolean {
+    const s = this.screens.get(fullId);
+    if (!s) return false;
+    // its m-lines stay unused until the client's next offer: packets on them start no new track
+    for (const [mid, pub] of this.pubOfMid) if (pub === fullId) this.expectedMids.delete(mid);
+    for (const t of this.liveTracks()) if (this.pubOfTrack.get(t) === fullId) t.end();
+    this.announce();
+    return true;
+  }
+
+  /** The screen shares carried here now (their full ids). */
+  screenShares(): string[] {
+    return [...this.screens.keys()];
+  }
+
   override reannounce(): void {
-    if (!this.announced || this.closed) return;
-    const tracks = this.flowingTracks();
+    if (this.closed) return;
+    for (const s of this.screens.values()) if (s.announced) this.announceScreen(s);
+    if (!this.announced) return;
+    const tracks = this.flowingTracks(this.fullId);
     if (tracks.length > 0) this.ctx.bus.publishRoomEvent(this.room, { type: 'pub-join', pub: this.fullId, tracks });
   }
 
@@ -254,8 +407,11 @@ export class Publisher extends Peer {
       return;
     }
     let offer: PreparedOffer;
+    let pubs: Map<string, string>;
     try {
       offer = prepareOffer(command.sdp);
+      if (offer.media.some((m) => m.direction === 'recvonly')) throw new SdpError('publisher m= lines must be sendonly');
+      pubs = publishersOfMids(this.fullId, offer.media);
       this.pc.setRemoteDescription(offer.sdp, 'offer');
     } catch (err) {
       // Refused before anything changed: the session goes on as it was.
@@ -268,17 +424,17 @@ export class Publisher extends Peer {
       this.pc.setLocalDescription('answer');
       const answer = this.pc.localDescription();
       if (!answer) throw new Error('engine produced no answer');
-      this.expectFrom(offer);
-      // Tracks whose m-line the client stopped sending on are ended.
+      this.expectFrom(offer, pubs);
+      // Tracks whose m-line the client stopped sending on, or now sends as another publisher, are ended.
       let changed = false;
       for (const t of this.liveTracks()) {
-        if (!this.expectedMids.has(t.mid)) {
+        if (!this.expectedMids.has(t.mid) || this.pubOfMid.get(t.mid) !== this.pubOfTrack.get(t)) {
           t.end();
           changed = true;
         }
       }
-      this.send(control.sdpAnswer(announcePublicIp(answer.sdp, this.ctx.config.publicIp)));
-      if (changed && this.announced) this.announce();
+      this.send(control.sdpAnswer(announcePublicIp(answerInactive(answer.sdp, offer.media), this.ctx.config.publicIp)));
+      if (changed && this.anyAnnounced()) this.announce();
       this.log.info('publisher renegotiated');
     } catch (err) {
       // The offer is applied but could not be answered: the connection is stuck half way.
@@ -293,7 +449,10 @@ export class Publisher extends Peer {
    */
   private mute(target: string, muted: boolean): void {
     const kind = target === 'audio' || target === 'video' ? target : undefined;
-    const hit = this.liveTracks().filter((t) => (kind ? t.info.kind === kind : t.info.trackId === target));
+    // a kind is the camera's (and mic's): a screen share carried here is muted by its track id
+    const hit = this.liveTracks().filter((t) =>
+      kind ? t.info.kind === kind && this.pubOfTrack.get(t) === this.fullId : t.info.trackId === target,
+    );
     if (kind) {
       if (muted) this.mutedKinds.add(kind);
       else this.mutedKinds.delete(kind);
@@ -309,7 +468,7 @@ export class Publisher extends Peer {
     }
     if (!changed) return;
     this.log.info({ target, muted }, muted ? 'muted' : 'unmuted');
-    if (this.announced) this.announce();
+    if (this.anyAnnounced()) this.announce();
   }
 
   protected override silenceLimitMs(): number | undefined {
@@ -334,7 +493,7 @@ export class Publisher extends Peer {
         this.log.info({ track: t.info.trackId }, 'track silent, ended');
       }
     }
-    if (ended && this.announced) {
+    if (ended && this.anyAnnounced()) {
       if (this.liveTracks().some((t) => t.flowing)) this.announce();
       else this.close('media-timeout');
     }
@@ -376,8 +535,9 @@ export class Publisher extends Peer {
       }
     }
     const { store, bus } = this.ctx;
+    const screens = [...this.screens.values()].map((s) => this.leaveScreen(s));
     // The store first: a subscriber that hears pub-left and re-reads the room must not find it.
-    await Promise.allSettled([store.removeMedia(this.room, this.fullId), store.removePeer('pub', this.room, this.fullId)]);
+    await Promise.allSettled([store.removeMedia(this.room, this.fullId), store.removePeer('pub', this.room, this.fullId), ...screens]);
     if (this.announced) bus.publishRoomEvent(this.room, { type: 'pub-left', pub: this.fullId });
     this.log.info({ reason, packets: this.tracks.reduce((n, t) => n + t.packets, 0) }, 'publisher left');
   }

@@ -72,6 +72,8 @@ export interface OfferedMedia {
    * SSRC and, when the m-line has RTX, its repair SSRC (from the FID groups).
    */
   simulcast?: { ssrcs: number[]; rtx: (number | undefined)[] };
+  /** the stream id of a sending m-line (`a=msid:<stream> <track>`, else its SSRCs' msid), when given */
+  stream?: string;
 }
 
 export interface PreparedOffer {
@@ -178,6 +180,21 @@ export function extensionsByMid(sdp: string): Map<string, HeaderExtension[]> {
 
 type MediaSection = sdpTransform.SessionDescription['media'][number];
 
+/**
+ * Each m-line's stream id, by mid, read from the raw text: `a=msid:<stream> <track>`
+ * (unified plan), else the msid attribute of its first SSRC. sdp-transform's grammar
+ * stops an msid at the first character outside `[A-Za-z0-9_-]`, and ours carry a `+`.
+ */
+function streamsByMid(raw: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const section of raw.split(/\r?\nm=/).slice(1)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    const stream = /^a=msid:(\S+)/m.exec(section)?.[1] ?? /^a=ssrc:\d+ msid:(\S+)/m.exec(section)?.[1];
+    if (mid !== undefined && stream !== undefined && stream !== '-') out.set(mid, stream);
+  }
+  return out;
+}
+
 function fmtpOf(m: MediaSection, pt: number): string | undefined {
   return m.fmtp?.find((f) => f.payload === pt)?.config;
 }
@@ -251,6 +268,7 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
   if (!session.fingerprint && !media.every((m) => m.fingerprint)) throw new SdpError('SDP has no a=fingerprint');
   const out: OfferedMedia[] = [];
   const mids = new Set<string>();
+  const streams = streamsByMid(raw);
   let hasDataChannel = false;
   for (const m of media) {
     if (!(m.iceUfrag ?? session.iceUfrag) || !(m.icePwd ?? session.icePwd)) {
@@ -346,9 +364,29 @@ export function prepareOffer(raw: string, receiver = false): PreparedOffer {
       ...(rtx !== undefined ? { rtxPayloadType: rtx } : {}),
       extensions: extensionsOf(m),
       ...(simulcast ? { simulcast: { ssrcs: simulcast, rtx: simulcast.map((s) => repairOf(groups, s)) } } : {}),
+      ...(streams.has(String(m.mid)) ? { stream: streams.get(String(m.mid))! } : {}),
     });
   }
   return { sdp: sdpTransform.write(session), hasDataChannel, media: out, mids };
+}
+
+/**
+ * Our answer with every m-line the offer made `inactive` answered `inactive` too. The engine
+ * answers from its track's own direction (recvonly) when a client pauses a sending m-line
+ * (the SDK's screen share ending), which the browser refuses as incompatible (RFC 3264 §6.1).
+ */
+export function answerInactive(answer: string, offered: readonly OfferedMedia[]): string {
+  const inactive = new Set(offered.filter((m) => m.direction === 'inactive').map((m) => m.mid));
+  if (inactive.size === 0) return answer;
+  const eol = answer.includes('\r\n') ? '\r\n' : '\n';
+  return answer
+    .split(/\r?\nm=/)
+    .map((section, i) => {
+      if (i === 0) return section;
+      const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+      return mid !== undefined && inactive.has(mid) ? section.replace(/^a=(sendrecv|sendonly|recvonly)(?=\r?$)/m, 'a=inactive') : section;
+    })
+    .join(`${eol}m=`);
 }
 
 /**

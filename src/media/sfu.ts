@@ -182,9 +182,12 @@ export class Sfu {
 
   private kickLocal(room: string, fullId: string): void {
     for (const p of [...this.sessions.values()]) {
-      if (p.room === room && p.fullId === fullId) {
+      if (p.room !== room) continue;
+      if (p.fullId === fullId) {
         p.log.info('kicked (admin)');
         void p.close('kicked');
+      } else if (p instanceof Publisher && p.endScreen(fullId)) {
+        p.log.info({ screen: fullId }, 'screen share kicked (admin)');
       }
     }
   }

@@ -147,8 +147,10 @@ describe('browser SDK', () => {
     );
     await page.evaluate(() => (window as unknown as { alice: { unpublishScreen(): Promise<void> } }).alice.unpublishScreen());
     await waitFor('screen left', async () => (await events()).some((e) => e.type === 'publisherLeft' && e.kind === 'screen'));
-    const sentBefore = await page.evaluate(() => (window as unknown as { sent: string[] }).sent.filter((x) => x === 'STOP').length);
-    assert.equal(sentBefore, 1, 'unpublishScreen sent STOP on the screen connection');
+    const sent = await page.evaluate(() => (window as unknown as { sent: string[] }).sent);
+    assert.equal(sent.filter((x) => x === 'STOP').length, 0, 'the screen rode on the camera connection: no connection ended');
+    assert.equal(sent.filter((x) => x === 'SDP_OFFER').length, 2, 'the screen was added and removed by renegotiation');
+    assert.ok(!(await events()).some((e) => e.type === 'publisherLeft' && e.kind === 'camera'), 'the camera stays');
     await page.evaluate(() => (window as unknown as { alice: { close(): Promise<void> } }).alice.close());
     // close() resolves after its DELETE was answered: the server no longer lists alice
     assert.deepEqual(await server.list('pub', 'sdk-events'), []);
@@ -157,16 +159,48 @@ describe('browser SDK', () => {
     assert.deepEqual(await server.list('sub', 'sdk-events'), []);
     assert.equal(
       await page.evaluate(() => (window as unknown as { sent: string[] }).sent.filter((x) => x === 'STOP').length),
-      3,
-      'one STOP per connection',
+      2,
+      'one STOP per connection (camera with screen, subscriber)',
     );
-    assert.equal(deletes.length, 3, 'one DELETE per connection');
+    assert.equal(deletes.length, 2, 'one DELETE per connection');
     for (const s of deletes) assert.ok(s === 200 || s === 404, `DELETE answered ${s} (404 when STOP got there first)`);
     assert.ok(!(await events()).some((e) => e.type === 'error'), 'no error event');
     assert.ok(
       server.logs.some((l) => l.includes('"msg":"closed"') && /"reason":"(stop|delete)"/.test(l)),
       'the server closed the peers on STOP/DELETE, not by timeout',
     );
+    await waitEmpty(server);
+    await page.close();
+  });
+
+  it('a screen share without a camera has a connection of its own; unpublishing the camera moves the screen to one', async () => {
+    const page = await sdkPage(browser, server);
+    const r = await page.evaluate(async () => {
+      const { WeeverClient } = (window as unknown as { sdk: typeof import('../../dist/client/weever.js') }).sdk;
+      const c = new WeeverClient({ room: 'sdk-screen-alone', id: 'sam' });
+      const cam = await navigator.mediaDevices.getUserMedia({ video: true });
+      await c.publishScreen(new MediaStream([cam.getVideoTracks()[0]!.clone()]));
+      const links = (c as unknown as { links: Map<string, unknown> }).links;
+      const alone = { links: [...links.keys()], ids: c.fullIds };
+      await c.unpublishScreen();
+      await c.publish(new MediaStream([cam.getVideoTracks()[0]!.clone()]));
+      await c.publishScreen(new MediaStream([cam.getVideoTracks()[0]!.clone()]));
+      const riding = { links: [...links.keys()], ids: c.fullIds };
+      await c.unpublish();
+      const moved = { links: [...links.keys()], ids: c.fullIds };
+      Object.assign(window, { sam: c });
+      return { alone, riding, moved };
+    });
+    assert.deepEqual(r.alone.links, ['screen']);
+    assert.match(r.alone.ids.screen!, /^sam-screen\+/);
+    assert.deepEqual(r.riding.links, ['camera']);
+    assert.match(r.riding.ids.screen!, /^sam-screen\+/);
+    assert.deepEqual(r.moved.links, ['screen'], 'the camera went, the screen share goes on on its own connection');
+    await waitFor('the moved screen share listed alone', async () => {
+      const pubs = await server.list('pub', 'sdk-screen-alone');
+      return pubs.length === 1 && pubs[0] === r.moved.ids.screen;
+    });
+    await page.evaluate(() => (window as unknown as { sam: { close(): Promise<void> } }).sam.close());
     await waitEmpty(server);
     await page.close();
   });

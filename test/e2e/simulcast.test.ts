@@ -213,7 +213,9 @@ describe('simulcast', () => {
     const a = await videoIn(capped!);
     const topA = await videoIn(free!);
     const pubFps0 = await publisherFps(pubPage);
-    const WINDOW_S = 20;
+    // A whole minute, the unit of the bound: each failed probe of the cap may cost a stall
+    // of ~250 ms, and over a shorter window one such stall, scaled up, decides the result.
+    const WINDOW_S = 60;
     // frames decoded, sampled every 50 ms in the page over the window: the stalls inside it
     // (Chromium's own freeze counter adds a freeze when it ends, so one that began before
     // the window would be counted in it whole)

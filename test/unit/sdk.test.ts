@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WeeverClient, WeeverError } from 'weever-streaming/sdk';
-import { msidsOf } from 'weever-streaming/sdk/connection';
+import { markStream, msidsOf, tracksOfMids } from 'weever-streaming/sdk/connection';
 import { publisherInfo } from 'weever-streaming/sdk/ids';
 import { grade, type StreamStats } from 'weever-streaming/sdk/stats';
 
@@ -79,5 +79,59 @@ describe('SDK quality hint', () => {
     assert.equal(grade(s(200, 0, { rttMs: 300 }), s(100, 0)), 'fair');
     assert.equal(grade(s(200, 0, { rttMs: 600 }), s(100, 0)), 'poor');
     assert.equal(grade(s(200, 0, { video: { packets: 0, packetsLost: 0, bytes: 0, framesPerSecond: 5 } }), s(100, 0)), 'poor');
+  });
+});
+
+describe('SDK: the screen share on the camera connection', () => {
+  const offer = [
+    'v=0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+    'a=mid:0',
+    'a=sendonly',
+    'a=msid:{cam-stream} mic-track',
+    'a=ssrc:11 msid:{cam-stream} mic-track',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    'a=mid:1',
+    'a=sendonly',
+    'a=msid:{cam-stream} cam-track',
+    'a=ssrc:22 cname:c',
+    'a=ssrc:22 msid:{cam-stream} cam-track',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    'a=mid:2',
+    'a=sendonly',
+    'a=msid:{screen-stream} screen-track',
+    'a=ssrc:33 cname:c',
+    'a=ssrc:33 msid:{screen-stream} screen-track',
+    '',
+  ].join('\r\n');
+
+  it('markStream names the screen share in the m-sections of its mids only, a=msid and SSRC msid alike', () => {
+    const out = markStream(offer, new Set(['2']), 'alice-screen+x9');
+    assert.equal(
+      out,
+      offer
+        .replace('a=msid:{screen-stream} screen-track', 'a=msid:alice-screen+x9 screen-track')
+        .replace('a=ssrc:33 msid:{screen-stream} screen-track', 'a=ssrc:33 msid:alice-screen+x9 screen-track'),
+    );
+    assert.deepEqual(
+      [...msidsOf(out)],
+      [
+        ['0', '{cam-stream}'],
+        ['1', '{cam-stream}'],
+        ['2', 'alice-screen+x9'],
+      ],
+    );
+    assert.equal(markStream(offer, new Set(), 'alice-screen+x9'), offer, 'no mid: unchanged');
+  });
+
+  it('tracksOfMids maps each m-section to its track, so simulcast munging can leave the screen out', () => {
+    assert.deepEqual(
+      [...tracksOfMids(offer)],
+      [
+        ['0', 'mic-track'],
+        ['1', 'cam-track'],
+        ['2', 'screen-track'],
+      ],
+    );
   });
 });

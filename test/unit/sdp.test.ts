@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CODECS, MAX_MID_LENGTH, MAX_MLINES, prepareOffer, receivable, SdpError } from '../../src/media/sdp.js';
+import { publishersOfMids } from '../../src/media/publisher.js';
+import { answerInactive, CODECS, MAX_MID_LENGTH, MAX_MLINES, prepareOffer, receivable, SdpError } from '../../src/media/sdp.js';
 
 const FINGERPRINT = 'a=fingerprint:sha-256 3A:96:6D:57:B2:C2:C7:61:A0:46:3E:1C:97:39:D3:F7:0A:88:A0:B1:EC:03:FB:0D:A7:AF:F2:84:9A:9D:AF:9E';
 
@@ -139,8 +140,8 @@ describe('prepareOffer on a Chromium offer', () => {
     assert.deepEqual(
       prepared.media.map(({ codecs, extensions, ...m }) => m),
       [
-        { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111, codec: 'opus' },
-        { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8', rtxPayloadType: 97 },
+        { mid: '0', kind: 'audio', direction: 'sendonly', payloadType: 111, codec: 'opus', stream: 'stream0' },
+        { mid: '1', kind: 'video', direction: 'sendonly', payloadType: 96, codec: 'VP8', rtxPayloadType: 97, stream: 'stream0' },
       ],
     );
     // every usable codec of the offer, in its order: VP8, and H264 with packetization-mode=1
@@ -475,5 +476,63 @@ describe('prepareOffer errors', () => {
       chromiumOffer().replace('m=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'm=text 9 RTP/AVP 98'),
       'unsupported m= line type text',
     );
+  });
+});
+
+describe('publisher m-lines that carry a screen share (one connection for camera and screen)', () => {
+  const withStream = (sdp: string, stream: string) => sdp.replaceAll('msid:stream0 video-track-0', `msid:${stream} video-track-0`);
+
+  it('prepareOffer reads each sending m-line’s stream id, `+` included (sdp-transform stops at it)', () => {
+    const p = prepareOffer(withStream(chromiumOffer(), 'alice-screen+x7'));
+    assert.equal(p.media.find((m) => m.kind === 'video')?.stream, 'alice-screen+x7');
+  });
+
+  it('the screen share of the connection’s own user is published as that id; other m-lines as the connection', () => {
+    const p = prepareOffer(withStream(chromiumOffer(), 'alice-screen+x7'));
+    const pubs = publishersOfMids('alice+c1', p.media);
+    const video = p.media.find((m) => m.kind === 'video')!.mid;
+    const audio = p.media.find((m) => m.kind === 'audio')!.mid;
+    assert.equal(pubs.get(video), 'alice-screen+x7');
+    assert.equal(pubs.get(audio), 'alice+c1');
+  });
+
+  it('browser stream ids are the connection’s own media', () => {
+    const p = prepareOffer(withStream(chromiumOffer(), '{5b1c0d5e-aa}'));
+    for (const pub of publishersOfMids('alice+c1', p.media).values()) assert.equal(pub, 'alice+c1');
+  });
+
+  it('refuses another user’s screen share, a bad id, or two shares on one connection', () => {
+    const video = (stream: string) => prepareOffer(withStream(chromiumOffer(), stream)).media;
+    assert.throws(() => publishersOfMids('alice+c1', video('bob-screen+x7')), /not the screen share of alice/);
+    assert.throws(() => publishersOfMids('alice+c1', video('alice-screen-screen+x7')), /not the screen share of alice/);
+    assert.throws(() => publishersOfMids('alice+c1', video('alice-screen+x.7')), /must not contain '\.'/);
+    const two = video('alice-screen+x7').concat(video('alice-screen+x8').map((m) => ({ ...m, mid: 'other' })));
+    assert.throws(() => publishersOfMids('alice+c1', two), /one screen share per connection/);
+  });
+
+  it('a screen-share connection (`alice-screen+…`) carries no further share: its m-lines are its own', () => {
+    const p = prepareOffer(withStream(chromiumOffer(), 'alice-screen+x7'));
+    for (const pub of publishersOfMids('alice-screen+s1', p.media).values()) assert.equal(pub, 'alice-screen+s1');
+  });
+});
+
+describe('answerInactive', () => {
+  it('answers an m-line the offer paused (inactive) as inactive, the others as the engine did', () => {
+    const offer = prepareOffer(
+      chromiumOffer().replace('a=sendonly\r\na=msid:stream0 video-track-0', 'a=inactive\r\na=msid:stream0 video-track-0'),
+    );
+    assert.equal(offer.media.find((m) => m.mid === '1')?.direction, 'inactive');
+    const answer = [
+      'v=0',
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      'a=mid:0',
+      'a=recvonly',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=mid:1',
+      'a=recvonly',
+      '',
+    ].join('\r\n');
+    assert.equal(answerInactive(answer, offer.media), answer.replace('a=mid:1\r\na=recvonly', 'a=mid:1\r\na=inactive'));
+    assert.equal(answerInactive(answer, prepareOffer(chromiumOffer()).media), answer, 'nothing paused: unchanged');
   });
 });
