@@ -713,7 +713,7 @@ export class WeeverClient extends Emitter<WeeverEvents> {
   /**
    * Adaptive stream: participant `id`'s camera (or `'screen'`) is shown at `width`×`height`
    * CSS pixels (0×0: not shown). The server sends the smallest simulcast layer at least
-   * that size in device pixels, and nothing of a simulcast video that is not shown. Kept
+   * that size in device pixels, and nothing of a video that is not shown. Kept
    * across reconnects; `observeVideo` calls it for an element.
    */
   setVideoSize(id: string, width: number, height: number, kind: PublisherKind = 'camera'): void {

@@ -113,29 +113,62 @@ function removeTile(key) {
  * The grid fills the space left under the controls: every column count from 1 to the
  * number of tiles is tried, and the one giving the largest 16:9 tiles that fit both the
  * width and the height wins (2 tiles side by side on a laptop, one above the other on a
- * phone held upright). On a screen too short for even one row the tiles take the width
- * and the page scrolls.
+ * phone held upright). When that would make tiles narrower than MIN_TILE_WIDTH, the grid
+ * is paged: a page holds as many as fit at that width, and the tiles of the other pages
+ * are hidden — adaptive stream then receives none of their video (their sound plays on).
+ * On a screen too short for even one row the tiles take the width and the page scrolls.
  */
 const TILE_ASPECT = 16 / 9;
 const MIN_GRID_HEIGHT = 180;
+const MIN_TILE_WIDTH = 200;
+let page = 0;
 function layoutGrid() {
   const grid = $('grid');
-  const n = grid.children.length;
-  if (n === 0) return;
+  const tiles = [...grid.children];
+  const n = tiles.length;
+  if (n === 0) {
+    $('pager').hidden = true;
+    return;
+  }
   const gap = Number.parseFloat(getComputedStyle(grid).columnGap) || 0;
   const width = grid.clientWidth;
   const bottomPadding = Number.parseFloat(getComputedStyle(document.querySelector('main')).paddingBottom) || 0;
   const height = Math.max(MIN_GRID_HEIGHT, window.innerHeight - (grid.getBoundingClientRect().top + window.scrollY) - bottomPadding);
-  let best = { cols: 1, tile: 0 };
-  for (let cols = 1; cols <= n; cols++) {
-    const rows = Math.ceil(n / cols);
-    const byWidth = (width - gap * (cols - 1)) / cols;
-    const byHeight = ((height - gap * (rows - 1)) / rows) * TILE_ASPECT;
-    const tile = Math.min(byWidth, byHeight);
-    if (tile > best.tile) best = { cols, tile };
-  }
+  const fit = (k) => {
+    let best = { cols: 1, tile: 0 };
+    for (let cols = 1; cols <= k; cols++) {
+      const rows = Math.ceil(k / cols);
+      const byWidth = (width - gap * (cols - 1)) / cols;
+      const byHeight = ((height - gap * (rows - 1)) / rows) * TILE_ASPECT;
+      const tile = Math.min(byWidth, byHeight);
+      if (tile > best.tile) best = { cols, tile };
+    }
+    return best;
+  };
+  let perPage = n;
+  while (perPage > 1 && fit(perPage).tile < MIN_TILE_WIDTH) perPage--;
+  const pages = Math.ceil(n / perPage);
+  page = Math.min(page, pages - 1);
+  tiles.forEach((t, i) => {
+    const shown = Math.floor(i / perPage) === page;
+    if (t.hidden === shown) t.hidden = !shown;
+  });
+  $('pager').hidden = pages <= 1;
+  $('page-label').textContent = `page ${page + 1} of ${pages}`;
+  $('page-prev').disabled = page === 0;
+  $('page-next').disabled = page === pages - 1;
+  const best = fit(perPage);
   grid.style.setProperty('--cols', String(best.cols));
   grid.style.setProperty('--tile-width', `${Math.floor(best.tile)}px`);
+}
+for (const [id, step] of [
+  ['page-prev', -1],
+  ['page-next', 1],
+]) {
+  $(id).addEventListener('click', () => {
+    page = Math.max(0, page + step);
+    layoutGrid();
+  });
 }
 new MutationObserver(layoutGrid).observe($('grid'), { childList: true });
 window.addEventListener('resize', layoutGrid);

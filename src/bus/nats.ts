@@ -13,7 +13,7 @@
  * buffered for a burst of stale video after the reconnect. Errors are counted and
  * logged once per interval, never per packet.
  */
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   type DataEnvelope,
   decodeEnvelope,
@@ -410,15 +410,32 @@ export class NatsBus implements Bus {
   }
 
   onKeyframeRequest(trackSubject: string, handler: () => void): Unsubscribe {
-    let entry = this.keyframes.get(trackSubject);
+    return this.shared(this.keyframes, trackSubject, keyframeSubjectOf(trackSubject), (): [] => [], handler);
+  }
+
+  /**
+   * One NATS subscription per `key` for all its local handlers (keyframe requests, layer
+   * wants of a track): `parse` turns a message into the handlers' arguments (undefined:
+   * not ours, ignored); the last handler gone unsubscribes.
+   */
+  private shared<A extends unknown[]>(
+    map: Map<string, { handlers: Set<(...args: A) => void>; sub: Subscription }>,
+    key: string,
+    subject: string,
+    parse: (msg: Msg) => A | undefined,
+    handler: (...args: A) => void,
+  ): Unsubscribe {
+    let entry = map.get(key);
     if (!entry) {
-      const handlers = new Set<() => void>();
-      const sub = this.nc.subscribe(keyframeSubjectOf(trackSubject), {
-        callback: (err) => {
+      const handlers = new Set<(...args: A) => void>();
+      const sub = this.nc.subscribe(subject, {
+        callback: (err, msg) => {
           if (err) return;
+          const args = parse(msg);
+          if (!args) return;
           for (const h of [...handlers]) {
             try {
-              h();
+              h(...args);
             } catch (e) {
               this.onError(e);
             }
@@ -426,14 +443,14 @@ export class NatsBus implements Bus {
         },
       });
       entry = { handlers, sub };
-      this.keyframes.set(trackSubject, entry);
+      map.set(key, entry);
     }
     const e = entry;
     e.handlers.add(handler);
     return () => {
       if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
       e.sub.unsubscribe();
-      if (this.keyframes.get(trackSubject) === e) this.keyframes.delete(trackSubject);
+      if (map.get(key) === e) map.delete(key);
     };
   }
 
@@ -451,33 +468,17 @@ export class NatsBus implements Bus {
   }
 
   onLayerWants(trackSubject: string, handler: (from: string, max: number) => void): Unsubscribe {
-    let entry = this.wants.get(trackSubject);
-    if (!entry) {
-      const handlers = new Set<(from: string, max: number) => void>();
-      const sub = this.nc.subscribe(layerWantsSubjectOf(trackSubject), {
-        callback: (err, msg) => {
-          if (err) return;
-          const w = parseLayerWants(msg.string());
-          if (!w) return; // not ours, or malformed: nothing to do
-          for (const h of [...handlers]) {
-            try {
-              h(w.from, w.max);
-            } catch (e) {
-              this.onError(e);
-            }
-          }
-        },
-      });
-      entry = { handlers, sub };
-      this.wants.set(trackSubject, entry);
-    }
-    const e = entry;
-    e.handlers.add(handler);
-    return () => {
-      if (!e.handlers.delete(handler) || e.handlers.size > 0) return;
-      e.sub.unsubscribe();
-      if (this.wants.get(trackSubject) === e) this.wants.delete(trackSubject);
-    };
+    return this.shared(
+      this.wants,
+      trackSubject,
+      layerWantsSubjectOf(trackSubject),
+      (msg) => {
+        // not ours, or malformed: nothing to do
+        const w = parseLayerWants(msg.string());
+        return w ? ([w.from, w.max] as [string, number]) : undefined;
+      },
+      handler,
+    );
   }
 
   stats(): BusStats {

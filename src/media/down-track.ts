@@ -22,6 +22,7 @@ import { LayerSelector, MAX_LAYERS, MAX_TEMPORAL } from './stages/layer-selector
 import { NackResponder } from './stages/nack-responder.js';
 import { RtpRewriter } from './stages/rewriter.js';
 import { SenderReports } from './stages/sender-reports.js';
+import { ViewGate } from './stages/view-gate.js';
 import { isOpen } from './up-track.js';
 
 export enum DownTrackState {
@@ -221,8 +222,23 @@ export class DownTrack implements PacketSink {
       this.setLayer(layers - 1);
     } else {
       this.selector = undefined;
+      // one stream of video: adaptive stream can only pause it (hidden) or let it through
+      const gate =
+        this.kind === 'video'
+          ? new ViewGate(rewriter, source.info.codec === 'H264' ? 'h264' : 'vp8', () => source.keyframes?.request())
+          : undefined;
+      this.viewGate = gate;
+      if (gate) this.chain.set([gate, ...this.chainStages(rewriter, extensions)]);
       this.unsubscribe = source.subscribe(this);
     }
+  }
+
+  /** a one-stream video's adaptive-stream pause (simulcast pauses with its selector) */
+  private viewGate: ViewGate | undefined;
+
+  /** Adaptive stream, one-stream video: not shown (VIDEO_SIZE 0x0), nothing is forwarded; shown, from its next keyframe. */
+  setHidden(hidden: boolean): void {
+    this.viewGate?.setHidden(hidden);
   }
 
   private chainStages(rewriter: RtpRewriter, extensions: HeaderExtensionMapper): RtpStage[] {

@@ -238,7 +238,11 @@ export class Downlink implements DownlinkListener {
         continue;
       }
       const n = d.layerCount;
-      if (n < 2) continue; // one stream: nothing to choose; it is sent as it comes
+      if (n < 2) {
+        // one stream: nothing to choose; it is sent as it comes, unless the app does not show it
+        d.setHidden(this.views.get(src.pub)?.width === 0);
+        continue;
+      }
       // the app's caps: VIDEO_QUALITY and VIDEO_SIZE (−1: not shown, so nothing is sent; it
       // resumes at a keyframe when shown again)
       const maxSpatial = this.wantedLayer(src.pub, src.info.trackId, n);

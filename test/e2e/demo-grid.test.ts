@@ -3,7 +3,8 @@
  * on a laptop screen — 11 participants publishing from SDK pages (Chromium's fake camera at
  * 320×180, no simulcast: 11 encoders on a 2-core machine), one of them with the mic muted,
  * and the demo page of the twelfth with the chat open. Its screenshot goes to
- * test-results/demo-12-participants.png, and to docs/ with UPDATE_SCREENSHOTS=1.
+ * test-results/demo-12-participants.png, and to docs/ with UPDATE_SCREENSHOTS=1. In a
+ * small window the grid is paged: a tile on another page receives no video until shown.
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -91,6 +92,46 @@ describe('demo site: device choice and a room of 12', () => {
       assert.ok(layout.smallest >= 160, 'tiles stay readable');
       await me.screenshot({ path: 'test-results/demo-12-participants.png' });
       if (process.env.UPDATE_SCREENSHOTS === '1') await copyFile('test-results/demo-12-participants.png', 'docs/demo-12-participants.png');
+
+      // A small window: the grid is paged; the tiles of other pages are hidden, and the
+      // server sends none of their video (one-stream cameras: adaptive stream pauses them).
+      await me.setViewportSize({ width: 800, height: 500 });
+      const grid = () =>
+        me.evaluate(() => ({
+          label: document.getElementById('page-label')?.textContent ?? '',
+          pager: !(document.getElementById('pager') as HTMLElement).hidden,
+          shown: [...document.querySelectorAll<HTMLElement>('#grid figure:not([hidden])')].map((f) => f.dataset.user ?? ''),
+          hidden: [...document.querySelectorAll<HTMLElement>('#grid figure[hidden]')]
+            .filter((f) => f.dataset.local !== 'true')
+            .map((f) => f.dataset.user ?? ''),
+          smallest: Math.min(
+            ...[...document.querySelectorAll<HTMLElement>('#grid figure:not([hidden])')].map((f) => f.getBoundingClientRect().width),
+          ),
+        }));
+      const paged = await waitFor('the grid is paged', async () => {
+        const g = await grid();
+        return g.pager && g.hidden.length > 0 ? g : null;
+      });
+      console.error(`800×500: ${JSON.stringify(paged)}`);
+      assert.ok(paged.smallest >= 200, 'the tiles shown keep their minimum width');
+      const videoPackets = (user: string) =>
+        me.evaluate(async (user) => {
+          const c = (window as unknown as { demo: { client: Client } }).demo.client;
+          const st = await c.getStats();
+          return st.find((x) => x.direction === 'inbound' && x.id === user && x.kind === 'camera')?.video?.packets ?? 0;
+        }, user);
+      const off = paged.hidden[0]!;
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = await videoPackets(off);
+      await new Promise((r) => setTimeout(r, 2000));
+      const later = await videoPackets(off);
+      console.error(`${off} on another page: video packets 1 s and 3 s after paging ${before} / ${later}`);
+      assert.equal(later, before, `${off}'s video is not received while its tile is on another page`);
+      // to the page that has it
+      for (let i = 0; i < 12 && !(await grid()).shown.includes(off); i++) await me.getByRole('button', { name: 'Next page' }).click();
+      assert.ok((await grid()).shown.includes(off), `${off} is on a later page`);
+      const frames0 = await tileFrames(me, off);
+      await waitFor(`${off} plays on its page`, async () => (await tileFrames(me, off)) > frames0 + 5, 10_000);
     } finally {
       for (const p of pages) await p.close().catch(() => {});
     }

@@ -17,6 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { launchFirefox } from './firefox.js';
 import { launchBrowser, type ServerProcess, waitFor } from './harness.js';
+import { sitePage } from './sdk-page.js';
 import { type Cluster, startCluster } from './services.js';
 
 type Client = import('../../dist/client/weever.js').WeeverClient;
@@ -35,9 +36,7 @@ async function join(
   id: string,
   publish = false,
 ): Promise<Page> {
-  const page = (await browser.newPage()) as Page;
-  page.on('pageerror', (err) => console.error(`page error (${id}): ${err.message}`));
-  await page.goto(`${server.publicUrl}/`);
+  const page = await sitePage(browser, server, id);
   await page.evaluate(
     async ({ room, id, publish }) => {
       const w = window as unknown as W;

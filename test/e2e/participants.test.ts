@@ -20,6 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { launchFirefox } from './firefox.js';
 import { launchBrowser, launchKillableBrowser, type ServerProcess, serverAndBrowser, waitFor } from './harness.js';
+import { sitePage } from './sdk-page.js';
 import { type Cluster, startCluster } from './services.js';
 
 type Sdk = typeof import('../../dist/client/weever.js');
@@ -41,9 +42,7 @@ async function join(
   id: string,
   o: { publish?: boolean; token?: string } = {},
 ): Promise<Page> {
-  const page = (await browser.newPage()) as Page;
-  page.on('pageerror', (err) => console.error(`page error (${id}): ${err.message}`));
-  await page.goto(`${server.publicUrl}/`);
+  const page = await sitePage(browser, server, id);
   await page.evaluate(
     async ({ room, id, publish, token }) => {
       const w = window as unknown as W;

@@ -7,6 +7,8 @@
  * - alice holds one publisher connection; the server lists her camera and her screen
  *   share as two publishers; each subscriber gets `publisherJoined` for both and decodes
  *   both (the screen at the canvas' size);
+ * - adaptive stream on the screen (a one-stream video): hidden (`setVideoSize(…, 0, 0,
+ *   'screen')`), no packet of it from 1 s after; shown again, it decodes again;
  * - muting the camera mutes neither the screen's frames nor its track;
  * - `unpublishScreen()`: every subscriber gets `publisherLeft` for the screen only; the
  *   camera goes on decoding on the same connection (same full id, no new session);
@@ -18,6 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { launchFirefox } from './firefox.js';
 import { launchBrowser, type ServerProcess, waitFor } from './harness.js';
+import { sitePage } from './sdk-page.js';
 import { type Cluster, startCluster } from './services.js';
 
 type Client = import('../../dist/client/weever.js').WeeverClient;
@@ -30,9 +33,7 @@ type W = {
 };
 
 async function join(browser: { newPage(): Promise<unknown> }, server: ServerProcess, room: string, id: string, publish = false) {
-  const page = (await browser.newPage()) as Page;
-  page.on('pageerror', (err) => console.error(`page error (${id}): ${err.message}`));
-  await page.goto(`${server.publicUrl}/`);
+  const page = await sitePage(browser, server, id);
   await page.evaluate(
     async ({ room, id, publish }) => {
       const w = window as unknown as W;
@@ -153,6 +154,25 @@ describe('camera and screen over one publisher connection, across two instances 
         `${s.name}: joined events for camera and screen`,
       );
     }
+
+    // adaptive stream for a one-stream video: hidden, nothing of it; shown, from its next keyframe
+    const packets = async (page: Page) =>
+      page.evaluate(async (pub) => {
+        const st = await (window as unknown as W).c.getStats();
+        return st.find((x) => x.direction === 'inbound' && x.fullId === pub)?.video?.packets ?? 0;
+      }, screen);
+    for (const s of subs) await s.page.evaluate(() => (window as unknown as W).c.setVideoSize('alice', 0, 0, 'screen'));
+    await sleep(1000);
+    const p1 = await Promise.all(subs.map((s) => packets(s.page)));
+    await sleep(2000);
+    const p3 = await Promise.all(subs.map((s) => packets(s.page)));
+    console.log(`screen hidden: packets 1 s and 3 s after: ${p1.join(',')} / ${p3.join(',')}`);
+    assert.deepEqual(p3, p1, 'hidden: no packet of the screen from 1 s after');
+    await decoding(camera, 'the camera while the screen is hidden');
+    const shownAt = performance.now();
+    for (const s of subs) await s.page.evaluate(() => (window as unknown as W).c.setVideoSize('alice', 1280, 720, 'screen'));
+    await decoding(screen, 'the screen shown again');
+    console.log(`the screen decodes again at every subscriber ${(performance.now() - shownAt).toFixed(0)} ms after it was shown`);
 
     // the camera's mute is the camera's: the screen goes on
     await alice.evaluate(() => (window as unknown as W).c.setMuted('video', true));

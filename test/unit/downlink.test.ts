@@ -20,6 +20,9 @@ interface Fake {
   tickRates(): void;
   layerOff(): boolean;
   setLayer(s: number, t: number): void;
+  /** what setHidden was told, each allocation (one-stream video) */
+  hidden: boolean[];
+  setHidden(hidden: boolean): void;
   sendPadding(): boolean;
 }
 
@@ -36,6 +39,10 @@ function track(mid: string, kind: 'audio' | 'video', pub: string, layers = 0): F
     layerOff: () => false,
     setLayer(s, t) {
       this.chosen.push([s, t]);
+    },
+    hidden: [],
+    setHidden(hidden) {
+      this.hidden.push(hidden);
     },
     sendPadding: () => true,
   };
@@ -201,6 +208,21 @@ describe('Downlink', () => {
     d.setViewSize('alice+1', 320, 180);
     d.tick(1300);
     assert.deepEqual(cam.chosen.at(-1), [2, 3], 'no layer size known: the size caps nothing');
+  });
+
+  it('adaptive stream, one-stream video: hidden while shown at 0×0, shown again after; a simulcast camera is never told', () => {
+    const plain = track('1', 'video', 'bob+1');
+    const cam = track('2', 'video', 'alice+1', 3);
+    const d = downlink([plain, cam], RATES, 5_000_000);
+    d.tick(1000);
+    assert.deepEqual(plain.hidden, [false], 'no size set: shown');
+    d.setViewSize('bob+1', 0, 0);
+    d.tick(1050);
+    assert.deepEqual(plain.hidden, [false, true], 'not shown: paused');
+    d.setViewSize('bob+1', 320, 180);
+    d.tick(1100);
+    assert.deepEqual(plain.hidden, [false, true, false], 'shown again');
+    assert.deepEqual(cam.hidden, [], 'simulcast pauses by its layer choice');
   });
 
   it('layerForView: the smallest known layer at least as wide and as high', () => {

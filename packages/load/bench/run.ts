@@ -46,8 +46,16 @@ commonOptions(program.command('conference').description('P participants, each pu
     'manual subscription: each receives `top` others at full quality and `low` others at the smallest layer (a paged grid), e.g. 1,8',
     intList,
   )
+  .option(
+    '--instances <n>',
+    'our server as n instances of one cluster (redis-server + 3-node NATS), participant i on instance i mod n',
+    int,
+    1,
+  )
   .action(async (o) => {
     if (o.layers < 1 || o.layers > 3) throw new Error('--layers: 1 to 3');
+    if (o.instances < 1 || o.instances > 8) throw new Error('--instances: 1 to 8');
+    if (o.instances > 1 && o.url) throw new Error('--instances starts its own cluster: not with --url');
     if (o.manual && (o.manual.length !== 2 || o.target !== 'weever')) throw new Error('--manual <top,low>: two numbers; weever only');
     console.log(lastLine('conference', await conference(o)));
   });

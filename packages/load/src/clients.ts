@@ -17,6 +17,8 @@ export interface ClientsConfig {
   url: string;
   /** subscribers join here instead of `url` */
   subscribeUrl?: string;
+  /** several instances of one cluster: participant i (the number in its id) joins `urls[i mod n]`, publisher and subscriber alike */
+  urls?: string[];
   room: string;
   /** null: publishers send no video */
   video: VideoShape | null;
@@ -171,12 +173,22 @@ export class LoadClients {
     private readonly cfg: ClientsConfig,
     private readonly target: Target,
     private readonly subscribeTarget: Target,
+    /** one per instance of `cfg.urls` */
+    private readonly spread: Target[],
   ) {}
 
   static async create(cfg: ClientsConfig): Promise<LoadClients> {
     const target = await createTarget(cfg.target, cfg.url);
     const subscribeTarget = cfg.subscribeUrl ? await createTarget(cfg.target, cfg.subscribeUrl) : target;
-    return new LoadClients(cfg, target, subscribeTarget);
+    const spread = cfg.urls && cfg.urls.length > 1 ? await Promise.all(cfg.urls.map((u) => createTarget(cfg.target, u))) : [];
+    return new LoadClients(cfg, target, subscribeTarget, spread);
+  }
+
+  /** The instance participant `id` joins: by the number in its id over `urls`, else the one target. */
+  private targetOf(id: string, fallback: Target): Target {
+    if (this.spread.length === 0) return fallback;
+    const n = Number(/\d+/.exec(id)?.[0] ?? 0);
+    return this.spread[n % this.spread.length]!;
   }
 
   /** Connects publishers `ids` and starts their media; failures are recorded, not thrown. */
@@ -185,7 +197,7 @@ export class LoadClients {
     const media = { audio: this.cfg.audio, video: this.cfg.video !== null, layers };
     await pool(ids, this.cfg.concurrency, async (id) => {
       try {
-        const connection = await this.target.publish(this.cfg.room, id, media);
+        const connection = await this.targetOf(id, this.target).publish(this.cfg.room, id, media);
         if (this.stopped) return void (await connection.close());
         const s: Sending = { connection, startedAt: nowMs() };
         if (connection.videoLayers && this.cfg.video) {
@@ -213,7 +225,7 @@ export class LoadClients {
       const recorder = new SubscriberRecorder(id, nowMs(), this.delays);
       try {
         const choose = this.cfg.manual ? manualChoice(this.cfg.manual, id) : undefined;
-        const connection = await this.subscribeTarget.subscribe(this.cfg.room, id, choose);
+        const connection = await this.targetOf(id, this.subscribeTarget).subscribe(this.cfg.room, id, choose);
         connection.onRtp((kind, p) => recorder.onRtp(kind, p));
         if (this.stopped) return void (await connection.close());
         this.receiving.push({ connection, recorder, rtcpSsrc: randomSsrc() });

@@ -33,6 +33,8 @@ const httpUrl = (v: string) => {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL');
   return v.replace(/\/+$/, '');
 };
+/** One URL, or several comma separated (the instances of one cluster). */
+const httpUrls = (v: string) => v.split(',').map((x) => httpUrl(x.trim()));
 
 /** A combination of options that cannot run (each option was valid alone). */
 export class LoadOptionError extends Error {}
@@ -48,10 +50,14 @@ export function loadCommand(): Command {
     )
     .requiredOption(
       '--url <url>',
-      'server to load: our public base URL (http://host:port) or, with --target janus, the Janus HTTP API (http://host:8088/janus)',
-      httpUrl,
+      'server to load: our public base URL (http://host:port) or, with --target janus, the Janus HTTP API (http://host:8088/janus); several instances of one cluster comma separated: participant i (publisher and subscriber) joins the (i mod n)-th',
+      httpUrls,
     )
-    .option('--private-url <url>', 'our private API (http://host:port): input loss per publisher and server CPU', httpUrl)
+    .option(
+      '--private-url <url>',
+      'our private API (http://host:port): input loss per publisher and server CPU; with several --url, each instance’s, comma separated (the counters are summed)',
+      httpUrls,
+    )
     .option('--room <room>', 'room name', 'load')
     .option('--publishers <n>', 'publishers', positiveInt(10_000), 1)
     .option('--subscribers <n>', 'subscribers', positiveInt(100_000), 1)
@@ -83,7 +89,16 @@ export function parseLoadArgs(argv: string[], configure?: (c: Command) => void):
   configure?.(c);
   c.parse(argv, { from: 'user' });
   // The command's options are LoadOptions' fields (minus the internal subscribeUrl) plus --json.
-  const o = c.opts<Required<Omit<LoadOptions, 'subscribeUrl' | 'privateUrl'>> & { privateUrl?: string; json: boolean }>();
+  const o = c.opts<
+    Required<Omit<LoadOptions, 'subscribeUrl' | 'privateUrl' | 'url' | 'urls' | 'privateUrls'>> & {
+      url: string[];
+      privateUrl?: string[];
+      json: boolean;
+    }
+  >();
+  if (o.url.length > 1 && o.target !== 'weever') throw new LoadOptionError('several --url: the weever target only');
+  if (o.privateUrl && o.privateUrl.length !== 1 && o.privateUrl.length !== o.url.length)
+    throw new LoadOptionError(`--private-url: one per --url (${o.url.length})`);
   if (!o.video && !o.audio) throw new LoadOptionError('--no-video and --no-audio: nothing to send');
   if (o.fps < 1) throw new LoadOptionError('--fps must be at least 1');
   if (o.layers < 1) throw new LoadOptionError('--layers must be at least 1');
@@ -94,8 +109,10 @@ export function parseLoadArgs(argv: string[], configure?: (c: Command) => void):
   const invalid = checkName('--room', o.room);
   if (invalid) throw new LoadOptionError(invalid);
   return {
-    url: o.url,
-    ...(o.privateUrl ? { privateUrl: o.privateUrl } : {}),
+    url: o.url[0]!,
+    ...(o.url.length > 1 ? { urls: o.url } : {}),
+    ...(o.privateUrl ? { privateUrl: o.privateUrl[0]! } : {}),
+    ...(o.privateUrl && o.privateUrl.length > 1 ? { privateUrls: o.privateUrl } : {}),
     room: o.room,
     publishers: o.publishers,
     subscribers: o.subscribers,

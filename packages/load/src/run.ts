@@ -21,6 +21,10 @@ export interface LoadOptions {
   subscribeUrl?: string;
   /** private API of our server: input loss and server CPU */
   privateUrl?: string;
+  /** several instances of one cluster: participant i joins `urls[i mod n]` (ClientsConfig.urls) */
+  urls?: string[];
+  /** their private APIs: the server counters are the sum over them */
+  privateUrls?: string[];
   room: string;
   publishers: number;
   subscribers: number;
@@ -79,6 +83,7 @@ export class LoadRun {
       target: o.target,
       url: o.url,
       ...(o.subscribeUrl ? { subscribeUrl: o.subscribeUrl } : {}),
+      ...(o.urls ? { urls: o.urls } : {}),
       room: o.room,
       video: o.video ? { bitrate: o.videoBitrate, fps: o.fps, keyframeInterval: o.keyframeInterval } : null,
       audio: o.audio,
@@ -126,18 +131,27 @@ export class LoadRun {
     return t;
   }
 
+  /** The private APIs whose counters are added up: every instance's, or the one. */
+  private privateUrls(): string[] {
+    return this.o.privateUrls ?? (this.o.privateUrl ? [this.o.privateUrl] : []);
+  }
+
   private async serverReceived(): Promise<Record<Kind, number> | undefined> {
-    if (!this.o.privateUrl) return undefined;
+    const urls = this.privateUrls();
+    if (urls.length === 0) return undefined;
     try {
-      const r = await fetch(`${this.o.privateUrl}/debug/traffic/${encodeURIComponent(this.o.room)}`, { signal: AbortSignal.timeout(5000) });
-      if (!r.ok) return undefined;
-      const j = (await r.json()) as { publishers: Record<string, { audio: number; video: number }> };
       const out = { audio: 0, video: 0 };
-      for (const [id, c] of Object.entries(j.publishers)) {
-        // `<id>-2`, `<id>-3`: a connection retried after a client-side race (weever-target.ts)
-        if (!this.publisherIds.has(id.replace(RETRY_SUFFIX, ''))) continue;
-        out.audio += c.audio;
-        out.video += c.video;
+      // each instance counts the publishers connected to it
+      for (const url of urls) {
+        const r = await fetch(`${url}/debug/traffic/${encodeURIComponent(this.o.room)}`, { signal: AbortSignal.timeout(5000) });
+        if (!r.ok) return undefined;
+        const j = (await r.json()) as { publishers: Record<string, { audio: number; video: number }> };
+        for (const [id, c] of Object.entries(j.publishers)) {
+          // `<id>-2`, `<id>-3`: a connection retried after a client-side race (weever-target.ts)
+          if (!this.publisherIds.has(id.replace(RETRY_SUFFIX, ''))) continue;
+          out.audio += c.audio;
+          out.video += c.video;
+        }
       }
       return out;
     } catch {
@@ -146,12 +160,19 @@ export class LoadRun {
   }
 
   private async serverResources(): Promise<Totals['server']> {
-    if (!this.o.privateUrl) return undefined;
+    const urls = this.privateUrls();
+    if (urls.length === 0) return undefined;
     try {
-      const r = await fetch(`${this.o.privateUrl}/debug/resources`, { signal: AbortSignal.timeout(5000) });
-      if (!r.ok) return undefined;
-      const j = (await r.json()) as { cpuMicros: number; traffic: { forwardedPackets: number }; rssBytes: number };
-      return { cpuMicros: j.cpuMicros, forwardedPackets: j.traffic.forwardedPackets, rssBytes: j.rssBytes };
+      const sum = { cpuMicros: 0, forwardedPackets: 0, rssBytes: 0 };
+      for (const url of urls) {
+        const r = await fetch(`${url}/debug/resources`, { signal: AbortSignal.timeout(5000) });
+        if (!r.ok) return undefined;
+        const j = (await r.json()) as { cpuMicros: number; traffic: { forwardedPackets: number }; rssBytes: number };
+        sum.cpuMicros += j.cpuMicros;
+        sum.forwardedPackets += j.traffic.forwardedPackets;
+        sum.rssBytes += j.rssBytes;
+      }
+      return sum;
     } catch {
       return undefined;
     }

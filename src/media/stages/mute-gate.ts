@@ -79,12 +79,14 @@ export class MuteGate implements RtpStage {
   }
 
   private keyframeStart(p: Buffer, h: RtpHeader): boolean {
-    if (this.codec === 'vp8') {
-      const d = h.vp8(p);
-      return d.keyframe;
-    }
-    let end = p.length;
-    if (p[0]! & 0x20) end -= p[end - 1]!;
-    return isH264Keyframe(p, h.payloadOffset, end);
+    return this.codec !== 'audio' && keyframeStart(this.codec, p, h);
   }
+}
+
+/** Whether video packet `p` starts a keyframe (VP8: its payload descriptor; H.264: an IDR or SPS in it). */
+export function keyframeStart(codec: 'vp8' | 'h264', p: Buffer, h: RtpHeader): boolean {
+  if (codec === 'vp8') return h.vp8(p).keyframe;
+  let end = p.length;
+  if (p[0]! & 0x20) end -= p[end - 1]!;
+  return isH264Keyframe(p, h.payloadOffset, end);
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { startServer, waitFor } from '#server-harness';
+import { type ServerProcess, startNatsCluster, startRedis, startServer, waitFor } from '#server-harness';
 import type { LoadOptions, LoadReport, LoadRun } from '../../src/run.js';
 import { TARGETS, type TargetName } from '../../src/targets.js';
 import { startJanus } from './janus-server.js';
@@ -39,6 +39,8 @@ export interface CommonOptions {
   workers: number;
   videoBitrate: number;
   fps: number;
+  /** our server as this many instances of one cluster (real redis-server, 3-node NATS), the participants spread over them */
+  instances?: number;
 }
 
 /** Options every load scenario takes. */
@@ -70,6 +72,10 @@ export interface ServerUnderTest {
   pinned: boolean;
   /** e.g. "Janus 1.1.2" */
   label?: string;
+  /** several instances: each one's URLs and process (the first is also publicUrl, privateUrl, pid) */
+  urls?: string[];
+  privateUrls?: string[];
+  pids?: number[];
   stop(): Promise<void>;
 }
 
@@ -87,6 +93,7 @@ export async function serverUnderTest(o: CommonOptions, args: string[] = []): Pr
   }
   if (o.target === 'both') throw new Error('--target both: run each target in turn (see bench/rooms.ts)');
   const pinned = pinSelf(1);
+  if ((o.instances ?? 1) > 1) return cluster(o, o.instances!, args, pinned);
   if (o.target === 'janus') {
     // The same place as ours: its own core 0, the clients on core 1.
     const janus = await startJanus(pinned ? { cpus: '0' } : {});
@@ -107,6 +114,51 @@ export async function serverUnderTest(o: CommonOptions, args: string[] = []): Pr
     stop: async () => {
       await server.stop();
     },
+  };
+}
+
+/**
+ * `n` instances of ours sharing a real redis-server and a 3-node nats-server cluster, all
+ * on core 0 like the single instance (so their summed CPU compares with its), each told
+ * the NATS nodes starting from its own.
+ */
+async function cluster(o: CommonOptions, n: number, args: string[], pinned: boolean): Promise<ServerUnderTest> {
+  if (o.target !== 'weever') throw new Error('--instances: weever only');
+  const redis = await startRedis();
+  const nats = await startNatsCluster(3);
+  const servers: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    await Promise.allSettled([nats.stop(), redis.stop()]);
+  };
+  try {
+    const nodes = nats.nodes.map((x) => x.url);
+    for (let i = 0; i < n; i++) {
+      const own = i % nodes.length;
+      const list = [nodes[own]!, ...nodes.filter((_, k) => k !== own)].join(',');
+      servers.push(
+        await startServer(
+          ['--keyframe-interval', '0', '--redis', redis.url, '--nats', list, ...args],
+          { WEEVER_LOG_LEVEL: 'info' },
+          pinned ? ['taskset', '-c', '0'] : [],
+        ),
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  await sleep(o.settle * 1000);
+  return {
+    publicUrl: servers[0]!.publicUrl,
+    privateUrl: servers[0]!.privateUrl,
+    pid: servers[0]!.proc.pid!,
+    urls: servers.map((s) => s.publicUrl),
+    privateUrls: servers.map((s) => s.privateUrl),
+    pids: servers.map((s) => s.proc.pid!),
+    pinned,
+    label: `${n} instances (redis-server, 3-node nats-server), participant i on instance i mod ${n}`,
+    stop,
   };
 }
 
@@ -144,6 +196,8 @@ export function loadOptions(o: CommonOptions, sut: ServerUnderTest, room: string
   return {
     url: sut.publicUrl,
     ...(sut.privateUrl ? { privateUrl: sut.privateUrl } : {}),
+    ...(sut.urls ? { urls: sut.urls } : {}),
+    ...(sut.privateUrls ? { privateUrls: sut.privateUrls } : {}),
     room,
     publishers: 1,
     subscribers: 0,
@@ -242,9 +296,11 @@ export async function steadyWindow(
   const pids = run.clientPids();
   const c0 = pids.reduce((a, p) => a + procCpuMicros(p), 0);
   const tracks0 = (await run.totals({ tracks: true })).tracks ?? [];
-  const p0 = sut.pid ? procCpuMicros(sut.pid) : Number.NaN;
+  const serverPids = sut.pids ?? (sut.pid ? [sut.pid] : []);
+  const serverCpu = () => (serverPids.length > 0 ? serverPids.reduce((a, p) => a + procCpuMicros(p), 0) : Number.NaN);
+  const p0 = serverCpu();
   const report = await run.measure(o.seconds);
-  const p1 = sut.pid ? procCpuMicros(sut.pid) : Number.NaN;
+  const p1 = serverCpu();
   const c1 = pids.reduce((a, p) => a + procCpuMicros(p), 0);
   const tracks1 = (await run.totals({ tracks: true })).tracks ?? [];
   const kinds = [report.video, report.audio].filter((k) => k !== undefined);

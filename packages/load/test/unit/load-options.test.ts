@@ -16,6 +16,24 @@ describe('weever-load options', () => {
     );
   });
 
+  it('several instances: comma-separated --url (and one --private-url each), the weever target only', () => {
+    const o = parse(
+      '--url',
+      'http://127.0.0.1:1/,http://127.0.0.1:2',
+      '--private-url',
+      'http://127.0.0.1:11,http://127.0.0.1:12',
+      '--conference',
+    );
+    assert.equal(o.url, 'http://127.0.0.1:1');
+    assert.deepEqual(o.urls, ['http://127.0.0.1:1', 'http://127.0.0.1:2']);
+    assert.equal(o.privateUrl, 'http://127.0.0.1:11');
+    assert.deepEqual(o.privateUrls, ['http://127.0.0.1:11', 'http://127.0.0.1:12']);
+    assert.equal(parse('--url', 'http://127.0.0.1:1').urls, undefined, 'one URL: no spread');
+    assert.throws(() => parse('--url', 'http://a:1,http://b:2', '--private-url', 'http://a:3,http://b:4,http://c:5'), LoadOptionError);
+    assert.throws(() => parse('--url', 'http://a:1,http://b:2', '--target', 'janus'), /weever target only/);
+    assert.throws(() => parse('--url', 'http://a:1,ftp://b:2'), CommanderError);
+  });
+
   it('parses every option', () => {
     const o = parse(
       '--url',
