@@ -94,6 +94,8 @@ export interface DownlinkListener {
   onSent(bytes: number, now: number): void;
   onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void;
   onNack(packets: number, now: number): void;
+  /** a round trip measured from the subscriber's receiver report (LSR/DLSR) */
+  onRtt(ms: number): void;
 }
 
 /** A subscribed layer silent this long is taken as not sent… */
@@ -152,6 +154,7 @@ export class DownTrack implements PacketSink {
   downlink: DownlinkListener | undefined;
   private readonly block = newReportBlock();
   private nackedBefore = 0;
+  private rttSamplesSeen = 0;
   /** probe padding: one packet, rebuilt for each send */
   private readonly pad = Buffer.alloc(12 + PADDING_BYTES);
   private readonly padHeader = new RtpHeader();
@@ -193,6 +196,7 @@ export class DownTrack implements PacketSink {
     if (source.continueNumbering && this.rewriter) rewriter.continueFrom(this.rewriter);
     this.rewriter = rewriter;
     this.reports = new SenderReports(source.ssrc, rewriter, this, this.sendRaw);
+    this.rttSamplesSeen = 0;
     const extensions = new HeaderExtensionMapper(source.info.ext, source.extensions ?? []);
     this.extensions = extensions;
     const readers: RtcpReader[] = [this.reports];
@@ -372,6 +376,12 @@ export class DownTrack implements PacketSink {
     const src = this.source;
     if (!d || !src) return;
     const now = performance.now();
+    // the round trip first: the estimator aligns the report's interval with what it sent by it
+    const r = this.reports;
+    if (r && r.rttSamples !== this.rttSamplesSeen) {
+      this.rttSamplesSeen = r.rttSamples;
+      d.onRtt(r.rttMs);
+    }
     if (readReportBlock(packet, src.ssrc, this.block)) d.onReceiverReport(src.ssrc, this.block.fraction, this.block.extHighestSeq, now);
     if (this.nack && this.nack.asked !== this.nackedBefore) {
       d.onNack(this.nack.asked - this.nackedBefore, now);

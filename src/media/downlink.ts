@@ -100,6 +100,10 @@ export class Downlink implements DownlinkListener {
   onReceiverReport(ssrc: number, fractionLost: number, extHighestSeq: number, now: number): void {
     this.estimator.onReceiverReport(ssrc, fractionLost, extHighestSeq, now);
   }
+  onRtt(ms: number): void {
+    this.estimator.onRtt(ms);
+  }
+
   onNack(packets: number, now: number): void {
     this.estimator.onNack(packets, now);
   }

@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RtpHeader } from 'weever-rtp';
+import { newSenderInfo, ntpMiddle, RtpHeader, readSenderReport, writeReceiverReport, writeSenderReport } from 'weever-rtp';
 import type { PacketSink, TrackSender } from '../../src/bus/bus.js';
 import { RtcpChain, RtpChain, type RtpStage } from '../../src/media/chain.js';
 import { DownTrack, DownTrackState } from '../../src/media/down-track.js';
+import { Downlink } from '../../src/media/downlink.js';
 import type { Track } from '../../src/media/engine.js';
 import { KeyframeThrottle } from '../../src/media/keyframes.js';
 import { KeyframeRequestReader } from '../../src/media/stages/keyframe-requests.js';
@@ -120,6 +121,44 @@ describe('DownTrack', () => {
     assert.deepEqual(fake.sent, [hex(OUT)]);
     assert.equal(down.packets, 1);
     assert.equal(down.bytes, 16);
+  });
+
+  it('the round trip from the subscriber’s receiver report (LSR/DLSR of our SR) reaches the downlink estimator', () => {
+    const { fake, down, bindTo, publish } = downTrack();
+    const downlink = new Downlink(
+      () => [down],
+      () => undefined,
+    );
+    down.downlink = downlink;
+    bindTo('video0');
+    down.enable();
+    fake.opens();
+    publish(IN);
+    // the publisher's SR, about the source we rewrite, goes out translated (our SSRC)
+    const sr = Buffer.alloc(28);
+    writeSenderReport(sr, 0, { ...newSenderInfo(), ssrc: 0x11223344, ntpSec: 0x12345678, ntpFrac: 0x9abc0000, rtpTs: 0xa0b });
+    publish(sr.toString('hex'));
+    const out = newSenderInfo();
+    assert.ok(readSenderReport(fake.sent.at(-1)!, out), 'our SR went out');
+    assert.equal(out.ssrc, 0xcafebabe);
+    // the subscriber answers 5 ms later with no delay of its own
+    const until = performance.now() + 5;
+    while (performance.now() < until) {
+      // wait
+    }
+    const rr = Buffer.alloc(32);
+    writeReceiverReport(rr, 0, 0x01020304, {
+      ssrc: 0xcafebabe,
+      fraction: 0,
+      lost: 0,
+      extHighestSeq: 0x0102,
+      jitter: 0,
+      lsr: ntpMiddle(out.ntpSec, out.ntpFrac),
+      dlsr: 0,
+    });
+    assert.equal(downlink.estimator.rttMs, 0);
+    fake.onMessageCb!(rr);
+    assert.ok(downlink.estimator.rttMs >= 5 && downlink.estimator.rttMs < 100, `estimator RTT ${downlink.estimator.rttMs} ms`);
   });
 
   it('reads PLI and FIR for its SSRC from the subscriber as keyframe requests; other SSRCs are ignored', () => {

@@ -23,6 +23,8 @@ export class SenderReports implements RtcpReader {
   sent = 0;
   /** round trip to the subscriber; 0 while unknown */
   rttMs = 0;
+  /** round trips measured so far (a new one is in `rttMs` when this moved) */
+  rttSamples = 0;
   private readonly sr = newSenderInfo();
   private readonly block = newReportBlock();
   private readonly out = Buffer.alloc(28);
@@ -66,7 +68,10 @@ export class SenderReports implements RtcpReader {
     for (let i = 0; i < KEPT; i++) {
       if (this.lsrs[i] !== this.block.lsr) continue;
       const rtt = this.now() - this.lsrAt[i]! - (this.block.dlsr * 1000) / 65536;
-      if (rtt >= 0) this.rttMs = rtt;
+      if (rtt >= 0) {
+        this.rttMs = rtt;
+        this.rttSamples++;
+      }
       return;
     }
   }
