@@ -340,7 +340,12 @@ export class WeeverClient extends Emitter<WeeverEvents> {
     if (this.screenOnCamera || this.links.has('screen')) throw new WeeverError(0, 'screen already started', 'protocol');
     const stream = source instanceof MediaStream ? source : await media(() => navigator.mediaDevices.getDisplayMedia(source));
     // The browser's own "stop sharing" button ends the track: stop publishing it too.
-    for (const t of stream.getVideoTracks()) t.addEventListener('ended', () => void this.unpublishScreen(), { once: true });
+    for (const t of stream.getVideoTracks()) {
+      t.addEventListener('ended', () => void this.unpublishScreen(), { once: true });
+      // text and detail stay sharp: under a low bitrate (a new connection's start) the
+      // encoder drops frames, not resolution, unless the app chose otherwise
+      if (!t.contentHint) t.contentHint = 'detail';
+    }
     const camera = this.links.get('camera');
     if (!camera) {
       await this.start('screen', screenIdOf(this.id), stream);

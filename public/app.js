@@ -121,7 +121,8 @@ function removeTile(key) {
 const TILE_ASPECT = 16 / 9;
 const MIN_GRID_HEIGHT = 180;
 const MIN_TILE_WIDTH = 200;
-let page = 0;
+/** the first tile of the page shown: the page follows it when the tiles per page change (a notice comes or goes) */
+let pageStart = 0;
 function layoutGrid() {
   const grid = $('grid');
   const tiles = [...grid.children];
@@ -148,7 +149,9 @@ function layoutGrid() {
   let perPage = n;
   while (perPage > 1 && fit(perPage).tile < MIN_TILE_WIDTH) perPage--;
   const pages = Math.ceil(n / perPage);
-  page = Math.min(page, pages - 1);
+  const page = Math.min(Math.floor(pageStart / perPage), pages - 1);
+  if (Math.floor(pageStart / perPage) > page) pageStart = page * perPage; // tiles left: the last page
+  grid.dataset.perPage = String(perPage);
   tiles.forEach((t, i) => {
     const shown = Math.floor(i / perPage) === page;
     if (t.hidden === shown) t.hidden = !shown;
@@ -166,7 +169,8 @@ for (const [id, step] of [
   ['page-next', 1],
 ]) {
   $(id).addEventListener('click', () => {
-    page = Math.max(0, page + step);
+    const perPage = Number($('grid').dataset.perPage) || 1;
+    pageStart = Math.max(0, (Math.floor(pageStart / perPage) + step) * perPage);
     layoutGrid();
   });
 }

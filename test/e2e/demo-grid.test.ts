@@ -128,7 +128,11 @@ describe('demo site: device choice and a room of 12', () => {
       console.error(`${off} on another page: video packets 1 s and 3 s after paging ${before} / ${later}`);
       assert.equal(later, before, `${off}'s video is not received while its tile is on another page`);
       // to the page that has it
-      for (let i = 0; i < 12 && !(await grid()).shown.includes(off); i++) await me.getByRole('button', { name: 'Next page' }).click();
+      for (let i = 0; i < 12 && !(await grid()).shown.includes(off); i++) {
+        const label = (await grid()).label;
+        await me.getByRole('button', { name: 'Next page' }).click();
+        await waitFor('the next page', async () => (await grid()).label !== label);
+      }
       assert.ok((await grid()).shown.includes(off), `${off} is on a later page`);
       const frames0 = await tileFrames(me, off);
       await waitFor(`${off} plays on its page`, async () => (await tileFrames(me, off)) > frames0 + 5, 10_000);

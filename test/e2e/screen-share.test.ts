@@ -12,7 +12,8 @@
  * - muting the camera mutes neither the screen's frames nor its track;
  * - `unpublishScreen()`: every subscriber gets `publisherLeft` for the screen only; the
  *   camera goes on decoding on the same connection (same full id, no new session);
- * - sharing again reuses the connection: a new screen publisher, decoded again.
+ * - sharing again reuses the connection: a new screen publisher, decoded again;
+ * - the camera connection kicked: the SDK's new one carries the share again (new ids).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -212,6 +213,25 @@ describe('camera and screen over one publisher connection, across two instances 
     assert.notEqual(again, screen, 'a new screen share is a new publisher');
     for (const w of await decoding(again, 'the second screen share')) assert.equal(w, 1280);
     assert.equal((await fullIds(alice)).camera, camera);
+
+    // the camera connection kicked (admin): the SDK's new connection carries the share again, under a new id
+    const kicked = await fetch(`${a.privateUrl}/rooms/${room}/participants/${encodeURIComponent(camera)}`, { method: 'DELETE' });
+    assert.ok(kicked.ok, `kick: ${kicked.status}`);
+    const after = await waitFor('alice reconnected', async () => {
+      const ids = await fullIds(alice);
+      return ids.camera && ids.camera !== camera && ids.screen && ids.screen !== again ? ids : null;
+    });
+    await decoding(after.camera!, 'the camera after the reconnect');
+    await decoding(after.screen!, 'the screen share after the reconnect');
+    for (const sub of subs)
+      await waitFor(
+        `${sub.name}: the screen at full size after the reconnect`,
+        async () => (await frames(sub.page))[after.screen!]?.width === 1280,
+        10_000,
+      );
+    const links2 = await alice.evaluate(() => [...(window as unknown as { c: { links: Map<string, unknown> } }).c.links.keys()]);
+    assert.deepEqual(links2, ['camera'], 'still one publisher connection');
+    await waitFor('the old screen share is gone from the server', async () => !(await a.list('pub', room)).includes(again));
     assert.ok(
       a.logs.every((l) => !l.includes('"msg":"SDP_OFFER refused"')),
       'no renegotiation was refused',
