@@ -374,7 +374,7 @@ export class Connection {
       const layers = video?.width && video.height ? layersFor(video.width, video.height) : SIMULCAST_LAYERS;
       // the screen share's m-lines are sent whole: by their mid once known, by their track before
       const screenTracks = new Set(this.screen?.stream.getTracks().map((t) => t.id) ?? []);
-      const screenMids = new Set(this.screenTransceivers.map((t) => t.mid).filter((m): m is string => m !== null));
+      const screenMids = this.screenMids();
       const camera = new Set<string>();
       for (const [mid, track] of tracksOfMids(offer.sdp)) if (!screenMids.has(mid) && !screenTracks.has(track)) camera.add(mid);
       offer.sdp = simulcastOffer(offer.sdp, layers, camera);
@@ -387,8 +387,12 @@ export class Connection {
   private offerToSend(): string {
     const sdp = this.pc.localDescription!.sdp;
     if (!this.screen) return sdp;
-    const mids = new Set(this.screenTransceivers.map((t) => t.mid).filter((m): m is string => m !== null));
-    return markStream(sdp, mids, this.screen.fullId);
+    return markStream(sdp, this.screenMids(), this.screen.fullId);
+  }
+
+  /** The mids of the screen share's m-lines, once negotiated. */
+  private screenMids(): Set<string> {
+    return new Set(this.screenTransceivers.map((t) => t.mid).filter((m): m is string => m !== null));
   }
 
   /** Puts the screen share's tracks on transceivers: the idle ones of an earlier share first. */

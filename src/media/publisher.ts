@@ -380,11 +380,6 @@ export class Publisher extends Peer {
     return true;
   }
 
-  /** The screen shares carried here now (their full ids). */
-  screenShares(): string[] {
-    return [...this.screens.keys()];
-  }
-
   override reannounce(): void {
     if (this.closed) return;
     for (const s of this.screens.values()) if (s.announced) this.announceScreen(s);
